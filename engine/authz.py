@@ -1,0 +1,107 @@
+"""Who may claim and complete a human task.
+
+The rule: a user may work a task when they hold the role named by the task's lane (lane name = role
+name, case-insensitive); a task outside any lane is open to any signed-in user; role ``admin`` may act
+on any task (and is audited as acting as admin). A task claimed by someone else can be completed only
+by them or an admin.
+
+Narrowing hook: a task may carry extension properties that narrow who may work it, evaluated against
+the task's data when it becomes ready and stored on the human-task row (so worklists need no workflow):
+
+* ``samflyt.organisationField`` -- data field holding an organisation name (or a list): only members;
+* ``samflyt.excludeOrganisationsField`` -- data field holding organisation names whose members may
+  *not* work the task (e.g. conflict of interest: the applicant and its partners);
+* ``samflyt.userField`` -- data field holding a username (or a list): only those users.
+
+Processes may add rules with :func:`register_narrowing`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .errors import NotAuthorisedError
+from .models import HumanTask, User
+
+ADMIN_ROLE = "admin"
+
+#: property name -> (restriction key the values go to)
+_NARROWING: dict[str, str] = {
+    "samflyt.organisationField": "organisations",
+    "samflyt.excludeOrganisationsField": "exclude_organisations",
+    "samflyt.userField": "users",
+}
+#: restriction key -> check(user, allowed values) -> reason it fails, or None when the user passes
+_CHECKS: dict[str, Callable[[User, list[Any]], str | None]] = {}
+
+
+def register_narrowing(property_name: str, key: str,
+                       check: Callable[[User, list[Any]], str | None]) -> None:
+    """Add a narrowing rule: ``property_name`` names a data field whose values go to ``key``."""
+    _NARROWING[property_name] = key
+    _CHECKS[key] = check
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple | set) else [value]
+
+
+def restrictions_for(properties: dict[str, str], data: dict[str, Any]) -> dict[str, list[Any]]:
+    """Evaluate a task's narrowing properties against its data."""
+    result: dict[str, list[Any]] = {}
+    for prop, key in _NARROWING.items():
+        field = properties.get(prop)
+        if field:
+            result.setdefault(key, []).extend(_as_list(data.get(field)))
+    return result
+
+
+def _check_organisations(user: User, allowed: list[Any]) -> str | None:
+    if user.organisation_names & {str(a) for a in allowed}:
+        return None
+    return f"only members of {', '.join(map(str, allowed)) or 'a named organisation'} may work this task"
+
+
+def _check_excluded(user: User, excluded: list[Any]) -> str | None:
+    clash = sorted(user.organisation_names & {str(e) for e in excluded})
+    if clash:
+        return f"conflict of interest: you are a member of {', '.join(clash)}"
+    return None
+
+
+def _check_users(user: User, allowed: list[Any]) -> str | None:
+    return None if user.username in {str(a) for a in allowed} else "this task is assigned to named users"
+
+
+_CHECKS.update({"organisations": _check_organisations, "exclude_organisations": _check_excluded,
+                "users": _check_users})
+
+
+def is_admin(user: User) -> bool:
+    return ADMIN_ROLE in user.role_names
+
+
+def why_not(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> str | None:
+    """The reason ``user`` may not work ``task`` (ignoring who claimed it), or ``None`` if they may."""
+    if not user.active:
+        return "the account is deactivated"
+    if is_admin(user):
+        return None
+    if task.candidate_role and task.candidate_role.lower() not in user.role_names:
+        return f"the task needs the role '{task.candidate_role}'"
+    for key, values in restrictions.items():
+        check = _CHECKS.get(key)
+        if check is not None:
+            reason = check(user, values)
+            if reason:
+                return reason
+    return None
+
+
+def require_may_work(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> None:
+    reason = why_not(user, task, restrictions)
+    if reason:
+        raise NotAuthorisedError(f"{user.username} may not work task {task.task_id}: {reason}")

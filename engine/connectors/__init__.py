@@ -1,0 +1,106 @@
+"""Named service-task connectors: operator name -> Python callable with typed parameters.
+
+A BPMN service task names an operator (``spiffworkflow:serviceTaskOperator id="ledger.allocate"``)
+and its parameters. The engine ships no connector that knows the domain; processes register theirs,
+either in code (``registry.register``) or through the ``samflyt.connectors`` entry-point group, whose
+entries are callables that receive the registry. An operator that is not registered is a deploy-time
+error, so a typo never reaches a running instance.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from ..errors import SamflytError
+
+
+class ConnectorError(SamflytError):
+    """A connector is unknown or was called with parameters it does not take."""
+
+
+@dataclass(frozen=True)
+class Connector:
+    name: str
+    func: Callable[..., Any]
+    params: dict[str, type]
+    description: str
+
+
+_COERCE: dict[str, type] = {"str": str, "string": str, "int": int, "integer": int, "bool": bool,
+                            "float": float, "dict": dict, "list": list, "any": object}
+
+
+class ConnectorRegistry:
+    def __init__(self) -> None:
+        self._connectors: dict[str, Connector] = {}
+
+    def register(self, name: str, func: Callable[..., Any] | None = None, *,
+                 params: dict[str, type] | None = None):
+        """Register ``func`` under ``name``; usable as ``@registry.register("mail.send")``.
+
+        ``params`` defaults to the function's annotated keyword parameters.
+        """
+
+        def add(f: Callable[..., Any]) -> Callable[..., Any]:
+            declared = params
+            if declared is None:
+                declared = {}
+                for pname, p in inspect.signature(f).parameters.items():
+                    ann = p.annotation
+                    declared[pname] = ann if isinstance(ann, type) else object
+            self._connectors[name] = Connector(name, f, declared, inspect.getdoc(f) or "")
+            return f
+
+        return add(func) if func is not None else add
+
+    def unregister(self, name: str) -> None:
+        self._connectors.pop(name, None)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._connectors
+
+    def names(self) -> list[str]:
+        return sorted(self._connectors)
+
+    def get(self, name: str) -> Connector:
+        try:
+            return self._connectors[name]
+        except KeyError:
+            raise ConnectorError(f"unknown connector '{name}'") from None
+
+    def call(self, name: str, params: dict[str, Any]) -> Any:
+        """Call connector ``name`` with ``params`` checked and coerced to the declared types."""
+        connector = self.get(name)
+        unknown = set(params) - set(connector.params)
+        if unknown:
+            raise ConnectorError(f"connector '{name}' takes no parameter(s) {sorted(unknown)}")
+        kwargs = {}
+        for pname, value in params.items():
+            expected = connector.params[pname]
+            if expected is object or value is None or isinstance(value, expected):
+                kwargs[pname] = value
+                continue
+            try:
+                kwargs[pname] = expected(value)
+            except (TypeError, ValueError) as exc:
+                raise ConnectorError(
+                    f"connector '{name}': parameter '{pname}' must be {expected.__name__}, got {value!r}"
+                ) from exc
+        return connector.func(**kwargs)
+
+    def load_entry_points(self) -> None:
+        for ep in entry_points(group="samflyt.connectors"):
+            ep.load()(self)
+
+
+#: The process-wide registry used by default.
+registry = ConnectorRegistry()
+
+
+def coerce_type_name(type_name: str | None) -> type:
+    """Map a BPMN parameter type name (``str``, ``int``...) to a Python type, ``object`` if unknown."""
+    return _COERCE.get((type_name or "any").lower(), object)

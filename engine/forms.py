@@ -1,0 +1,161 @@
+"""Task forms: JSON Schema (+ UI schema) files -> marshmallow schemas for validation.
+
+Forms are declared next to the BPMN the way SpiffWorkflow's own tools do it: a user task carries the
+extension properties ``formJsonSchemaFilename`` and ``formUiSchemaFilename`` naming files in the
+deployed bundle. The same marshmallow schema validates input in the engine and in the web UI, so the
+two can never disagree. Validation rejects unknown fields, coerces types and reports per field.
+
+What task data holds afterwards is plain JSON: integers, strings (``date`` as ISO text), booleans,
+lists and objects. A JSON Schema ``number`` becomes a *string* holding the exact decimal ("1250.50"):
+money belongs in integers (øre or whole kroner), and a float would silently round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+from marshmallow import ValidationError as MarshmallowValidationError
+
+from .errors import ValidationError
+
+SUPPORTED_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
+
+
+class FormDefinitionError(ValueError):
+    """A form file that is not a usable JSON Schema; ``pointer`` says where (e.g. ``properties/amount``)."""
+
+    def __init__(self, message: str, pointer: str = "") -> None:
+        self.pointer = pointer
+        super().__init__(f"{pointer}: {message}" if pointer else message)
+
+
+class _IsoDate(fields.Date):
+    def _serialize(self, value, attr, obj, **kwargs):  # pragma: no cover - not used for output
+        return super()._serialize(value, attr, obj, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).isoformat()
+
+
+class _IsoDateTime(fields.DateTime):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).isoformat()
+
+
+class _DecimalString(fields.Decimal):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return str(super()._deserialize(value, attr, data, **kwargs))
+
+
+class _StrictInteger(fields.Integer):
+    """Integers only: "12" is coerced, 12.5 and "12,5" are refused instead of truncated."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=False, **kwargs)
+
+    def _validated(self, value):
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+def _title(prop: dict[str, Any], name: str) -> str:
+    return prop.get("title") or name
+
+
+def _field_for(name: str, prop: dict[str, Any], required: bool, pointer: str) -> fields.Field:
+    if not isinstance(prop, dict):
+        raise FormDefinitionError("property definition must be an object", pointer)
+    kind = prop.get("type", "string")
+    if isinstance(kind, list):  # e.g. ["string", "null"]
+        non_null = [k for k in kind if k != "null"]
+        kind = non_null[0] if non_null else "string"
+    if kind not in SUPPORTED_TYPES:
+        raise FormDefinitionError(f"unsupported type '{kind}'", pointer)
+    validators: list[Any] = []
+    if "enum" in prop:
+        if not isinstance(prop["enum"], list) or not prop["enum"]:
+            raise FormDefinitionError("enum must be a non-empty list", pointer)
+        validators.append(validate.OneOf(prop["enum"]))
+    if "minimum" in prop or "maximum" in prop:
+        validators.append(validate.Range(min=prop.get("minimum"), max=prop.get("maximum")))
+    if "minLength" in prop or "maxLength" in prop:
+        validators.append(validate.Length(min=prop.get("minLength"), max=prop.get("maxLength")))
+    if "pattern" in prop:
+        validators.append(validate.Regexp(prop["pattern"]))
+    common: dict[str, Any] = {"required": required, "validate": validators,
+                              "metadata": {"title": _title(prop, name)}}
+    if not required:
+        common["allow_none"] = True
+    if kind == "string":
+        fmt = prop.get("format")
+        if fmt == "date":
+            return _IsoDate(**common)
+        if fmt == "date-time":
+            return _IsoDateTime(**common)
+        if fmt == "email":
+            return fields.Email(**common)
+        return fields.String(**common)
+    if kind == "integer":
+        return _StrictInteger(**common)
+    if kind == "number":
+        return _DecimalString(**common)
+    if kind == "boolean":
+        return fields.Boolean(**common)
+    if kind == "object":
+        return fields.Nested(schema_from_json_schema(prop, pointer), **common)
+    items = prop.get("items", {"type": "string"})
+    if "minItems" in prop or "maxItems" in prop:
+        common["validate"].append(validate.Length(min=prop.get("minItems"), max=prop.get("maxItems")))
+    if isinstance(items, dict) and items.get("type") == "object":
+        return fields.List(fields.Nested(schema_from_json_schema(items, f"{pointer}/items")), **common)
+    return fields.List(_field_for(name, items, True, f"{pointer}/items"), **common)
+
+
+def schema_from_json_schema(definition: dict[str, Any], pointer: str = "") -> Schema:
+    """Build a marshmallow schema for an ``object`` JSON Schema; raises :class:`FormDefinitionError`."""
+    if not isinstance(definition, dict):
+        raise FormDefinitionError("a form schema must be a JSON object", pointer)
+    if definition.get("type", "object") != "object":
+        raise FormDefinitionError("the top of a form schema must have type 'object'", pointer)
+    properties = definition.get("properties", {})
+    if not isinstance(properties, dict):
+        raise FormDefinitionError("'properties' must be an object", pointer)
+    required = definition.get("required", [])
+    if not isinstance(required, list) or any(r not in properties for r in required):
+        raise FormDefinitionError("'required' must list names of defined properties", pointer)
+    declared = {
+        name: _field_for(name, prop, name in required, f"{pointer}/properties/{name}".lstrip("/"))
+        for name, prop in properties.items()
+    }
+    unknown = EXCLUDE if definition.get("additionalProperties") is True else RAISE
+    schema_cls = Schema.from_dict(declared, name="FormSchema")
+    return schema_cls(unknown=unknown)
+
+
+@dataclass
+class Form:
+    """A task form: its JSON Schema, optional UI schema and the marshmallow schema built from it."""
+
+    key: str
+    json_schema: dict[str, Any]
+    ui_schema: dict[str, Any] | None
+    schema: Schema
+
+    def validate(self, data: Any) -> dict[str, Any]:
+        """Return the coerced data or raise :class:`engine.errors.ValidationError` with per-field messages."""
+        if not isinstance(data, dict):
+            raise ValidationError({"_schema": ["data must be a JSON object"]})
+        try:
+            return self.schema.load(data)
+        except MarshmallowValidationError as exc:
+            messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+            raise ValidationError(messages) from None
+
+
+def build_form(key: str, json_schema: Any, ui_schema: Any = None) -> Form:
+    if ui_schema is not None and not isinstance(ui_schema, dict):
+        raise FormDefinitionError("a UI schema must be a JSON object")
+    return Form(key, json_schema, ui_schema, schema_from_json_schema(json_schema))

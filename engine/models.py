@@ -1,0 +1,230 @@
+"""The engine's tables (SQLAlchemy 2.x typed models).
+
+Workflow state is stored as JSON *text*: PostgreSQL ``jsonb`` reorders object keys, and SpiffWorkflow
+restores task data as deltas against the parent task in mapping order, so a reordered state silently
+loses data. The process spec is stored once per model version, never inside an instance.
+
+Index tables (human tasks, timers, message waits) are derived from the workflow state on every save in
+the same transaction, so worklists and the scheduler never need to load workflows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from . import clock
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _now() -> datetime:
+    return clock.now()
+
+
+TZDateTime = DateTime(timezone=True)
+
+user_roles = Table(
+    "user_roles",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True),
+)
+
+memberships = Table(
+    "memberships",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("organisation_id", ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Role(Base):
+    __tablename__ = "roles"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    roles: Mapped[list[Role]] = relationship(secondary=user_roles, lazy="selectin")
+    organisations: Mapped[list[Organisation]] = relationship(secondary=memberships, lazy="selectin")
+
+    @property
+    def role_names(self) -> set[str]:
+        return {r.name.lower() for r in self.roles}
+
+    @property
+    def organisation_names(self) -> set[str]:
+        return {o.name for o in self.organisations}
+
+
+class ProcessModel(Base):
+    """A deployable process, known by its BPMN process id."""
+
+    __tablename__ = "process_models"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    versions: Mapped[list[ProcessVersion]] = relationship(
+        back_populates="model", order_by="ProcessVersion.version"
+    )
+
+
+class ProcessVersion(Base):
+    """An immutable deployed bundle for one model, identified by the bundle's content hash."""
+
+    __tablename__ = "process_versions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "content_hash"),
+        UniqueConstraint("model_id", "version"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("process_models.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # {"spec": ..., "subprocess_specs": {...}} as produced by SpiffWorkflow's spec converters.
+    spec_json: Mapped[str] = mapped_column(Text)
+    # {filename: text} of every .bpmn/.dmn/form file in the bundle (diagrams, forms, audit).
+    files_json: Mapped[str] = mapped_column(Text)
+    # Names of messages a start event of this process catches (message start events).
+    start_messages: Mapped[str] = mapped_column(Text, default="[]")
+    deployed_by: Mapped[str | None] = mapped_column(String(100))
+    deployed_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    model: Mapped[ProcessModel] = relationship(back_populates="versions")
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instances"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
+    process_id: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    business_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    title: Mapped[str | None] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(Text)
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_by: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    ended_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_task: Mapped[str | None] = mapped_column(String(200))
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class HumanTask(Base):
+    """One row per READY manual task: the worklist, never a scan of serialized workflows."""
+
+    __tablename__ = "human_tasks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    spec_name: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(500))
+    lane: Mapped[str | None] = mapped_column(String(100))
+    candidate_role: Mapped[str | None] = mapped_column(String(100), index=True)
+    form_key: Mapped[str | None] = mapped_column(String(300))
+    ui_form_key: Mapped[str | None] = mapped_column(String(300))
+    # Narrowing evaluated when the task became ready: {"organisations": [...], "exclude_organisations":
+    # [...], "users": [...]} -- see engine.authz.
+    restrictions: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(TZDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    completed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    completed_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class Timer(Base):
+    """A waiting timer event with its due time; the scheduler polls this table."""
+
+    __tablename__ = "timers"
+    __table_args__ = (UniqueConstraint("instance_id", "task_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"))
+    task_id: Mapped[str] = mapped_column(String(36))
+    spec_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime] = mapped_column(TZDateTime, index=True)
+
+
+class MessageWait(Base):
+    """A catching message event an instance waits on, with its expected correlation values."""
+
+    __tablename__ = "message_waits"
+    __table_args__ = (UniqueConstraint("instance_id", "task_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"))
+    task_id: Mapped[str] = mapped_column(String(36))
+    message_name: Mapped[str] = mapped_column(String(200), index=True)
+    # {correlation property id: expected value}; values that cannot be computed yet are absent.
+    correlations: Mapped[str] = mapped_column(Text, default="{}")
+    # {correlation property id: retrieval expression}, to compute a message's values from its payload.
+    properties_json: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+
+
+class Message(Base):
+    """Every message sent, by a user or thrown by an instance; undeliverable ones stay visible."""
+
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    correlations: Mapped[str] = mapped_column(Text, default="{}")
+    sender_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"))
+    sent_by: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), index=True)  # delivered | undeliverable
+    target_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    delivered_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class AuditEvent(Base):
+    """Append-only log: who did what, when, to which instance and task, with the data submitted.
+
+    Database triggers (see the initial migration) refuse UPDATE and DELETE on this table.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_instance", "instance_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    actor: Mapped[str | None] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50), index=True)
+    instance_id: Mapped[int | None] = mapped_column(Integer)
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    details: Mapped[str] = mapped_column(Text, default="{}")

@@ -1,0 +1,65 @@
+"""The script environment for BPMN script tasks, expressions and service tasks.
+
+Script tasks run Python through ``exec``: that is *trusted code*, which is why only admins may deploy
+models. Scripts and expressions see the task data plus this documented, limited set of globals:
+
+* ``datetime``, ``date``, ``timedelta``, ``timezone``, ``Decimal`` -- the standard types;
+* ``now()`` -- the engine clock (aware UTC datetime), ``today()`` -- today's date in Norway;
+* ``connector(name, **params)`` -- call a registered connector, as a service task would.
+
+Extra helpers (e.g. the business calendar) are added with :func:`register_global`.
+Service tasks call the named connector with its evaluated parameters.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+
+from . import clock
+from .connectors import ConnectorRegistry
+from .serialization import dumps
+
+_EXTRA_GLOBALS: dict[str, Any] = {}
+
+
+def register_global(name: str, value: Any) -> None:
+    """Make ``value`` available to every script and expression under ``name``."""
+    _EXTRA_GLOBALS[name] = value
+
+
+def _today() -> date:
+    return clock.now().astimezone(clock.LOCAL_TZ).date()
+
+
+class SamflytScriptEngine(PythonScriptEngine):
+    """PythonScriptEngine with our globals and connector-backed service tasks."""
+
+    def __init__(self, connectors: ConnectorRegistry) -> None:
+        self.connectors = connectors
+        env_globals: dict[str, Any] = {
+            "datetime": datetime, "date": date, "timedelta": timedelta, "timezone": timezone,
+            "Decimal": Decimal, "now": clock.now, "today": _today, "connector": self._call_connector,
+        }
+        env_globals.update(_EXTRA_GLOBALS)
+        super().__init__(environment=TaskDataEnvironment(env_globals))
+
+    def _call_connector(self, name: str, **params: Any) -> Any:
+        return self.connectors.call(name, params)
+
+    def call_service(self, task, operation_name: str, operation_params: dict[str, Any], **_: Any) -> str:
+        """Run a service task: call the connector; SpiffWorkflow expects the result as JSON text."""
+        params = {name: spec.get("value") if isinstance(spec, dict) else spec
+                  for name, spec in operation_params.items()}
+        try:
+            result = self.connectors.call(operation_name, params)
+        except Exception as exc:
+            raise WorkflowTaskException(
+                f"connector '{operation_name}' failed: {exc.__class__.__name__}: {exc}",
+                task=task, exception=exc,
+            ) from exc
+        return dumps(result)

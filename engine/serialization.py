@@ -1,0 +1,110 @@
+"""Workflow (de)serialization: specs once per version, instance state without the spec.
+
+SpiffWorkflow's default serialization embeds the whole process spec (and every called subprocess
+spec) in each workflow; for a small model that is three quarters of the bytes. We serialize the specs
+once at deploy time (:func:`dump_specs`) and keep instance rows to the workflow state alone
+(:func:`dump_state`), restoring against the parsed spec objects held in the per-process cache.
+
+Task data may contain :class:`~decimal.Decimal` (from a DMN table or a script) and dates; both are
+registered so they round-trip instead of breaking ``json.dumps``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION, BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+VERSION_KEY = BpmnWorkflowSerializer.VERSION_KEY
+
+
+class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
+    """Converts a top-level workflow without its specs; specs are passed in on restore."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct, spec=None, subprocess_specs=None):  # type: ignore[override]
+        if spec is None:  # a state written with its spec embedded (SpiffWorkflow's default form)
+            return super().from_dict(dct)
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _registry(state_only: bool):
+    config = dict(SPIFF_CONFIG)
+    if state_only:
+        config[BpmnWorkflow] = StateOnlyWorkflowConverter
+    registry = BpmnWorkflowSerializer.configure(config)
+    registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
+    registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
+    return registry
+
+
+_STATE_REGISTRY = _registry(state_only=True)
+
+#: SpiffWorkflow's own serializer with spiff extensions, spec embedded: the benchmark floor and the
+#: form to compare our state size with.
+default_serializer = BpmnWorkflowSerializer(_registry(state_only=False))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(value: Any) -> str:
+    """JSON text for data the engine stores (task data summaries, audit details, payloads)."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+def dump_specs(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> str:
+    return json.dumps({
+        "spec": _STATE_REGISTRY.convert(spec),
+        "subprocess_specs": {name: _STATE_REGISTRY.convert(s) for name, s in subprocess_specs.items()},
+    })
+
+
+def load_specs(text: str) -> tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]:
+    dct = json.loads(text)
+    spec = _STATE_REGISTRY.restore(dct["spec"])
+    subs = {name: _STATE_REGISTRY.restore(s) for name, s in dct["subprocess_specs"].items()}
+    return spec, subs
+
+
+def dump_state(workflow: BpmnWorkflow) -> str:
+    """The workflow's state as JSON text, without specs."""
+    dct = _STATE_REGISTRY.convert(workflow)
+    dct[VERSION_KEY] = VERSION
+    return json.dumps(dct, default=_json_default)
+
+
+def load_state(text: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],
+               script_engine) -> BpmnWorkflow:
+    dct = json.loads(text)
+    version = dct.pop(VERSION_KEY, VERSION)
+    if version in MIGRATIONS:
+        MIGRATIONS[version](dct)
+    workflow = _STATE_REGISTRY.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
+    workflow.script_engine = script_engine
+    return workflow
