@@ -1,0 +1,335 @@
+"""The ``samflyt`` command line: deploy, start, work and inspect processes; run the web app.
+
+Global options come before the command: ``samflyt [--db URL] [--json] COMMAND ...``. Every failure
+exits non-zero with one line on stderr. ``--json`` prints stable machine output (see the README);
+other tools script against these command names and fields, so they are extended, never renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+from sqlalchemy.exc import DBAPIError
+
+from . import clock
+from .errors import SamflytError
+
+
+class Context:
+    def __init__(self, db_url: str | None, as_json: bool) -> None:
+        self.db_url = db_url
+        self.as_json = as_json
+        self._runtime = None
+
+    @property
+    def runtime(self):
+        if self._runtime is None:
+            from .connectors import registry
+            from .runtime import Runtime
+
+            registry.load_entry_points()
+            self._runtime = Runtime(self.db_url, connectors=registry)
+        return self._runtime
+
+    def emit(self, value: Any, text: str | None = None) -> None:
+        if self.as_json:
+            click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+        else:
+            click.echo(text if text is not None else _human(value))
+
+
+def _human(value: Any) -> str:
+    if isinstance(value, list):
+        return "\n".join(_human(v) for v in value) if value else "(none)"
+    if isinstance(value, dict):
+        return "  ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in value.items())
+    return str(value)
+
+
+def _json_arg(text: str | None, what: str = "--data") -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"{what} is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise click.UsageError(f"{what} must be a JSON object")
+    return value
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+class SamflytGroup(click.Group):
+    """Turns engine errors into one line on stderr and a non-zero exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SamflytError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code if exc.exit_code else 1)
+        except DBAPIError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else exc.__class__.__name__
+            click.echo(f"error: database: {reason} (is the database reachable and initialised? "
+                       "run `samflyt init-db`)", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=SamflytGroup)
+@click.option("--db", "db_url", envvar="SAMFLYT_DATABASE_URL", metavar="URL",
+              help="Database URL (default: SAMFLYT_DATABASE_URL, else sqlite:///instance/samflyt.db).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+@click.pass_context
+def main(ctx: click.Context, db_url: str | None, as_json: bool) -> None:
+    """Samflyt: BPMN workflows for grants and agreements."""
+    ctx.obj = Context(db_url, as_json)
+
+
+@main.command("init-db")
+@pass_ctx
+def init_db(ctx: Context) -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+    from .db import make_engine, migrate
+
+    engine = make_engine(ctx.db_url)
+    migrate(engine)
+    ctx.emit({"database": engine.url.render_as_string(hide_password=True), "status": "ok"},
+             f"database ready: {engine.url.render_as_string(hide_password=True)}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--as", "actor", metavar="USER", help="Deploy as this user (must be admin).")
+@pass_ctx
+def deploy(ctx: Context, paths: tuple[str, ...], actor: str | None) -> None:
+    """Deploy a bundle: folders and files of .bpmn, .dmn and form .json."""
+    results = ctx.runtime.deploy(list(paths), actor=actor)
+    ctx.emit([{"process_id": r.process_id, "version": r.version, "created": r.created} for r in results],
+             "\n".join(f"{r.process_id} v{r.version} {'deployed' if r.created else 'unchanged'}"
+                       for r in results))
+
+
+@main.command()
+@pass_ctx
+def models(ctx: Context) -> None:
+    """List deployed process models and their latest versions."""
+    rows = ctx.runtime.models()
+    ctx.emit(rows, "\n".join(f"{m['process_id']}  v{m['latest_version']}  {m['name'] or ''}" for m in rows)
+             or "(no models deployed)")
+
+
+@main.group()
+def users() -> None:
+    """Manage users, roles and organisations."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, help="Role (repeatable); created on first use.")
+@click.option("--org", "orgs", multiple=True, help="Organisation (repeatable); created on first use.")
+@click.option("--email")
+@click.option("--display-name")
+@pass_ctx
+def users_add(ctx: Context, name: str, roles: tuple[str, ...], orgs: tuple[str, ...], email: str | None,
+              display_name: str | None) -> None:
+    """Create or update user NAME."""
+    user = ctx.runtime.add_user(name, list(roles), list(orgs), display_name=display_name, email=email)
+    ctx.emit({"username": user.username, "roles": sorted(user.role_names),
+              "organisations": sorted(user.organisation_names)})
+
+
+@main.command()
+@click.argument("process_id")
+@click.option("--data", help="Start data as a JSON object.")
+@click.option("--key", "business_key", help="Business key (e.g. a case number).")
+@click.option("--title", help="A title shown in worklists.")
+@click.option("--as", "actor", metavar="USER")
+@pass_ctx
+def start(ctx: Context, process_id: str, data: str | None, business_key: str | None, title: str | None,
+          actor: str | None) -> None:
+    """Start an instance of the latest version of PROCESS_ID; prints its id."""
+    instance_id = ctx.runtime.start(process_id, _json_arg(data), business_key, actor, title)
+    ctx.emit({"id": instance_id}, str(instance_id))
+
+
+@main.command()
+@click.argument("instance_id", type=int)
+@pass_ctx
+def instance(ctx: Context, instance_id: int) -> None:
+    """Show an instance: status, data, ready tasks, waiting timers."""
+    view = ctx.runtime.instance(instance_id).as_json()
+    lines = [f"instance {view['id']}  {view['process_id']} v{view['version']}  {view['status']}"]
+    if view["error"]:
+        lines.append(f"error at {view['error']['element']}: {view['error']['message']}")
+    lines.append("data: " + json.dumps(view["data"], ensure_ascii=False, default=str))
+    lines += [f"task {t['id']}  {t['name']}  {t['title']}  lane={t['lane']}  claimed_by={t['claimed_by']}"
+              for t in view["tasks"]]
+    lines += [f"timer {t['task']}  due {t['due_at']}" for t in view["timers"]]
+    ctx.emit(view, "\n".join(lines))
+
+
+@main.command()
+@click.option("--instance", "instance_id", type=int)
+@click.option("--user", metavar="U", help="Only tasks U may work: claimed by U or open to U's roles.")
+@pass_ctx
+def tasks(ctx: Context, instance_id: int | None, user: str | None) -> None:
+    """List open human tasks."""
+    views = [t.as_json() for t in ctx.runtime.tasks(instance_id=instance_id, user=user)]
+    ctx.emit(views, "\n".join(
+        f"{t['id']}  {t['name']}  {t['title']}  instance={t['instance_id']}  lane={t['lane']}  "
+        f"claimed_by={t['claimed_by']}" for t in views) or "(no open tasks)")
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--as", "actor", metavar="USER", required=True)
+@pass_ctx
+def claim(ctx: Context, task_id: str, actor: str) -> None:
+    """Claim a task."""
+    view = ctx.runtime.claim(task_id, actor)
+    ctx.emit(view.as_json(), f"claimed {task_id} as {actor}")
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--as", "actor", metavar="USER", required=True)
+@pass_ctx
+def unclaim(ctx: Context, task_id: str, actor: str) -> None:
+    """Give a claimed task back to its group."""
+    ctx.runtime.unclaim(task_id, actor)
+    ctx.emit({"id": task_id, "claimed_by": None}, f"unclaimed {task_id}")
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--to", "assignee", metavar="USER", required=True)
+@click.option("--as", "actor", metavar="USER", required=True)
+@click.option("--reason")
+@pass_ctx
+def assign(ctx: Context, task_id: str, assignee: str, actor: str, reason: str | None) -> None:
+    """Assign a task to a user (admins)."""
+    ctx.runtime.assign(task_id, assignee, actor, reason)
+    ctx.emit({"id": task_id, "claimed_by": assignee}, f"assigned {task_id} to {assignee}")
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--as", "actor", metavar="USER", required=True)
+@click.option("--data", help="Form data as a JSON object.")
+@pass_ctx
+def complete(ctx: Context, task_id: str, actor: str, data: str | None) -> None:
+    """Complete a task with form data; the instance runs on to its next wait."""
+    view = ctx.runtime.complete(task_id, actor, _json_arg(data))
+    ctx.emit(view.as_json(), f"completed {task_id}; instance {view.id} is {view.status}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--data", help="Message payload as a JSON object.")
+@click.option("--correlation", "correlations", multiple=True, metavar="K=V",
+              help="Correlation value by correlation property id (repeatable). V is JSON if it parses.")
+@click.option("--as", "actor", metavar="USER")
+@pass_ctx
+def message(ctx: Context, name: str, data: str | None, correlations: tuple[str, ...], actor: str | None) -> None:
+    """Send message NAME to the instance waiting for it, or start one that catches it."""
+    values: dict[str, Any] = {}
+    for item in correlations:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"--correlation needs K=V, got '{item}'")
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
+    result = ctx.runtime.send_message(name, _json_arg(data), values or None, actor)
+    ctx.emit(result.as_json(), f"message {name}: {result.status}"
+             + (f" to instance {result.instance_id}" if result.instance_id else ""))
+    if result.status != "delivered":
+        click.echo(f"error: nobody waits for message '{name}' with these correlations; kept as "
+                   f"undeliverable message {result.id} (see `samflyt messages`)", err=True)
+        sys.exit(3)
+
+
+@main.command()
+@click.option("--status", type=click.Choice(["delivered", "undeliverable"]))
+@pass_ctx
+def messages(ctx: Context, status: str | None) -> None:
+    """List messages sent, including undeliverable ones."""
+    ctx.emit(ctx.runtime.messages(status))
+
+
+@main.command()
+@click.option("--now", "now", metavar="ISO8601", help="Fire what is due at this moment (default: now).")
+@pass_ctx
+def tick(ctx: Context, now: str | None) -> None:
+    """Fire the timers that are due."""
+    moment = clock.now()
+    if now:
+        try:
+            moment = datetime.fromisoformat(now)
+        except ValueError:
+            raise click.UsageError(f"--now is not an ISO 8601 date-time: {now}") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=clock.LOCAL_TZ)
+    fired = ctx.runtime.fire_due_timers(moment)
+    ctx.emit({"now": moment.isoformat(), "instances": fired},
+             f"fired timers in {len(fired)} instance(s)" + (f": {fired}" if fired else ""))
+
+
+@main.command()
+@pass_ctx
+def timers(ctx: Context) -> None:
+    """List waiting timers with due times and lateness."""
+    ctx.emit(ctx.runtime.timers())
+
+
+@main.command()
+@click.argument("instance_id", type=int)
+@click.option("--as", "actor", metavar="USER")
+@click.option("--reason")
+@pass_ctx
+def cancel(ctx: Context, instance_id: int, actor: str | None, reason: str | None) -> None:
+    """Cancel an instance."""
+    ctx.runtime.cancel(instance_id, actor, reason)
+    ctx.emit({"id": instance_id, "status": "cancelled"}, f"instance {instance_id} cancelled")
+
+
+@main.command()
+@click.argument("instance_id", type=int)
+@click.option("--as", "actor", metavar="USER")
+@pass_ctx
+def retry(ctx: Context, instance_id: int, actor: str | None) -> None:
+    """Run an instance in error again from its failed step."""
+    status = ctx.runtime.retry(instance_id, actor)
+    ctx.emit({"id": instance_id, "status": status}, f"instance {instance_id} is {status}")
+
+
+@main.command()
+@click.option("--instance", "instance_id", type=int)
+@pass_ctx
+def audit(ctx: Context, instance_id: int | None) -> None:
+    """Show the audit log."""
+    ctx.emit(ctx.runtime.audit(instance_id))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--debug", is_flag=True)
+@pass_ctx
+def serve(ctx: Context, host: str, port: int, debug: bool) -> None:
+    """Run the web application (development server; use gunicorn in production)."""
+    from web import create_app
+
+    app = create_app({"DATABASE_URL": ctx.db_url} if ctx.db_url else None)
+    app.run(host=host, port=port, debug=debug)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

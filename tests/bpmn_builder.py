@@ -1,0 +1,129 @@
+"""Small helpers that write BPMN 2.0 XML for engine tests, one construct per diagram.
+
+Tests describe a process as elements plus a chain of sequence flows; the helpers add the namespaces,
+ids and flows. The output is plain BPMN with SpiffWorkflow extensions, validated by the same XSD as
+every deployment.
+"""
+
+from __future__ import annotations
+
+import itertools
+from xml.sax.saxutils import escape, quoteattr
+
+NS = ('xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+      'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" '
+      'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"')
+
+_ids = itertools.count(1)
+
+
+def definitions(*parts: str, id: str = "defs") -> str:
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions {NS} id="{id}" '
+            f'targetNamespace="http://samflyt.test">\n' + "\n".join(parts) + "\n</bpmn:definitions>\n")
+
+
+def process(pid: str, *body: str, lanes: dict[str, list[str]] | None = None, name: str | None = None) -> str:
+    lane_xml = ""
+    if lanes:
+        lane_xml = '<bpmn:laneSet id="ls_%s">' % pid + "".join(
+            f'<bpmn:lane id="lane_{pid}_{i}" name="{lane}">'
+            + "".join(f"<bpmn:flowNodeRef>{ref}</bpmn:flowNodeRef>" for ref in refs) + "</bpmn:lane>"
+            for i, (lane, refs) in enumerate(lanes.items())) + "</bpmn:laneSet>"
+    name_attr = f" name={quoteattr(name)}" if name else ""
+    return f'<bpmn:process id="{pid}"{name_attr} isExecutable="true">{lane_xml}\n' + "\n".join(body) + \
+        "\n</bpmn:process>"
+
+
+def flow(source: str, target: str, condition: str | None = None, id: str | None = None) -> str:
+    fid = id or f"flow_{next(_ids)}"
+    if condition is None:
+        return f'<bpmn:sequenceFlow id="{fid}" sourceRef="{source}" targetRef="{target}"/>'
+    return (f'<bpmn:sequenceFlow id="{fid}" sourceRef="{source}" targetRef="{target}">'
+            f"<bpmn:conditionExpression>{escape(condition)}</bpmn:conditionExpression></bpmn:sequenceFlow>")
+
+
+def chain(*ids: str) -> str:
+    return "\n".join(flow(a, b) for a, b in itertools.pairwise(ids))
+
+
+def start(id: str = "start", inner: str = "") -> str:
+    return f'<bpmn:startEvent id="{id}">{inner}</bpmn:startEvent>'
+
+
+def end(id: str = "end", inner: str = "") -> str:
+    return f'<bpmn:endEvent id="{id}">{inner}</bpmn:endEvent>'
+
+
+def props(**values: str) -> str:
+    items = "".join(f'<spiffworkflow:property name={quoteattr(k)} value={quoteattr(v)}/>' for k, v in values.items())
+    return f"<spiffworkflow:properties>{items}</spiffworkflow:properties>"
+
+
+def user_task(id: str, name: str | None = None, form: str | None = None, inner: str = "",
+              properties: dict[str, str] | None = None) -> str:
+    p = dict(properties or {})
+    if form:
+        p["formJsonSchemaFilename"] = form
+    ext = f"<bpmn:extensionElements>{props(**p)}</bpmn:extensionElements>" if p else ""
+    return f'<bpmn:userTask id="{id}" name={quoteattr(name or id)}>{ext}{inner}</bpmn:userTask>'
+
+
+def manual_task(id: str, name: str | None = None) -> str:
+    return f'<bpmn:manualTask id="{id}" name={quoteattr(name or id)}/>'
+
+
+def script_task(id: str, script: str) -> str:
+    return f'<bpmn:scriptTask id="{id}"><bpmn:script>{escape(script)}</bpmn:script></bpmn:scriptTask>'
+
+
+def service_task(id: str, operator: str, result: str = "result", **params: tuple[str, str]) -> str:
+    p = "".join(f'<spiffworkflow:parameter id="{k}" type="{t}" value={quoteattr(v)}/>'
+                for k, (t, v) in params.items())
+    return (f'<bpmn:serviceTask id="{id}"><bpmn:extensionElements>'
+            f'<spiffworkflow:serviceTaskOperator id="{operator}" resultVariable="{result}">'
+            f"<spiffworkflow:parameters>{p}</spiffworkflow:parameters></spiffworkflow:serviceTaskOperator>"
+            f"</bpmn:extensionElements></bpmn:serviceTask>")
+
+
+def gateway(kind: str, id: str, default: str | None = None) -> str:
+    d = f' default="{default}"' if default else ""
+    return f'<bpmn:{kind}Gateway id="{id}"{d}/>'
+
+
+def timer(kind: str, expression: str) -> str:
+    tag = {"date": "timeDate", "duration": "timeDuration", "cycle": "timeCycle"}[kind]
+    return (f"<bpmn:timerEventDefinition><bpmn:{tag}>{escape(expression)}</bpmn:{tag}>"
+            f"</bpmn:timerEventDefinition>")
+
+
+def message_ref(message_id: str) -> str:
+    return f'<bpmn:messageEventDefinition messageRef="{message_id}"/>'
+
+
+def message(id: str, name: str | None = None, correlation_property: str | None = None,
+            expression: str | None = None) -> str:
+    return f'<bpmn:message id="{id}" name="{name or id}"/>'
+
+
+def correlation(key: str, prop: str, messages: dict[str, str]) -> str:
+    """A correlation key with one property whose retrieval expression differs per message."""
+    exprs = "".join(
+        f'<bpmn:correlationPropertyRetrievalExpression messageRef="{m}">'
+        f"<bpmn:formalExpression>{escape(e)}</bpmn:formalExpression>"
+        f"</bpmn:correlationPropertyRetrievalExpression>" for m, e in messages.items())
+    return (f'<bpmn:correlationProperty id="{prop}" name="{prop}">{exprs}</bpmn:correlationProperty>'
+            f'<bpmn:collaboration id="collab_{key}"><bpmn:correlationKey id="{key}" name="{key}">'
+            f"<bpmn:correlationPropertyRef>{prop}</bpmn:correlationPropertyRef></bpmn:correlationKey>"
+            f"</bpmn:collaboration>")
+
+
+def mi(parallel: bool, collection: str, element: str, output: str | None = None,
+       output_element: str | None = None) -> str:
+    out = ""
+    if output:
+        out = (f"<bpmn:loopDataOutputRef>{output}</bpmn:loopDataOutputRef>"
+               f'<bpmn:outputDataItem id="{output_element}" name="{output_element}"/>')
+    return (f'<bpmn:multiInstanceLoopCharacteristics isSequential="{str(not parallel).lower()}">'
+            f"<bpmn:loopDataInputRef>{collection}</bpmn:loopDataInputRef>{out}"
+            f'<bpmn:inputDataItem id="{element}" name="{element}"/>'
+            f"</bpmn:multiInstanceLoopCharacteristics>")

@@ -1,0 +1,78 @@
+"""Fixtures: a migrated database per test (SQLite file; PostgreSQL when SAMFLYT_TEST_POSTGRES_URL is set)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from engine import clock, db
+from engine.connectors import ConnectorRegistry
+from engine.runtime import Runtime
+
+PG_URL = os.environ.get("SAMFLYT_TEST_POSTGRES_URL")
+needs_pg = pytest.mark.skipif(not PG_URL, reason="SAMFLYT_TEST_POSTGRES_URL is not set (no PostgreSQL to test)")
+
+
+def _fresh_pg_engine():
+    engine = db.make_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    return engine
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[needs_pg, pytest.mark.postgres])])
+def db_engine(request, tmp_path: Path):
+    """A migrated database: every engine test runs on SQLite and, when configured, on PostgreSQL."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'samflyt.db'}") if request.param == "sqlite" \
+        else _fresh_pg_engine()
+    db.migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine():
+    if not PG_URL:
+        pytest.skip("SAMFLYT_TEST_POSTGRES_URL is not set (no PostgreSQL to test)")
+    engine = _fresh_pg_engine()
+    db.migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connectors() -> ConnectorRegistry:
+    return ConnectorRegistry()
+
+
+@pytest.fixture
+def rt(db_engine, connectors) -> Iterator[Runtime]:
+    runtime = Runtime(db_engine, connectors=connectors)
+    runtime.add_user("admin", roles=["admin"])
+    runtime.add_user("ada", roles=["applicant"], organisations=["Horten kommune"])
+    runtime.add_user("knut", roles=["committee"], organisations=["Sykehuset i Vestfold HF"])
+    runtime.add_user("mia", roles=["committee"], organisations=["Larvik kommune"])
+    runtime.add_user("per", roles=["au"])
+    yield runtime
+    clock.set_now(None)
+
+
+@pytest.fixture
+def deploy(rt, tmp_path: Path):
+    """Write BPMN/DMN/form texts to a folder and deploy it: ``deploy({"p.bpmn": xml, ...})``."""
+    counter = iter(range(10_000))
+
+    def _deploy(files: dict[str, str]):
+        folder = tmp_path / f"bundle{next(counter)}"
+        folder.mkdir()
+        for name, content in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(content, encoding="utf-8")
+        return rt.deploy([str(folder)], actor="admin")
+
+    return _deploy
