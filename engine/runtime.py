@@ -322,7 +322,7 @@ class _Unit:
         return loaded
 
     # -- running
-    def advance(self, li: _Loaded) -> bool:
+    def advance(self, li: _Loaded, refresh_timers: bool = False) -> bool:
         """Run engine steps until only human tasks and waits remain; on a failure, record ``error``.
 
         A script or service task that raises is put back to READY with the data it had before it ran,
@@ -338,6 +338,8 @@ class _Unit:
             started["data"] = copy.deepcopy(task.data)
 
         try:
+            if refresh_timers:  # fire what is due by the engine clock (timer expressions may raise too)
+                wf.refresh_timers()
             for _ in range(MAX_ROUNDS):
                 wf.do_engine_steps(will_complete_task=will_complete)
                 if not wf.get_next_task(state=TaskState.READY, manual=False):
@@ -792,8 +794,7 @@ class Runtime:
 
             li = unit.load(row.instance_id)
             s.refresh(row)
-            li.workflow.refresh_timers()
-            unit.advance(li)
+            unit.advance(li, refresh_timers=True)
             task = li.workflow.get_task_from_id(UUID(task_id))
             if (task is None or task.state != TaskState.READY or not task.task_spec.manual
                     or li.row.status in ("error", "cancelled")):
@@ -871,8 +872,7 @@ class Runtime:
             for timer in due:
                 unit.audit("timer_fired", SYSTEM, instance_id, timer.task_id, element=timer.spec_name,
                            due_at=timer.due_at.isoformat(), fired_at=now.isoformat())
-            li.workflow.refresh_timers()
-            unit.advance(li)
+            unit.advance(li, refresh_timers=True)
             return True
 
     def timers(self) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ registered so they round-trip instead of breaking ``json.dumps``.
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import date
 from decimal import Decimal
@@ -27,6 +28,61 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 VERSION_KEY = BpmnWorkflowSerializer.VERSION_KEY
 
 
+# Compact task records: short keys, defaults left out, parent derived from children. The tasks are
+# written as a list in tree order (parents first), which is also the order SpiffWorkflow needs to
+# rebuild task data from its parent-relative deltas -- so the state no longer depends on the key order
+# of a JSON object at all.
+_TASK_KEYS = (("id", "i"), ("children", "c"), ("last_state_change", "l"), ("state", "s"),
+              ("task_spec", "t"))
+_TASK_OPTIONAL = (("triggered", "g", False), ("internal_data", "n", {}), ("data", "d", {}),
+                  ("typename", "y", "Task"))
+
+
+def _pack_tasks(tasks: dict[str, dict[str, Any]], root: str, registry) -> list[dict[str, Any]]:
+    packed, stack = [], [root]
+    while stack:
+        task = tasks[stack.pop()]
+        rec = {short: task[long] for long, short in _TASK_KEYS}
+        for long, short, default in _TASK_OPTIONAL:
+            if task.get(long, default) != default:
+                rec[short] = task[long]
+        delta = task.get("delta") or {}
+        if delta.get("updates"):  # SpiffWorkflow leaves deltas unconverted (Decimal, date...)
+            rec["u"] = registry.convert(delta["updates"])
+        if delta.get("deletions"):
+            rec["x"] = delta["deletions"]
+        packed.append(rec)
+        stack.extend(reversed(task["children"]))
+    return packed
+
+
+def _unpack_tasks(packed: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    parents = {child: rec["i"] for rec in packed for child in rec["c"]}
+    tasks = {}
+    for rec in packed:
+        task = {long: rec[short] for long, short in _TASK_KEYS}
+        for long, short, default in _TASK_OPTIONAL:
+            task[long] = rec.get(short, copy.deepcopy(default))
+        task["parent"] = parents.get(rec["i"])
+        task["delta"] = {"updates": rec.get("u", {}), "deletions": rec.get("x", [])} if task["parent"] else {}
+        tasks[rec["i"]] = task
+    return tasks
+
+
+def _pack(dct: dict[str, Any], registry) -> None:
+    dct["tasks"] = _pack_tasks(dct["tasks"], dct["root"], registry)
+    for sub in dct.get("subprocesses", {}).values():
+        sub["tasks"] = _pack_tasks(sub["tasks"], sub["root"], registry)
+
+
+def _unpack(dct: dict[str, Any]) -> None:
+    if isinstance(dct["tasks"], list):
+        dct["tasks"] = _unpack_tasks(dct["tasks"])
+    for sub in dct.get("subprocesses", {}).values():
+        if isinstance(sub["tasks"], list):
+            sub["tasks"] = _unpack_tasks(sub["tasks"])
+
+
 class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
     """Converts a top-level workflow without its specs; specs are passed in on restore."""
 
@@ -34,11 +90,13 @@ class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
         dct = WorkflowConverter.to_dict(self, workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        _pack(dct, self.registry)
         return dct
 
     def from_dict(self, dct, spec=None, subprocess_specs=None):  # type: ignore[override]
         if spec is None:  # a state written with its spec embedded (SpiffWorkflow's default form)
             return super().from_dict(dct)
+        _unpack(dct)
         workflow = self.target_class(spec, subprocess_specs, deserializing=True)
         workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
@@ -96,14 +154,15 @@ def dump_state(workflow: BpmnWorkflow) -> str:
     """The workflow's state as JSON text, without specs."""
     dct = _STATE_REGISTRY.convert(workflow)
     dct[VERSION_KEY] = VERSION
-    return json.dumps(dct, default=_json_default)
+    return json.dumps(dct, default=_json_default, separators=(",", ":"))
 
 
 def load_state(text: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],
                script_engine) -> BpmnWorkflow:
     dct = json.loads(text)
     version = dct.pop(VERSION_KEY, VERSION)
-    if version in MIGRATIONS:
+    if version in MIGRATIONS:  # pragma: no cover - no older states exist yet
+        _unpack(dct)
         MIGRATIONS[version](dct)
     workflow = _STATE_REGISTRY.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
     workflow.script_engine = script_engine

@@ -119,11 +119,9 @@ def correlation(key: str, prop: str, messages: dict[str, str]) -> str:
 
 def mi(parallel: bool, collection: str, element: str, output: str | None = None,
        output_element: str | None = None) -> str:
-    out = ""
-    if output:
-        out = (f"<bpmn:loopDataOutputRef>{output}</bpmn:loopDataOutputRef>"
-               f'<bpmn:outputDataItem id="{output_element}" name="{output_element}"/>')
+    out_ref = f"<bpmn:loopDataOutputRef>{output}</bpmn:loopDataOutputRef>" if output else ""
+    out_item = f'<bpmn:outputDataItem id="{output_element}" name="{output_element}"/>' if output else ""
     return (f'<bpmn:multiInstanceLoopCharacteristics isSequential="{str(not parallel).lower()}">'
-            f"<bpmn:loopDataInputRef>{collection}</bpmn:loopDataInputRef>{out}"
-            f'<bpmn:inputDataItem id="{element}" name="{element}"/>'
+            f"<bpmn:loopDataInputRef>{collection}</bpmn:loopDataInputRef>{out_ref}"
+            f'<bpmn:inputDataItem id="{element}" name="{element}"/>{out_item}'
             f"</bpmn:multiInstanceLoopCharacteristics>")
