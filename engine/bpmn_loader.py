@@ -27,7 +27,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from SpiffWorkflow.spiff.specs.defaults import ServiceTask
+from SpiffWorkflow.spiff.specs.defaults import CallActivity, ServiceTask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -149,6 +149,12 @@ def parse_bundle(files: dict[str, str], connectors: ConnectorRegistry) -> Bundle
         file_name = getattr(process_parser, "filename", None)
         try:
             spec = parser.get_spec(process_id)
+            known = set(parser.get_process_ids())
+            for ts in spec.task_specs.values():
+                called = getattr(ts, "spec", None)
+                if isinstance(ts, CallActivity) and called not in known:
+                    raise DeployError(f"called element '{called}' is not a process in the bundle "
+                                      f"(known: {', '.join(sorted(known))})", file=file_name, element=ts.bpmn_id)
             subprocess_specs = parser.get_subprocess_specs(process_id)
         except (ValidationException, SpiffWorkflowException) as exc:
             raise _deploy_error(exc, file_name) from None
