@@ -10,7 +10,7 @@ the same transaction, so worklists and the scheduler never need to load workflow
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     Boolean,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -37,7 +38,28 @@ def _now() -> datetime:
     return clock.now()
 
 
-TZDateTime = DateTime(timezone=True)
+class TZDateTime(TypeDecorator):
+    """Timestamps stored and returned in UTC on every backend.
+
+    SQLite has no time zones: SQLAlchemy writes an aware datetime's wall-clock fields and drops the
+    offset, so 10:00+01:00 and 10:00Z would compare equal as text. Converting to UTC on the way in
+    keeps comparisons (``due_at <= now``) right; on the way out values come back aware, in UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 user_roles = Table(
     "user_roles",

@@ -256,6 +256,23 @@ def _correlation_match(expected: dict[str, Any], given: dict[str, Any]) -> bool:
     return True
 
 
+def _catch_message(task: Task, payload: dict[str, Any], correlations: dict[str, dict[str, Any]]) -> None:
+    """Let a waiting message event catch ``payload`` with correlations the engine already matched.
+
+    This is what SpiffWorkflow's ``catch`` does, except that it would recompute the correlations
+    from the payload and fail when the payload lacks a correlation field that the sender gave
+    separately (``samflyt message NAME --correlation case_id=7``).
+    """
+    ed = task.task_spec.event_definition
+    event = BpmnEvent(ed, payload=payload, correlations=correlations)
+    ed.update_internal_data(task, event)
+    for key, values in correlations.items():
+        task.workflow.correlations.setdefault(key, {}).update(values)
+    task._set_internal_data(event_fired=True)
+    task._set_state(TaskState.WAITING)
+    task.task_spec._update(task)
+
+
 # --------------------------------------------------------------------------- the unit of work
 @dataclass
 class _Loaded:
@@ -396,9 +413,7 @@ class _Unit:
                 if cp.name in values:
                     for key in cp.correlation_keys:
                         correlations.setdefault(key, {})[cp.name] = values[cp.name]
-            event = BpmnEvent(ed, payload=copy.deepcopy(payload), correlations=correlations)
-            task.task_spec.catch(task, event)
-            task.task_spec._update(task)
+            _catch_message(task, copy.deepcopy(payload), correlations)
             self.advance(li)
             self._mark_delivered(message, li.row.id, actor, name)
             return MessageResult(message.id, "delivered", li.row.id)
@@ -411,9 +426,19 @@ class _Unit:
                           if isinstance(t.task_spec.event_definition, MessageEventDefinition)
                           and t.task_spec.event_definition.name == name), None)
             if start is not None:
-                start.task_spec.catch(start, BpmnEvent(start.task_spec.event_definition,
-                                                       payload=copy.deepcopy(payload)))
-                start.task_spec._update(start)
+                values = dict(given or {})
+                for cp in start.task_spec.event_definition.correlation_properties:
+                    if cp.name not in values:
+                        try:
+                            values[cp.name] = env.evaluate(cp.retrieval_expression, copy.deepcopy(payload))
+                        except Exception:  # noqa: BLE001 - not in the payload: not correlated yet
+                            continue
+                correlations = {}
+                for cp in start.task_spec.event_definition.correlation_properties:
+                    if cp.name in values:
+                        for key in cp.correlation_keys:
+                            correlations.setdefault(key, {})[cp.name] = values[cp.name]
+                _catch_message(start, copy.deepcopy(payload), correlations)
                 self.advance(li)
                 self._mark_delivered(message, li.row.id, actor, name)
                 return MessageResult(message.id, "delivered", li.row.id, started=True)
