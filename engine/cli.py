@@ -319,6 +319,50 @@ def audit(ctx: Context, instance_id: int | None) -> None:
 
 
 @main.command()
+@click.option("--once", is_flag=True, help="Run one pass and exit (cron-style use, tests).")
+@click.option("--interval", default=1.0, show_default=True, type=float, help="Poll interval in seconds.")
+@pass_ctx
+def scheduler(ctx: Context, once: bool, interval: float) -> None:
+    """Fire due timers: once, or as a long-running process."""
+    import logging
+
+    from .scheduler import run_forever, run_once
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if once:
+        fired = run_once(ctx.runtime)
+        ctx.emit({"instances": fired}, f"fired timers in {len(fired)} instance(s)")
+    else:
+        run_forever(ctx.runtime, interval)
+
+
+@main.command()
+@click.option("--bundle", "bundles", multiple=True, default=["bpmn/demo"], show_default=True,
+              help="Bundle folder(s) to deploy.")
+@pass_ctx
+def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
+    """Set up a demo database: schema, the demo bundle, demo users and a few instances."""
+    from .db import migrate
+
+    migrate(ctx.runtime.engine)
+    rt = ctx.runtime
+    people = [("admin", ["admin"], []), ("siri", ["secretariat"], ["Helsefellesskapet i Vestfold"]),
+              ("per", ["au"], ["Helsefellesskapet i Vestfold"]),
+              ("ada", ["applicant"], ["Horten kommune"]), ("knut", ["committee"], ["Sykehuset i Vestfold HF"])]
+    for name, roles, orgs in people:
+        rt.add_user(name, roles, orgs, actor="demo")
+    results = rt.deploy(list(bundles), actor="admin")
+    started = []
+    if not any(v["process_id"] == "demo_request" for v in rt.instances_summary()):
+        for title in ("Kompetansedeling i Horten", "Felles rehabiliteringsforløp"):
+            started.append(rt.start("demo_request", {"title": title}, business_key=title[:20], actor="ada",
+                                    title=title))
+    ctx.emit({"deployed": [r.process_id for r in results], "users": [p[0] for p in people], "started": started},
+             f"demo ready: {len(results)} process(es), users {', '.join(p[0] for p in people)}, "
+             f"{len(started)} new instance(s)")
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--debug", is_flag=True)

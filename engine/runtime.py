@@ -218,13 +218,15 @@ def _plain(value: Any) -> Any:
 
 
 def _instance_data(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """Final data of a completed workflow, else the data of its most recently completed task
+    (called subprocesses included, so a task deep in a call activity shows its current data)."""
     if workflow.completed:
         data = dict(workflow.data)
-    elif workflow.last_task is not None:
-        data = dict(workflow.last_task.data)
     else:
-        data = dict(workflow.task_tree.data)
-    data.pop("data_objects", None) if not data.get("data_objects") else None
+        last = max(workflow.get_tasks(state=TaskState.COMPLETED), key=lambda t: t.last_state_change, default=None)
+        data = dict(last.data if last is not None else workflow.task_tree.data)
+    if not data.get("data_objects"):
+        data.pop("data_objects", None)
     return data
 
 
@@ -953,6 +955,15 @@ class Runtime:
             return InstanceView(row.id, row.process_id, version.version, row.status, row.business_key,
                                 row.title, json.loads(row.data), tasks, timers, error, row.started_by,
                                 _utc(row.started_at), _utc(row.ended_at) if row.ended_at else None)
+
+    def instances_summary(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Instances without their state, newest first."""
+        with self.Session() as s:
+            query = select(ProcessInstance.id, ProcessInstance.process_id, ProcessInstance.status,
+                           ProcessInstance.business_key, ProcessInstance.title).order_by(ProcessInstance.id.desc())
+            if status:
+                query = query.where(ProcessInstance.status == status)
+            return [dict(r._mapping) for r in s.execute(query)]
 
     def audit(self, instance_id: int | None = None) -> list[dict[str, Any]]:
         with self.Session() as s:

@@ -25,7 +25,7 @@ def definitions(*parts: str, id: str = "defs") -> str:
 def process(pid: str, *body: str, lanes: dict[str, list[str]] | None = None, name: str | None = None) -> str:
     lane_xml = ""
     if lanes:
-        lane_xml = '<bpmn:laneSet id="ls_%s">' % pid + "".join(
+        lane_xml = f'<bpmn:laneSet id="ls_{pid}">' + "".join(
             f'<bpmn:lane id="lane_{pid}_{i}" name="{lane}">'
             + "".join(f"<bpmn:flowNodeRef>{ref}</bpmn:flowNodeRef>" for ref in refs) + "</bpmn:lane>"
             for i, (lane, refs) in enumerate(lanes.items())) + "</bpmn:laneSet>"

@@ -30,7 +30,8 @@ OUTSIDE = definitions(
         "outside_case", start(),
         user_task("prepare", "Forbered sak", form="prepare.json"),
         f'<bpmn:intermediateCatchEvent id="meeting_day">{timer("date", "meeting")}</bpmn:intermediateCatchEvent>',
-        f'<bpmn:intermediateCatchEvent id="await_decision">{message_ref("decision", "decision")}</bpmn:intermediateCatchEvent>',
+        f'<bpmn:intermediateCatchEvent id="await_decision">{message_ref("decision", "decision")}'
+        "</bpmn:intermediateCatchEvent>",
         user_task("record", "Protokollfør"), end(),
         chain("start", "prepare", "meeting_day", "await_decision", "record", "end"),
         lanes={"AU": ["prepare", "record"]}),
