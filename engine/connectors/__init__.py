@@ -10,6 +10,7 @@ error, so a typo never reaches a running instance.
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -48,9 +49,13 @@ class ConnectorRegistry:
         def add(f: Callable[..., Any]) -> Callable[..., Any]:
             declared = params
             if declared is None:
+                try:  # resolves string annotations (``from __future__ import annotations``)
+                    hints = typing.get_type_hints(f)
+                except Exception:  # noqa: BLE001 - unresolvable hints: accept any value
+                    hints = {}
                 declared = {}
-                for pname, p in inspect.signature(f).parameters.items():
-                    ann = p.annotation
+                for pname in inspect.signature(f).parameters:
+                    ann = hints.get(pname, object)
                     declared[pname] = ann if isinstance(ann, type) else object
             self._connectors[name] = Connector(name, f, declared, inspect.getdoc(f) or "")
             return f
