@@ -21,11 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import (
+    CONDITIONAL_EVENT_XPATH,
+    ERROR_EVENT_XPATH,
+    ESCALATION_EVENT_XPATH,
+    MESSAGE_EVENT_XPATH,
+    SIGNAL_EVENT_XPATH,
+    TIMER_EVENT_XPATH,
+)
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.event_parsers import SpiffStartEventParser
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import CallActivity, ServiceTask
 from sqlalchemy import func, select
@@ -122,9 +132,30 @@ def _deploy_error(exc: Exception, default_file: str | None = None) -> DeployErro
     return DeployError(str(exc), file=default_file, element=element_id)
 
 
+class _StartEventParser(SpiffStartEventParser):
+    """SpiffWorkflow 3.2 reads no error or escalation start event: it parses one as a plain start
+    event, so an error event subprocess ran as soon as the process started. Read them."""
+
+    def create_task(self):
+        event_definition = self.get_event_definition([
+            MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH,
+            ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH])
+        task = self._create_task(event_definition)
+        self.spec.start.connect(task)
+        return task
+
+
+class _Parser(SpiffBpmnParser):
+    OVERRIDE_PARSER_CLASSES = {
+        **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("startEvent"): (_StartEventParser, SpiffBpmnParser.OVERRIDE_PARSER_CLASSES[full_tag("startEvent")][1]),
+    }
+
+
 def parse_bundle(files: dict[str, str], connectors: ConnectorRegistry) -> Bundle:
     """Parse and validate everything in ``files``; raise :class:`DeployError` on the first problem."""
-    parser = SpiffBpmnParser(validator=VALIDATOR)
+    parser = _Parser(validator=VALIDATOR)
+    interrupting: dict[str, bool] = {}  # event subprocess start event id -> isInterrupting
     for name in sorted(files):
         suffix = _suffix(name)
         if suffix not in BPMN_SUFFIXES | {".dmn"}:
@@ -135,6 +166,7 @@ def parse_bundle(files: dict[str, str], connectors: ConnectorRegistry) -> Bundle
                 parser.add_dmn_xml(node, filename=name)
             else:
                 parser.add_bpmn_xml(node, filename=name)
+                interrupting.update(_event_subprocess_starts(node))
         except (ValidationException, SpiffWorkflowException) as exc:
             raise _deploy_error(exc, name) from None
         except etree.LxmlError as exc:
@@ -163,6 +195,7 @@ def parse_bundle(files: dict[str, str], connectors: ConnectorRegistry) -> Bundle
             raise DeployError(f"called element '{missing[0]}' is not in the bundle", file=file_name)
         for sp in [spec, *subprocess_specs.values()]:
             _check_task_specs(sp, files, connectors)
+            _mark_interrupting(sp, interrupting)
         start_messages = sorted({
             ts.event_definition.name for ts in spec.task_specs.values()
             if isinstance(ts, StartEvent) and isinstance(ts.event_definition, MessageEventDefinition)
@@ -170,6 +203,20 @@ def parse_bundle(files: dict[str, str], connectors: ConnectorRegistry) -> Bundle
         bundle.processes.append(ParsedProcess(process_id, process_parser.get_name(), spec,
                                               subprocess_specs, start_messages))
     return bundle
+
+
+def _event_subprocess_starts(node: etree._Element) -> dict[str, bool]:
+    """SpiffWorkflow ignores ``isInterrupting`` on event subprocess start events; we keep it."""
+    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+    return {start.get("id"): start.get("isInterrupting", "true").lower() != "false"
+            for start in node.xpath(".//bpmn:subProcess[@triggeredByEvent='true']/bpmn:startEvent", namespaces=ns)}
+
+
+def _mark_interrupting(spec: BpmnProcessSpec, interrupting: dict[str, bool]) -> None:
+    for ts in spec.task_specs.values():
+        if isinstance(ts, StartEvent) and ts.bpmn_id in interrupting:
+            ts.extensions = {**(getattr(ts, "extensions", None) or {}),
+                             "samflyt.interrupting": interrupting[ts.bpmn_id]}
 
 
 def _check_task_specs(spec: BpmnProcessSpec, files: dict[str, str], connectors: ConnectorRegistry) -> None:

@@ -17,19 +17,24 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
     TimeDateEventDefinition,
     TimerEventDefinition,
 )
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
@@ -187,21 +192,78 @@ class SpecCache:
 
 
 # --------------------------------------------------------------------------- helpers on workflows
+def _definitions(ed: Any) -> list[Any]:
+    """The parts of an event definition: an event-based gateway holds one per event it waits for."""
+    return list(ed.event_definitions) if isinstance(ed, MultipleEventDefinition) else [ed]
+
+
 def _timer_due(task: Task) -> tuple[str, datetime] | None:
     """The due time of a waiting timer task, read from SpiffWorkflow's own bookkeeping."""
-    ed = task.task_spec.event_definition
     value = task._get_internal_data("event_value")
     if value is None:
         return None
-    if isinstance(ed, CycleTimerEventDefinition):
-        if not isinstance(value, dict) or value.get("cycles") == 0:
-            return None
-        return "cycle", datetime.fromisoformat(value["next"])
-    if isinstance(ed, DurationTimerEventDefinition):
-        return "duration", TimerEventDefinition.get_datetime(value)
-    if isinstance(ed, TimeDateEventDefinition):
-        return "date", TimerEventDefinition.parse_time_or_duration(value)
+    for ed in _definitions(task.task_spec.event_definition):
+        if isinstance(ed, CycleTimerEventDefinition):
+            if not isinstance(value, dict) or value.get("cycles") == 0:
+                return None
+            return "cycle", datetime.fromisoformat(value["next"])
+        if isinstance(ed, DurationTimerEventDefinition):
+            return "duration", TimerEventDefinition.get_datetime(value)
+        if isinstance(ed, TimeDateEventDefinition):
+            return "date", TimerEventDefinition.parse_time_or_duration(value)
     return None
+
+
+def _timer_element(task: Task) -> str:
+    """The BPMN id of a waiting timer; for an event-based gateway, the timer event after it."""
+    spec = task.task_spec
+    ed = spec.event_definition
+    if isinstance(ed, MultipleEventDefinition):  # the gateway holds its events' definitions in output order
+        for part, output in zip(ed.event_definitions, spec.outputs, strict=False):
+            if isinstance(part, TimerEventDefinition):
+                return output.bpmn_id or output.name
+    return spec.bpmn_id or spec.name
+
+
+#: Cycle timer tasks that fired in the current unit of work; each fires at most once per transaction.
+_cycles_fired: ContextVar[set[UUID] | None] = ContextVar("samflyt_cycles_fired", default=None)
+_spiff_cycle_complete = CycleTimerEventDefinition.cycle_complete
+
+
+def _cycle_complete_once(self: CycleTimerEventDefinition, my_task: Task) -> bool:
+    """SpiffWorkflow fires a cycle on every ``refresh_timers`` whose ``next`` is past; ``advance``
+    refreshes once per engine-step round, so a tick long after several cycles were due fired a burst
+    of them. One per cycle timer and transaction; the missed ones follow on the next ticks."""
+    fired = _cycles_fired.get()
+    if fired is not None and my_task.id in fired:
+        return False
+    ready = _spiff_cycle_complete(self, my_task)
+    if ready and fired is not None:
+        fired.add(my_task.id)
+    return ready
+
+
+CycleTimerEventDefinition.cycle_complete = _cycle_complete_once
+
+
+def _interrupt_if_needed(task: Task) -> None:
+    """Cancel the rest of the process when the start event of an interrupting event subprocess ran.
+
+    SpiffWorkflow 3.2 starts event subprocesses but ignores ``isInterrupting``, so the main flow
+    went on. The loader records the flag on event subprocess start events (``samflyt.interrupting``);
+    this runs after every engine step, before the event subprocess can reach the process end.
+    """
+    spec = task.task_spec
+    if (not isinstance(spec, StartEvent) or isinstance(spec.event_definition, NoneEventDefinition)
+            or not (getattr(spec, "extensions", None) or {}).get("samflyt.interrupting")):
+        return
+    subprocess = task.workflow
+    parent = subprocess.top_workflow.get_task_from_id(subprocess.parent_task_id)
+    if parent is None or parent.parent is None:
+        return
+    for sibling in list(parent.parent.children):  # the main flow and any other event subprocess
+        if sibling is not parent:
+            sibling.cancel()
 
 
 def _waiting_event_tasks(workflow: BpmnWorkflow) -> list[Task]:
@@ -223,7 +285,10 @@ def _instance_data(workflow: BpmnWorkflow) -> dict[str, Any]:
     if workflow.completed:
         data = dict(workflow.data)
     else:
-        last = max(workflow.get_tasks(state=TaskState.COMPLETED), key=lambda t: t.last_state_change, default=None)
+        # a BoundaryEventJoin completes last when a boundary event interrupts, but holds none of the data
+        last = max((t for t in workflow.get_tasks(state=TaskState.COMPLETED)
+                    if not isinstance(t.task_spec, BoundaryEventJoin)),
+                   key=lambda t: t.last_state_change, default=None)
         data = dict(last.data if last is not None else workflow.task_tree.data)
     if not data.get("data_objects"):
         data.pop("data_objects", None)
@@ -258,19 +323,64 @@ def _correlation_match(expected: dict[str, Any], given: dict[str, Any]) -> bool:
     return True
 
 
-def _catch_message(task: Task, payload: dict[str, Any], correlations: dict[str, dict[str, Any]]) -> None:
+@dataclass
+class _CatchPoint:
+    """A place that can catch a message now: a waiting task, or an event subprocess's message start."""
+
+    task: Task | None  # None: an event subprocess that ``trigger`` starts when the message comes
+    definition: MessageEventDefinition
+    workflow: BpmnWorkflow
+    data: dict[str, Any]
+    trigger: str | None = None  # the event subprocess spec name
+    start_spec: str | None = None
+
+
+def _message_catch_points(workflow: BpmnWorkflow) -> dict[str, _CatchPoint]:
+    """Every message catch point keyed by the id stored in ``MessageWait.task_id``."""
+    points: dict[str, _CatchPoint] = {}
+    for task in _waiting_event_tasks(workflow):
+        parts = [d for d in _definitions(task.task_spec.event_definition) if isinstance(d, MessageEventDefinition)]
+        for ed in parts:
+            key = str(task.id) if len(parts) == 1 else str(uuid5(task.id, ed.name))
+            points[key] = _CatchPoint(task, ed, task.workflow, task.data)
+    if not workflow.completed:
+        for spec_name in getattr(workflow.spec.start, "trigger_specs", []):
+            sp_spec = workflow.subprocess_specs.get(spec_name)
+            for ts in sp_spec.bpmn_start_events if sp_spec is not None else []:
+                if isinstance(ts.event_definition, MessageEventDefinition):
+                    key = str(uuid5(workflow.task_tree.id, f"{spec_name}/{ts.name}"))
+                    points[key] = _CatchPoint(None, ts.event_definition, workflow, _instance_data(workflow),
+                                              spec_name, ts.name)
+    return points
+
+
+def _start_event_subprocess(workflow: BpmnWorkflow, point: _CatchPoint) -> Task | None:
+    """Create the event subprocess of ``point`` and return its message start event, waiting."""
+    child_id = workflow.spec.start.trigger_wf(workflow.task_tree, point.trigger)
+    subprocess = workflow.subprocesses.get(child_id)
+    if subprocess is None:
+        return None
+    return subprocess.get_next_task(state=TaskState.WAITING, spec_name=point.start_spec)
+
+
+def _catch_message(task: Task, payload: dict[str, Any], correlations: dict[str, dict[str, Any]],
+                   ed: MessageEventDefinition | None = None) -> None:
     """Let a waiting message event catch ``payload`` with correlations the engine already matched.
 
     This is what SpiffWorkflow's ``catch`` does, except that it would recompute the correlations
     from the payload and fail when the payload lacks a correlation field that the sender gave
     separately (``samflyt message NAME --correlation case_id=7``).
     """
-    ed = task.task_spec.event_definition
+    ed = ed or task.task_spec.event_definition
     event = BpmnEvent(ed, payload=payload, correlations=correlations)
-    ed.update_internal_data(task, event)
     for key, values in correlations.items():
         task.workflow.correlations.setdefault(key, {}).update(values)
-    task._set_internal_data(event_fired=True)
+    if isinstance(task.task_spec.event_definition, MultipleEventDefinition):
+        # an event-based gateway: it runs the caught part's ``catch`` itself when it completes
+        task._set_internal_data(seen_events=task.internal_data.get("seen_events", []) + [event])
+    else:
+        ed.update_internal_data(task, event)
+        task._set_internal_data(event_fired=True)
     task._set_state(TaskState.WAITING)
     task.task_spec._update(task)
 
@@ -360,9 +470,14 @@ class _Unit:
             if refresh_timers:  # fire what is due by the engine clock (timer expressions may raise too)
                 wf.refresh_timers()
             for _ in range(MAX_ROUNDS):
-                wf.do_engine_steps(will_complete_task=will_complete)
+                wf.do_engine_steps(will_complete_task=will_complete, did_complete_task=_interrupt_if_needed)
                 if not wf.get_next_task(state=TaskState.READY, manual=False):
                     break
+            if not wf.completed and wf.get_next_task(state=TaskState.NOT_FINISHED_MASK) is None:
+                # an interrupting event subprocess ended the process: its branch has no End task in
+                # SpiffWorkflow, so nothing marks the workflow complete (nor copies the final data)
+                last = max(wf.get_tasks(state=TaskState.COMPLETED), key=lambda t: t.last_state_change)
+                wf._mark_complete(last)
         except Exception as exc:  # a failing script, expression, connector or DMN table
             task = started.get("task")
             if task is not None and task.state in (TaskState.ERROR, TaskState.STARTED, TaskState.READY):
@@ -406,16 +521,19 @@ class _Unit:
             if not _correlation_match(expected, values):
                 continue
             li = self.load(wait.instance_id)
-            task = li.workflow.get_task_from_id(UUID(wait.task_id))
-            if task is None or task.state != TaskState.WAITING or li.row.status in ("error", "cancelled"):
+            point = _message_catch_points(li.workflow).get(wait.task_id)
+            if point is None or li.row.status in ("error", "cancelled"):
                 continue
-            ed: MessageEventDefinition = task.task_spec.event_definition
+            ed = point.definition
             correlations: dict[str, dict[str, Any]] = {}
             for cp in ed.correlation_properties:
                 if cp.name in values:
                     for key in cp.correlation_keys:
                         correlations.setdefault(key, {})[cp.name] = values[cp.name]
-            _catch_message(task, copy.deepcopy(payload), correlations)
+            task = point.task if point.task is not None else _start_event_subprocess(li.workflow, point)
+            if task is None or task.state != TaskState.WAITING:
+                continue
+            _catch_message(task, copy.deepcopy(payload), correlations, ed)
             self.advance(li)
             self._mark_delivered(message, li.row.id, actor, name)
             return MessageResult(message.id, "delivered", li.row.id)
@@ -539,10 +657,10 @@ class _Unit:
     def _sync_timers(self, li: _Loaded) -> None:
         wanted: dict[str, tuple[str, str, datetime]] = {}
         for task in _waiting_event_tasks(li.workflow):
-            if isinstance(task.task_spec.event_definition, TimerEventDefinition):
+            if any(isinstance(d, TimerEventDefinition) for d in _definitions(task.task_spec.event_definition)):
                 due = _timer_due(task)
                 if due is not None:
-                    wanted[str(task.id)] = (task.task_spec.bpmn_id or task.task_spec.name, *due)
+                    wanted[str(task.id)] = (_timer_element(task), *due)
         rows = {r.task_id: r for r in self.session.scalars(select(Timer).where(Timer.instance_id == li.row.id))}
         for task_id, row in rows.items():
             if task_id not in wanted:
@@ -558,24 +676,22 @@ class _Unit:
     def _sync_message_waits(self, li: _Loaded) -> None:
         wanted: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {}
         env = self.rt.script_engine.environment
-        for task in _waiting_event_tasks(li.workflow):
-            ed = task.task_spec.event_definition
-            if not isinstance(ed, MessageEventDefinition):
-                continue
+        for key, point in _message_catch_points(li.workflow).items():
+            ed = point.definition
             expected: dict[str, Any] = {}
             properties: dict[str, str] = {}
             for cp in ed.correlation_properties:
                 properties[cp.name] = cp.retrieval_expression
-                known = [task.workflow.correlations.get(k, {}).get(cp.name) for k in cp.correlation_keys]
+                known = [point.workflow.correlations.get(k, {}).get(cp.name) for k in cp.correlation_keys]
                 known = [v for v in known if v is not None]
                 if known:
                     expected[cp.name] = known[0]
                     continue
                 try:  # not yet set by a message: the instance's own data says what it expects
-                    expected[cp.name] = env.evaluate(cp.retrieval_expression, copy.deepcopy(task.data))
+                    expected[cp.name] = env.evaluate(cp.retrieval_expression, copy.deepcopy(point.data))
                 except Exception:  # noqa: BLE001 - unknown yet; the wait matches no correlated message
                     continue
-            wanted[str(task.id)] = (ed.name, _plain(expected), properties)
+            wanted[key] = (ed.name, _plain(expected), properties)
         self.session.execute(delete(MessageWait).where(MessageWait.instance_id == li.row.id))
         for task_id, (name, expected, properties) in wanted.items():
             self.session.add(MessageWait(instance_id=li.row.id, task_id=task_id, message_name=name,
@@ -599,6 +715,7 @@ class Runtime:
     @contextmanager
     def _unit(self) -> Iterator[_Unit]:
         unit: _Unit
+        token = _cycles_fired.set(set())
         try:
             with self.Session() as session, session.begin():
                 unit = _Unit(self, session)
@@ -607,6 +724,8 @@ class Runtime:
         except StaleDataError:
             raise ConflictError("the instance was changed by someone else at the same time; "
                                 "reload and try again") from None
+        finally:
+            _cycles_fired.reset(token)
         if unit.deferred is not None:
             raise unit.deferred
 
