@@ -49,6 +49,8 @@ from .serialization import dump_specs, dumps
 
 BPMN_SUFFIXES = {".bpmn", ".bpmn20.xml"}
 FORM_PROPERTIES = ("formJsonSchemaFilename", "formUiSchemaFilename")
+#: Extension the loader sets on event subprocess start events: SpiffWorkflow ignores isInterrupting.
+INTERRUPTING_EXTENSION = "samflyt.interrupting"
 
 
 @dataclass
@@ -216,7 +218,7 @@ def _mark_interrupting(spec: BpmnProcessSpec, interrupting: dict[str, bool]) -> 
     for ts in spec.task_specs.values():
         if isinstance(ts, StartEvent) and ts.bpmn_id in interrupting:
             ts.extensions = {**(getattr(ts, "extensions", None) or {}),
-                             "samflyt.interrupting": interrupting[ts.bpmn_id]}
+                             INTERRUPTING_EXTENSION: interrupting[ts.bpmn_id]}
 
 
 def _check_task_specs(spec: BpmnProcessSpec, files: dict[str, str], connectors: ConnectorRegistry) -> None:

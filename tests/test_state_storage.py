@@ -16,8 +16,9 @@ from sqlalchemy import inspect, select, text, update
 from engine import clock
 from engine.errors import TaskNotOpenError, ValidationError
 from engine.models import AuditEvent, HumanTask, ProcessInstance
-from engine.runtime import Runtime, _Unit
+from engine.runtime import Runtime
 from engine.serialization import default_serializer, dump_state
+from engine.unit_of_work import Unit
 from tests.bpmn_builder import chain, definitions, end, mi, process, script_task, start, timer, user_task
 
 from .conftest import needs_pg
@@ -195,13 +196,13 @@ def test_crash_after_engine_step_before_commit_leaves_previous_state(rt, deploy,
     task = rt.tasks(iid)[0]
     before = _row(rt, iid)
     audit_before = len(rt.audit(iid))
-    original = _Unit.save_all
+    original = Unit.save_all
 
     def crash(self):
         original(self)  # engine steps ran and everything was written to the session ...
         raise RuntimeError("power cut")  # ... but the transaction never commits
 
-    monkeypatch.setattr(_Unit, "save_all", crash)
+    monkeypatch.setattr(Unit, "save_all", crash)
     with pytest.raises(RuntimeError):
         rt.complete(task.id, "ada", {"a": 1})
     monkeypatch.undo()

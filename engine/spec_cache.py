@@ -1,0 +1,78 @@
+"""Parsed process specs, cached per process and keyed by (immutable) version id.
+
+Deserializing a spec costs more than a whole task completion, so every instance of a version shares
+one parsed copy. SpiffWorkflow 3 treats specs as read-only at run time (multi-instance children are
+task objects, not new specs); a test works two parallel multi-instance workflows against one cached
+spec from two threads to keep it that way.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from sqlalchemy.orm import Session
+
+from .bpmn_loader import find_file
+from .errors import NotFoundError
+from .forms import Form, build_form
+from .models import ProcessVersion
+from .serialization import load_specs
+
+
+@dataclass
+class CachedVersion:
+    """A deployed version's parsed specs and files, shared by every instance of that version.
+
+    Spec objects are read-only at run time in SpiffWorkflow 3 (multi-instance children are task
+    objects, not new specs), so sharing them between instances and threads is safe; a test runs two
+    parallel multi-instance workflows against one cached spec at once to keep it that way.
+    """
+
+    version_id: int
+    process_id: str
+    version: int
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, BpmnProcessSpec]
+    files: dict[str, str]
+    _forms: dict[str, Form] = field(default_factory=dict)
+
+    def form(self, key: str | None, ui_key: str | None = None) -> Form | None:
+        if not key:
+            return None
+        form = self._forms.get(key)
+        if form is None:
+            schema_text = find_file(self.files, key)
+            if schema_text is None:  # deploy checks this; a guard for hand-edited rows
+                raise NotFoundError(f"form file {key} is missing from version {self.version_id}")
+            ui_text = find_file(self.files, ui_key) if ui_key else None
+            form = build_form(key, json.loads(schema_text), json.loads(ui_text) if ui_text else None)
+            self._forms[key] = form
+        return form
+
+
+class SpecCache:
+    """Per-process cache of parsed specs keyed by version id (versions are immutable)."""
+
+    def __init__(self) -> None:
+        self._versions: dict[int, CachedVersion] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, version_id: int) -> CachedVersion:
+        cached = self._versions.get(version_id)
+        if cached is not None:
+            return cached
+        row = session.get(ProcessVersion, version_id)
+        if row is None:
+            raise NotFoundError(f"process version {version_id} does not exist")
+        spec, subs = load_specs(row.spec_json)
+        cached = CachedVersion(version_id, row.model.process_id, row.version, spec, subs,
+                               json.loads(row.files_json))
+        with self._lock:
+            return self._versions.setdefault(version_id, cached)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._versions.clear()

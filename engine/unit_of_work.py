@@ -1,0 +1,402 @@
+"""One transaction of the runtime: load and lock instances, advance them, deliver messages, write back.
+
+:class:`Unit` is what makes "one transaction per step" true: every runtime call opens one, and
+everything it does -- the workflow state, the human-task, timer and message-wait index rows, messages
+and audit events -- is written in that transaction or not at all. Messages an instance throws are
+delivered inside the same unit, so a message is never half-sent.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    TimerEventDefinition,
+)
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from . import authz, clock
+from .bpmn_loader import FORM_PROPERTIES
+from .db import is_sqlite
+from .errors import ConflictError, NotFoundError
+from .models import AuditEvent, HumanTask, Message, MessageWait, ProcessInstance, Timer
+from .serialization import dump_state, dumps, load_state
+from .spec_cache import CachedVersion
+from .spiff_events import (
+    catch_message,
+    event_parts,
+    instance_data,
+    interrupt_if_needed,
+    message_catch_points,
+    start_event_subprocess,
+    timer_due,
+    timer_element,
+    waiting_event_tasks,
+)
+from .views import MessageResult
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+#: Upper bound on engine-step rounds and message hops within one transaction (a runaway loop guard).
+MAX_ROUNDS = 1000
+SYSTEM = "system"
+
+def _properties(task: Task) -> dict[str, str]:
+    return (getattr(task.task_spec, "extensions", None) or {}).get("properties", {}) or {}
+
+
+def plain(value: Any) -> Any:
+    """Task data as plain JSON-able values (Decimal -> str, date -> ISO) for summaries and audit."""
+    return json.loads(dumps(value))
+
+
+def _as_aware(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, datetime.min.time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=clock.LOCAL_TZ)
+    return value.astimezone(UTC)
+
+
+def _correlation_match(expected: dict[str, Any], given: dict[str, Any]) -> bool:
+    """True when every given correlation value equals the instance's expected one.
+
+    A correlated wait never takes an uncorrelated message, and an uncorrelated wait takes any.
+    """
+    if not given:
+        return not expected
+    for prop, value in given.items():
+        if prop not in expected:
+            return False
+        have = expected[prop]
+        if not (have == value or str(have) == str(value)):
+            return False
+    return True
+
+
+@dataclass
+class Loaded:
+    row: ProcessInstance
+    workflow: BpmnWorkflow
+    version: CachedVersion
+    failed: bool = False
+
+
+class Unit:
+    """One transaction: the instances it has loaded, the messages in flight, the audit it writes."""
+
+    def __init__(self, runtime: Runtime, session: Session) -> None:
+        self.rt = runtime
+        self.session = session
+        self.loaded: dict[int, Loaded] = {}
+        self.outbox: list[tuple[int | None, BpmnEvent]] = []
+        self.deferred: Exception | None = None
+
+    # -- audit
+    def audit(self, action: str, actor: str | None, instance_id: int | None = None,
+              task_id: str | None = None, **details: Any) -> None:
+        self.session.add(AuditEvent(at=clock.now(), actor=actor, action=action, instance_id=instance_id,
+                                    task_id=task_id, details=dumps(details)))
+
+    # -- loading
+    def lock_row(self, instance_id: int, skip_locked: bool = False) -> ProcessInstance | None:
+        query = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+        if not is_sqlite(self.rt.engine):  # SQLite: BEGIN IMMEDIATE already serialises writers
+            query = query.with_for_update(skip_locked=skip_locked)
+        return self.session.scalar(query.execution_options(populate_existing=True))
+
+    def load(self, instance_id: int, skip_locked: bool = False) -> Loaded | None:
+        if instance_id in self.loaded:
+            return self.loaded[instance_id]
+        row = self.lock_row(instance_id, skip_locked)
+        if row is None:
+            if skip_locked:
+                return None
+            raise NotFoundError(f"instance {instance_id} does not exist")
+        version = self.rt.cache.get(self.session, row.version_id)
+        workflow = load_state(row.state, version.spec, version.subprocess_specs, self.rt.script_engine)
+        loaded = Loaded(row, workflow, version)
+        self.loaded[instance_id] = loaded
+        return loaded
+
+    def create(self, version: CachedVersion, *, data: dict[str, Any] | None, business_key: str | None,
+               title: str | None, actor: str | None) -> Loaded:
+        workflow = BpmnWorkflow(version.spec, version.subprocess_specs, script_engine=self.rt.script_engine)
+        if data:
+            workflow.task_tree.data.update(data)
+            for child in workflow.task_tree.children:
+                child.data.update(data)
+        now = clock.now()
+        row = ProcessInstance(version_id=version.version_id, process_id=version.process_id, status="running",
+                              business_key=business_key, title=title, state="{}", data="{}",
+                              started_by=actor, started_at=now, updated_at=now)
+        self.session.add(row)
+        self.session.flush()
+        loaded = Loaded(row, workflow, version)
+        self.loaded[row.id] = loaded
+        self.audit("start", actor, row.id, process_id=version.process_id, version=version.version,
+                   business_key=business_key, data=plain(data or {}))
+        return loaded
+
+    # -- running
+    def advance(self, li: Loaded, refresh_timers: bool = False) -> bool:
+        """Run engine steps until only human tasks and waits remain; on a failure, record ``error``.
+
+        A script or service task that raises is put back to READY with the data it had before it ran,
+        so the instance keeps the state before the failing step and ``retry`` can run it again.
+        """
+        if li.failed or li.row.status in ("error", "cancelled"):
+            return False
+        wf = li.workflow
+        started: dict[str, Any] = {}
+
+        def will_complete(task: Task) -> None:
+            started["task"] = task
+            started["data"] = copy.deepcopy(task.data)
+
+        try:
+            if refresh_timers:  # fire what is due by the engine clock (timer expressions may raise too)
+                wf.refresh_timers()
+            for _ in range(MAX_ROUNDS):
+                wf.do_engine_steps(will_complete_task=will_complete, did_complete_task=interrupt_if_needed)
+                if not wf.get_next_task(state=TaskState.READY, manual=False):
+                    break
+            if not wf.completed and wf.get_next_task(state=TaskState.NOT_FINISHED_MASK) is None:
+                # an interrupting event subprocess ended the process: its branch has no End task in
+                # SpiffWorkflow, so nothing marks the workflow complete (nor copies the final data)
+                last = max(wf.get_tasks(state=TaskState.COMPLETED), key=lambda t: t.last_state_change)
+                wf._mark_complete(last)
+        except Exception as exc:  # a failing script, expression, connector or DMN table
+            task = started.get("task")
+            if task is not None and task.state in (TaskState.ERROR, TaskState.STARTED, TaskState.READY):
+                task.data = started["data"]
+                task._set_state(TaskState.READY)
+            li.failed = True
+            li.row.status = "error"
+            li.row.error_message = f"{exc.__class__.__name__}: {exc}"
+            li.row.error_task = task.task_spec.bpmn_id if task is not None else None
+            self.audit("error", SYSTEM, li.row.id, str(task.id) if task is not None else None,
+                       message=li.row.error_message, element=li.row.error_task)
+            return False
+        for event in wf.get_events():
+            self.outbox.append((li.row.id, event))
+        return True
+
+    # -- messages
+    def deliver(self, name: str, payload: dict[str, Any], given: dict[str, Any] | None,
+                sender: int | None, actor: str | None) -> MessageResult:
+        """Deliver one message to the oldest matching waiting instance, else a message start event."""
+        payload = payload or {}
+        message = Message(name=name, payload=dumps(payload), correlations=dumps(given or {}),
+                          sender_instance_id=sender, sent_by=actor, status="undeliverable",
+                          created_at=clock.now())
+        self.session.add(message)
+        self.session.flush()
+        env = self.rt.script_engine.environment
+        waits = self.session.scalars(select(MessageWait).where(MessageWait.message_name == name)
+                                     .order_by(MessageWait.created_at, MessageWait.id)).all()
+        for wait in waits:
+            expected = json.loads(wait.correlations)
+            if given:
+                values = given
+            else:  # compute from the payload with the waiting model's retrieval expressions
+                values = {}
+                for prop, expression in json.loads(wait.properties_json or "{}").items():
+                    try:
+                        values[prop] = env.evaluate(expression, copy.deepcopy(payload))
+                    except Exception:  # noqa: BLE001 - a payload without that field: no value
+                        continue
+            if not _correlation_match(expected, values):
+                continue
+            li = self.load(wait.instance_id)
+            point = message_catch_points(li.workflow).get(wait.task_id)
+            if point is None or li.row.status in ("error", "cancelled"):
+                continue
+            ed = point.definition
+            correlations: dict[str, dict[str, Any]] = {}
+            for cp in ed.correlation_properties:
+                if cp.name in values:
+                    for key in cp.correlation_keys:
+                        correlations.setdefault(key, {})[cp.name] = values[cp.name]
+            task = point.task if point.task is not None else start_event_subprocess(li.workflow, point)
+            if task is None or task.state != TaskState.WAITING:
+                continue
+            catch_message(task, copy.deepcopy(payload), correlations, ed)
+            self.advance(li)
+            self._mark_delivered(message, li.row.id, actor, name)
+            return MessageResult(message.id, "delivered", li.row.id)
+
+        version = self.rt._latest_version_catching(self.session, name)
+        if version is not None:
+            li = self.create(version, data=None, business_key=None, title=None, actor=actor or SYSTEM)
+            li.workflow.do_engine_steps()
+            start = next((t for t in waiting_event_tasks(li.workflow)
+                          if isinstance(t.task_spec.event_definition, MessageEventDefinition)
+                          and t.task_spec.event_definition.name == name), None)
+            if start is not None:
+                values = dict(given or {})
+                for cp in start.task_spec.event_definition.correlation_properties:
+                    if cp.name not in values:
+                        try:
+                            values[cp.name] = env.evaluate(cp.retrieval_expression, copy.deepcopy(payload))
+                        except Exception:  # noqa: BLE001 - not in the payload: not correlated yet
+                            continue
+                correlations = {}
+                for cp in start.task_spec.event_definition.correlation_properties:
+                    if cp.name in values:
+                        for key in cp.correlation_keys:
+                            correlations.setdefault(key, {})[cp.name] = values[cp.name]
+                catch_message(start, copy.deepcopy(payload), correlations)
+                self.advance(li)
+                self._mark_delivered(message, li.row.id, actor, name)
+                return MessageResult(message.id, "delivered", li.row.id, started=True)
+        self.audit("message_undeliverable", actor, sender, message_id=message.id, name=name,
+                   correlations=plain(given or {}))
+        return MessageResult(message.id, "undeliverable", None)
+
+    def _mark_delivered(self, message: Message, instance_id: int, actor: str | None, name: str) -> None:
+        message.status = "delivered"
+        message.target_instance_id = instance_id
+        message.delivered_at = clock.now()
+        self.audit("message_delivered", actor, instance_id, message_id=message.id, name=name)
+
+    def drain(self) -> None:
+        for _ in range(MAX_ROUNDS):
+            if not self.outbox:
+                return
+            sender, event = self.outbox.pop(0)
+            ed = event.event_definition
+            if isinstance(ed, MessageEventDefinition):
+                flat = {prop: value for props in (event.correlations or {}).values()
+                        for prop, value in props.items()}
+                self.deliver(ed.name, event.payload or {}, flat or None, sender, SYSTEM)
+            else:
+                self.audit("event_not_caught", SYSTEM, sender, event=ed.__class__.__name__,
+                           name=getattr(ed, "name", None))
+        raise ConflictError(f"message loop: more than {MAX_ROUNDS} hops in one transaction")
+
+    # -- writing back
+    def save_all(self) -> None:
+        self.drain()
+        for li in self.loaded.values():
+            self.save(li)
+
+    def save(self, li: Loaded) -> None:
+        wf, row = li.workflow, li.row
+        now = clock.now()
+        row.state = dump_state(wf)
+        row.data = dumps(instance_data(wf))
+        if row.status not in ("error", "cancelled"):
+            row.error_message = row.error_task = None
+            if wf.completed:
+                row.status = "completed"
+            elif wf.get_next_task(state=TaskState.READY) is not None:
+                row.status = "running"
+            else:
+                row.status = "waiting"
+        if row.status in ("completed", "cancelled") and row.ended_at is None:
+            row.ended_at = now
+        row.updated_at = now
+        self._sync_human_tasks(li, now)
+        self._sync_timers(li)
+        self._sync_message_waits(li)
+
+    def _sync_human_tasks(self, li: Loaded, now: datetime) -> None:
+        ready = {str(t.id): t for t in li.workflow.get_tasks(state=TaskState.READY, manual=True)}
+        if li.row.status == "cancelled":
+            ready = {}
+        rows = {r.task_id: r for r in self.session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == li.row.id, HumanTask.status == "open"))}
+        for task_id, row in rows.items():
+            if task_id not in ready:
+                row.status = "closed"
+                row.completed_at = now
+        missing = [tid for tid in ready if tid not in rows]
+        existing = {r.task_id: r for r in self.session.scalars(
+            select(HumanTask).where(HumanTask.task_id.in_(missing)))} if missing else {}
+        for task_id in missing:
+            task = ready[task_id]
+            spec = task.task_spec
+            props = _properties(task)
+            row = existing.get(task_id) or HumanTask(task_id=task_id, instance_id=li.row.id)
+            row.spec_name = spec.bpmn_id or spec.name
+            row.title = spec.bpmn_name or spec.bpmn_id or spec.name
+            row.lane = spec.lane
+            row.candidate_role = spec.lane.lower() if spec.lane else None
+            row.form_key, row.ui_form_key = (props.get(p) for p in FORM_PROPERTIES)
+            row.restrictions = dumps(authz.restrictions_for(props, task.data))
+            row.due_at = self._due_at(li, task, props)
+            row.status = "open"
+            row.created_at = now
+            row.claimed_by = row.claimed_at = row.completed_at = row.completed_by = None
+            self.session.add(row)
+
+    def _due_at(self, li: Loaded, task: Task, props: dict[str, str]) -> datetime | None:
+        expression = props.get("samflyt.dueDate")
+        if not expression:
+            return None
+        try:
+            return _as_aware(self.rt.script_engine.evaluate(task, expression))
+        except Exception as exc:  # noqa: BLE001 - a bad due date must not stop the process
+            self.audit("due_date_invalid", SYSTEM, li.row.id, str(task.id),
+                       expression=expression, error=str(exc))
+            return None
+
+    def _sync_timers(self, li: Loaded) -> None:
+        wanted: dict[str, tuple[str, str, datetime]] = {}
+        for task in waiting_event_tasks(li.workflow):
+            if any(isinstance(d, TimerEventDefinition) for d in event_parts(task.task_spec.event_definition)):
+                due = timer_due(task)
+                if due is not None:
+                    wanted[str(task.id)] = (timer_element(task), *due)
+        rows = {r.task_id: r for r in self.session.scalars(select(Timer).where(Timer.instance_id == li.row.id))}
+        for task_id, row in rows.items():
+            if task_id not in wanted:
+                self.session.delete(row)
+        for task_id, (spec_name, kind, due) in wanted.items():
+            row = rows.get(task_id)
+            if row is None:
+                self.session.add(Timer(instance_id=li.row.id, task_id=task_id, spec_name=spec_name,
+                                       kind=kind, due_at=due))
+            elif row.due_at != due:
+                row.due_at = due
+
+    def _sync_message_waits(self, li: Loaded) -> None:
+        wanted: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {}
+        env = self.rt.script_engine.environment
+        for key, point in message_catch_points(li.workflow).items():
+            ed = point.definition
+            expected: dict[str, Any] = {}
+            properties: dict[str, str] = {}
+            for cp in ed.correlation_properties:
+                properties[cp.name] = cp.retrieval_expression
+                known = [point.workflow.correlations.get(k, {}).get(cp.name) for k in cp.correlation_keys]
+                known = [v for v in known if v is not None]
+                if known:
+                    expected[cp.name] = known[0]
+                    continue
+                try:  # not yet set by a message: the instance's own data says what it expects
+                    expected[cp.name] = env.evaluate(cp.retrieval_expression, copy.deepcopy(point.data))
+                except Exception:  # noqa: BLE001 - unknown yet; the wait matches no correlated message
+                    continue
+            wanted[key] = (ed.name, plain(expected), properties)
+        self.session.execute(delete(MessageWait).where(MessageWait.instance_id == li.row.id))
+        for task_id, (name, expected, properties) in wanted.items():
+            self.session.add(MessageWait(instance_id=li.row.id, task_id=task_id, message_name=name,
+                                         correlations=dumps(expected), properties_json=dumps(properties),
+                                         created_at=li.row.started_at))

@@ -1,0 +1,66 @@
+"""What the runtime hands back to callers: plain dataclasses with a stable ``as_json`` form.
+
+The CLI's ``--json`` output and the web layer are built from these; fields are added, never renamed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class TaskView:
+    id: str
+    name: str
+    title: str
+    lane: str | None
+    instance_id: int
+    claimed_by: str | None
+    due_at: datetime | None
+    status: str
+    form_key: str | None = None
+    process_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "title": self.title, "lane": self.lane,
+                "instance_id": self.instance_id, "claimed_by": self.claimed_by,
+                "due_at": self.due_at.isoformat() if self.due_at else None}
+
+
+@dataclass
+class InstanceView:
+    id: int
+    process_id: str
+    version: int
+    status: str
+    business_key: str | None
+    title: str | None
+    data: dict[str, Any]
+    tasks: list[TaskView]
+    timers: list[dict[str, Any]]
+    error: dict[str, Any] | None
+    started_by: str | None
+    started_at: datetime
+    ended_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "process_id": self.process_id, "version": self.version,
+                "status": self.status, "business_key": self.business_key, "title": self.title,
+                "data": self.data, "tasks": [t.as_json() for t in self.tasks], "timers": self.timers,
+                "error": self.error, "started_by": self.started_by,
+                "started_at": self.started_at.isoformat(),
+                "ended_at": self.ended_at.isoformat() if self.ended_at else None}
+
+
+@dataclass
+class MessageResult:
+    id: int
+    status: str  # delivered | undeliverable
+    instance_id: int | None
+    started: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "instance_id": self.instance_id,
+                "started": self.started}
