@@ -96,8 +96,8 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
-    roles: Mapped[list[Role]] = relationship(secondary=user_roles, lazy="selectin")
-    organisations: Mapped[list[Organisation]] = relationship(secondary=memberships, lazy="selectin")
+    roles: Mapped[list[Role]] = relationship(secondary=user_roles, lazy="joined")
+    organisations: Mapped[list[Organisation]] = relationship(secondary=memberships, lazy="joined")
 
     @property
     def role_names(self) -> set[str]:

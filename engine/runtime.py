@@ -38,15 +38,16 @@ from .errors import (
     NotAuthorisedError,
     NotFoundError,
     TaskNotOpenError,
+    ValidationError,
 )
 from .forms import Form
 from .models import AuditEvent, HumanTask, Message, ProcessInstance, ProcessModel, ProcessVersion, Timer, User
 from .scripting import SamflytScriptEngine
 from .serialization import load_state
 from .spec_cache import CachedVersion, SpecCache
-from .spiff_events import cycle_guard
+from .spiff_events import cycle_guard, has_waiting_timers
 from .unit_of_work import SYSTEM, Unit, plain
-from .views import InstanceView, MessageResult, TaskView
+from .views import InstanceView, MessageResult, TaskView, timer_view
 
 
 class Runtime:
@@ -204,7 +205,7 @@ class Runtime:
                 raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
             authz.require_may_work(user, row, json.loads(row.restrictions))
             if row.claimed_by == user.username:
-                return self._task_view(s, row)
+                return TaskView.from_row(row)
             if row.claimed_by is not None:
                 raise ClaimedByOtherError(task_id, row.claimed_by)
             won = s.execute(update(HumanTask).where(
@@ -217,7 +218,7 @@ class Runtime:
                     raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
                 raise ClaimedByOtherError(task_id, row.claimed_by or "someone else")
             unit.audit("claim", actor, row.instance_id, task_id, as_admin=self._acting_as_admin(user, row))
-            return self._task_view(s, row)
+            return TaskView.from_row(row)
 
     def unclaim(self, task_id: str, actor: str) -> None:
         with self._unit() as unit:
@@ -262,37 +263,29 @@ class Runtime:
         """
         data = {} if data is None else data
         with self._unit() as unit:
-            s = unit.session
-            user = self._user(s, actor)
-            row = self._open_task(s, task_id)
+            user = self._user(unit.session, actor)
+            row, li = unit.load_for_task(task_id)
             if row.status != "open":
-                unit.audit("complete_refused", actor, row.instance_id, task_id, reason=row.status,
-                           data=plain(data))
+                unit.audit("complete_refused", actor, row.instance_id, task_id, reason=row.status, data=plain(data))
                 unit.deferred = TaskNotOpenError(f"task {task_id} is no longer open ({row.status}); "
                                                  "your input is kept in the audit log")
                 return None  # type: ignore[return-value]
             authz.require_may_work(user, row, json.loads(row.restrictions))
             if row.claimed_by not in (None, user.username) and not authz.is_admin(user):
                 raise ClaimedByOtherError(task_id, row.claimed_by)
-            version_id = s.scalar(select(ProcessInstance.version_id).where(ProcessInstance.id == row.instance_id))
-            form = self.cache.get(s, version_id).form(row.form_key, row.ui_form_key)
+            form = li.version.form(row.form_key, row.ui_form_key)
             if form is not None:
                 values = form.validate(data)
             elif isinstance(data, dict):
                 values = data
             else:
-                from .errors import ValidationError
-
                 raise ValidationError({"_schema": ["data must be a JSON object"]})
-
-            li = unit.load(row.instance_id)
-            s.refresh(row)
-            unit.advance(li, refresh_timers=True)
+            if has_waiting_timers(li.workflow):  # a timer may have closed the task since the form was shown
+                unit.advance(li, refresh_timers=True)
             task = li.workflow.get_task_from_id(UUID(task_id))
             if (task is None or task.state != TaskState.READY or not task.task_spec.manual
                     or li.row.status in ("error", "cancelled")):
-                unit.audit("complete_refused", actor, row.instance_id, task_id, reason="not ready",
-                           data=plain(data))
+                unit.audit("complete_refused", actor, row.instance_id, task_id, reason="not ready", data=plain(data))
                 unit.deferred = TaskNotOpenError(f"task {task_id} is no longer open; "
                                                  "your input is kept in the audit log")
                 return None  # type: ignore[return-value]
@@ -306,8 +299,7 @@ class Runtime:
             unit.audit("complete", actor, row.instance_id, task_id, element=row.spec_name,
                        data=plain(values), as_admin=self._acting_as_admin(user, row))
             unit.advance(li)
-            instance_id = row.instance_id
-        return self.instance(instance_id)
+        return li.view()
 
     @staticmethod
     def _acting_as_admin(user: User, row: HumanTask) -> bool:
@@ -377,10 +369,6 @@ class Runtime:
                     for t in s.scalars(select(Timer).order_by(Timer.due_at))]
 
     # -- reading
-    def _task_view(self, s: Session, row: HumanTask, process_id: str | None = None) -> TaskView:
-        return TaskView(row.task_id, row.spec_name, row.title, row.lane, row.instance_id, row.claimed_by,
-                        row.due_at if row.due_at else None, row.status, row.form_key, process_id)
-
     def tasks(self, instance_id: int | None = None, user: str | None = None) -> list[TaskView]:
         """Open human tasks, from the index; with ``user``: those claimed by or open to that user."""
         with self.Session() as s:
@@ -390,7 +378,7 @@ class Runtime:
             if instance_id is not None:
                 query = query.where(HumanTask.instance_id == instance_id)
             if user is None:
-                return [self._task_view(s, row, pid) for row, pid in s.execute(query)]
+                return [TaskView.from_row(row, pid) for row, pid in s.execute(query)]
             who = self._user(s, user)
             if not authz.is_admin(who):
                 roles = who.role_names
@@ -400,7 +388,7 @@ class Runtime:
             for row, pid in s.execute(query):
                 if row.claimed_by == who.username or (
                         row.claimed_by is None and authz.why_not(who, row, json.loads(row.restrictions)) is None):
-                    out.append(self._task_view(s, row, pid))
+                    out.append(TaskView.from_row(row, pid))
             return out
 
     def instance(self, instance_id: int) -> InstanceView:
@@ -409,18 +397,12 @@ class Runtime:
             if row is None:
                 raise NotFoundError(f"instance {instance_id} does not exist")
             version = s.get(ProcessVersion, row.version_id)
-            tasks = [self._task_view(s, t, row.process_id) for t in s.scalars(
+            tasks = [TaskView.from_row(t, row.process_id) for t in s.scalars(
                 select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == "open")
                 .order_by(HumanTask.id))]
-            timers = [{"task": t.spec_name, "task_id": t.task_id, "kind": t.kind,
-                       "due_at": t.due_at.isoformat()}
-                      for t in s.scalars(select(Timer).where(Timer.instance_id == instance_id)
-                                         .order_by(Timer.due_at))]
-            error = ({"message": row.error_message, "element": row.error_task}
-                     if row.status == "error" else None)
-            return InstanceView(row.id, row.process_id, version.version, row.status, row.business_key,
-                                row.title, json.loads(row.data), tasks, timers, error, row.started_by,
-                                row.started_at, row.ended_at if row.ended_at else None)
+            timers = [timer_view(t.spec_name, t.task_id, t.kind, t.due_at) for t in s.scalars(
+                select(Timer).where(Timer.instance_id == instance_id).order_by(Timer.due_at))]
+            return InstanceView.from_row(row, version.version, tasks, timers)
 
     def instances_summary(self, status: str | None = None) -> list[dict[str, Any]]:
         """Instances without their state, newest first."""

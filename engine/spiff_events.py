@@ -132,6 +132,11 @@ def interrupt_if_needed(task: Task) -> None:
             sibling.cancel()
 
 
+def has_waiting_timers(workflow: BpmnWorkflow) -> bool:
+    return any(isinstance(d, TimerEventDefinition) for t in waiting_event_tasks(workflow)
+               for d in event_parts(t.task_spec.event_definition))
+
+
 def waiting_event_tasks(workflow: BpmnWorkflow) -> list[Task]:
     return [t for t in list(workflow.event_manager.tasks.values()) if t.state == TaskState.WAITING]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from . import authz, clock
@@ -43,7 +43,7 @@ from .spiff_events import (
     timer_element,
     waiting_event_tasks,
 )
-from .views import MessageResult
+from .views import InstanceView, MessageResult, TaskView, timer_view
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -95,6 +95,18 @@ class Loaded:
     workflow: BpmnWorkflow
     version: CachedVersion
     failed: bool = False
+    #: created in this unit: no index rows exist yet, so there is nothing to read back
+    new: bool = False
+    #: it waited on timers or messages when loaded: index rows may exist and must be synced
+    waited: bool = False
+    #: after save: the open human tasks and waiting timers, for the view returned to the caller
+    open_tasks: list[HumanTask] = field(default_factory=list)
+    timers: list[dict[str, Any]] = field(default_factory=list)
+
+    def view(self) -> InstanceView:
+        """The instance as saved by this unit (read after commit, without another query)."""
+        tasks = [TaskView.from_row(t, self.row.process_id) for t in sorted(self.open_tasks, key=lambda t: t.id)]
+        return InstanceView.from_row(self.row, self.version.version, tasks, self.timers)
 
 
 class Unit:
@@ -128,10 +140,31 @@ class Unit:
             if skip_locked:
                 return None
             raise NotFoundError(f"instance {instance_id} does not exist")
+        return self._load_row(row)
+
+    def load_for_task(self, task_id: str) -> tuple[HumanTask, Loaded]:
+        """Lock and load a human task's row and its instance in one query.
+
+        On PostgreSQL both rows are locked ``FOR UPDATE``, so a second request for the same task waits
+        for the first to commit and then sees the task's new status.
+        """
+        query = (select(HumanTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                 .where(HumanTask.task_id == task_id))
+        if not is_sqlite(self.rt.engine):
+            query = query.with_for_update()
+        found = self.session.execute(query.execution_options(populate_existing=True)).first()
+        if found is None:
+            raise NotFoundError(f"no human task {task_id}")
+        task_row, instance_row = found
+        loaded = self.loaded.get(instance_row.id) or self._load_row(instance_row)
+        return task_row, loaded
+
+    def _load_row(self, row: ProcessInstance) -> Loaded:
         version = self.rt.cache.get(self.session, row.version_id)
         workflow = load_state(row.state, version.spec, version.subprocess_specs, self.rt.script_engine)
-        loaded = Loaded(row, workflow, version)
-        self.loaded[instance_id] = loaded
+        loaded = Loaded(row, workflow, version,
+                        waited=bool(waiting_event_tasks(workflow) or message_catch_points(workflow)))
+        self.loaded[row.id] = loaded
         return loaded
 
     def create(self, version: CachedVersion, *, data: dict[str, Any] | None, business_key: str | None,
@@ -147,7 +180,7 @@ class Unit:
                               started_by=actor, started_at=now, updated_at=now)
         self.session.add(row)
         self.session.flush()
-        loaded = Loaded(row, workflow, version)
+        loaded = Loaded(row, workflow, version, new=True)
         self.loaded[row.id] = loaded
         self.audit("start", actor, row.id, process_id=version.process_id, version=version.version,
                    business_key=business_key, data=plain(data or {}))
@@ -320,20 +353,25 @@ class Unit:
         ready = {str(t.id): t for t in li.workflow.get_tasks(state=TaskState.READY, manual=True)}
         if li.row.status == "cancelled":
             ready = {}
-        rows = {r.task_id: r for r in self.session.scalars(
-            select(HumanTask).where(HumanTask.instance_id == li.row.id, HumanTask.status == "open"))}
-        for task_id, row in rows.items():
-            if task_id not in ready:
+        known: dict[str, HumanTask] = {}
+        if not li.new:  # open rows, and closed rows of tasks ready again (reopened, not duplicated)
+            known = {r.task_id: r for r in self.session.scalars(select(HumanTask).where(
+                HumanTask.instance_id == li.row.id,
+                or_(HumanTask.status == "open", HumanTask.task_id.in_(list(ready)))))}
+        li.open_tasks = []
+        for task_id, row in known.items():
+            if row.status == "open" and task_id not in ready:
                 row.status = "closed"
                 row.completed_at = now
-        missing = [tid for tid in ready if tid not in rows]
-        existing = {r.task_id: r for r in self.session.scalars(
-            select(HumanTask).where(HumanTask.task_id.in_(missing)))} if missing else {}
-        for task_id in missing:
-            task = ready[task_id]
+            elif row.status == "open":
+                li.open_tasks.append(row)
+        for task_id, task in ready.items():
+            row = known.get(task_id)
+            if row is not None and row.status == "open":
+                continue
             spec = task.task_spec
             props = _properties(task)
-            row = existing.get(task_id) or HumanTask(task_id=task_id, instance_id=li.row.id)
+            row = row or HumanTask(task_id=task_id, instance_id=li.row.id)
             row.spec_name = spec.bpmn_id or spec.name
             row.title = spec.bpmn_name or spec.bpmn_id or spec.name
             row.lane = spec.lane
@@ -345,6 +383,7 @@ class Unit:
             row.created_at = now
             row.claimed_by = row.claimed_at = row.completed_at = row.completed_by = None
             self.session.add(row)
+            li.open_tasks.append(row)
 
     def _due_at(self, li: Loaded, task: Task, props: dict[str, str]) -> datetime | None:
         expression = props.get("samflyt.dueDate")
@@ -364,7 +403,11 @@ class Unit:
                 due = timer_due(task)
                 if due is not None:
                     wanted[str(task.id)] = (timer_element(task), *due)
-        rows = {r.task_id: r for r in self.session.scalars(select(Timer).where(Timer.instance_id == li.row.id))}
+        li.timers = sorted((timer_view(element, task_id, kind, due)
+                            for task_id, (element, kind, due) in wanted.items()), key=lambda t: t["due_at"])
+        rows: dict[str, Timer] = {}
+        if li.waited and not li.new:  # else no timer rows can exist for this instance
+            rows = {r.task_id: r for r in self.session.scalars(select(Timer).where(Timer.instance_id == li.row.id))}
         for task_id, row in rows.items():
             if task_id not in wanted:
                 self.session.delete(row)
@@ -395,7 +438,8 @@ class Unit:
                 except Exception:  # noqa: BLE001 - unknown yet; the wait matches no correlated message
                     continue
             wanted[key] = (ed.name, plain(expected), properties)
-        self.session.execute(delete(MessageWait).where(MessageWait.instance_id == li.row.id))
+        if li.waited and not li.new:  # else no wait rows can exist for this instance
+            self.session.execute(delete(MessageWait).where(MessageWait.instance_id == li.row.id))
         for task_id, (name, expected, properties) in wanted.items():
             self.session.add(MessageWait(instance_id=li.row.id, task_id=task_id, message_name=name,
                                          correlations=dumps(expected), properties_json=dumps(properties),

@@ -5,6 +5,7 @@ The CLI's ``--json`` output and the web layer are built from these; fields are a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,12 @@ class TaskView:
     status: str
     form_key: str | None = None
     process_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Any, process_id: str | None = None) -> TaskView:
+        """From a :class:`~engine.models.HumanTask` row."""
+        return cls(row.task_id, row.spec_name, row.title, row.lane, row.instance_id, row.claimed_by,
+                   row.due_at, row.status, row.form_key, process_id)
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "title": self.title, "lane": self.lane,
@@ -45,6 +52,13 @@ class InstanceView:
     started_at: datetime
     ended_at: datetime | None
 
+    @classmethod
+    def from_row(cls, row: Any, version: int, tasks: list[TaskView], timers: list[dict[str, Any]]) -> InstanceView:
+        """From a :class:`~engine.models.ProcessInstance` row and its open tasks and timers."""
+        error = {"message": row.error_message, "element": row.error_task} if row.status == "error" else None
+        return cls(row.id, row.process_id, version, row.status, row.business_key, row.title, json.loads(row.data),
+                   tasks, timers, error, row.started_by, row.started_at, row.ended_at)
+
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "process_id": self.process_id, "version": self.version,
                 "status": self.status, "business_key": self.business_key, "title": self.title,
@@ -64,3 +78,8 @@ class MessageResult:
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "status": self.status, "instance_id": self.instance_id,
                 "started": self.started}
+
+
+def timer_view(element: str, task_id: str, kind: str, due_at: datetime) -> dict[str, Any]:
+    """A waiting timer as shown in an instance: ``{"task", "task_id", "kind", "due_at"}``."""
+    return {"task": element, "task_id": task_id, "kind": kind, "due_at": due_at.isoformat()}
