@@ -44,7 +44,7 @@ from .forms import Form
 from .models import AuditEvent, HumanTask, Message, ProcessInstance, ProcessModel, ProcessVersion, Timer, User
 from .scripting import SamflytScriptEngine
 from .serialization import load_state
-from .spec_cache import CachedVersion, SpecCache
+from .spec_cache import CachedVersion, SpecCache, WorkflowCache
 from .spiff_events import cycle_guard, has_waiting_timers
 from .unit_of_work import SYSTEM, Unit, plain
 from .views import InstanceView, MessageResult, TaskView, timer_view
@@ -53,7 +53,8 @@ from .views import InstanceView, MessageResult, TaskView, timer_view
 class Runtime:
     """The engine's service layer. Thread-safe: each call opens its own session and transaction."""
 
-    def __init__(self, engine: Engine | str | None = None, connectors: ConnectorRegistry | None = None) -> None:
+    def __init__(self, engine: Engine | str | None = None, connectors: ConnectorRegistry | None = None,
+                 workflow_cache_size: int = 256) -> None:
         clock.install()
         spiff_events.install()
         self.engine = engine if isinstance(engine, Engine) else make_engine(engine)
@@ -61,6 +62,7 @@ class Runtime:
         self.connectors = connectors or default_connectors
         self.script_engine = SamflytScriptEngine(self.connectors)
         self.cache = SpecCache()
+        self.workflows = WorkflowCache(workflow_cache_size)
 
     # -- transactions
     @contextmanager
@@ -74,6 +76,8 @@ class Runtime:
         except StaleDataError:
             raise ConflictError("the instance was changed by someone else at the same time; "
                                 "reload and try again") from None
+        for li in unit.loaded.values():  # committed: keep the workflows warm for the next step
+            self.workflows.put(li.row.id, li.row.lock_version, li.workflow)
         if unit.deferred is not None:
             raise unit.deferred
 

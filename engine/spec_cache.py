@@ -1,4 +1,4 @@
-"""Parsed process specs, cached per process and keyed by (immutable) version id.
+"""Per-process caches: parsed process specs by (immutable) version id, warm workflows by instance.
 
 Deserializing a spec costs more than a whole task completion, so every instance of a version shares
 one parsed copy. SpiffWorkflow 3 treats specs as read-only at run time (multi-instance children are
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy.orm import Session
 
 from .bpmn_loader import find_file
@@ -76,3 +78,39 @@ class SpecCache:
     def clear(self) -> None:
         with self._lock:
             self._versions.clear()
+
+
+class WorkflowCache:
+    """Deserialized workflows of recently worked instances, keyed by instance id and lock version.
+
+    Loading a workflow costs about as much as the rest of a task completion. After a unit commits, its
+    workflows are put here with the instance's new ``lock_version``; the next unit that locks the same
+    instance at the same version takes the object instead of deserializing the state again. ``take``
+    removes the entry, so an object is never used by two units at once; a unit that fails puts nothing
+    back, and a change by another process bumps the version, so a stale object is never used.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._entries: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, instance_id: int, lock_version: int) -> BpmnWorkflow | None:
+        with self._lock:
+            entry = self._entries.pop(instance_id, None)
+        if entry is not None and entry[0] == lock_version:
+            return entry[1]
+        return None
+
+    def put(self, instance_id: int, lock_version: int, workflow: BpmnWorkflow) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._entries[instance_id] = (lock_version, workflow)
+            self._entries.move_to_end(instance_id)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

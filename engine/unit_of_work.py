@@ -39,6 +39,7 @@ from .spiff_events import (
     interrupt_if_needed,
     message_catch_points,
     start_event_subprocess,
+    tasks_in_state,
     timer_due,
     timer_element,
     waiting_event_tasks,
@@ -161,7 +162,9 @@ class Unit:
 
     def _load_row(self, row: ProcessInstance) -> Loaded:
         version = self.rt.cache.get(self.session, row.version_id)
-        workflow = load_state(row.state, version.spec, version.subprocess_specs, self.rt.script_engine)
+        workflow = self.rt.workflows.take(row.id, row.lock_version)
+        if workflow is None:
+            workflow = load_state(row.state, version.spec, version.subprocess_specs, self.rt.script_engine)
         loaded = Loaded(row, workflow, version,
                         waited=bool(waiting_event_tasks(workflow) or message_catch_points(workflow)))
         self.loaded[row.id] = loaded
@@ -207,7 +210,7 @@ class Unit:
                 wf.refresh_timers()
             for _ in range(MAX_ROUNDS):
                 wf.do_engine_steps(will_complete_task=will_complete, did_complete_task=interrupt_if_needed)
-                if not wf.get_next_task(state=TaskState.READY, manual=False):
+                if not tasks_in_state(wf, TaskState.READY, manual=False):
                     break
             if not wf.completed and wf.get_next_task(state=TaskState.NOT_FINISHED_MASK) is None:
                 # an interrupting event subprocess ended the process: its branch has no End task in
@@ -338,7 +341,7 @@ class Unit:
             row.error_message = row.error_task = None
             if wf.completed:
                 row.status = "completed"
-            elif wf.get_next_task(state=TaskState.READY) is not None:
+            elif tasks_in_state(wf, TaskState.READY):
                 row.status = "running"
             else:
                 row.status = "waiting"
@@ -350,7 +353,7 @@ class Unit:
         self._sync_message_waits(li)
 
     def _sync_human_tasks(self, li: Loaded, now: datetime) -> None:
-        ready = {str(t.id): t for t in li.workflow.get_tasks(state=TaskState.READY, manual=True)}
+        ready = {str(t.id): t for t in tasks_in_state(li.workflow, TaskState.READY, manual=True)}
         if li.row.status == "cancelled":
             ready = {}
         known: dict[str, HumanTask] = {}

@@ -223,3 +223,18 @@ def test_audit_log_is_append_only(rt, deploy):
         s.execute(AuditEvent.__table__.delete())
     with rt.Session() as s:
         assert s.scalars(select(AuditEvent)).first() is not None
+
+
+def test_warm_workflow_cache_never_serves_a_stale_workflow(rt, deploy, db_engine, connectors):
+    """Two runtimes on one database (two processes): each sees the other's steps."""
+    deploy({"seq.bpmn": _sequence(4)})
+    other = Runtime(db_engine, connectors=connectors)
+    iid = rt.start("seq")
+    _complete_next(rt, iid, {"a": 1})  # rt now holds a warm copy of the workflow
+    _complete_next(other, iid, {"b": 2})  # ... which this step, by another process, makes stale
+    view = _complete_next(rt, iid, {"c": 3})
+    assert view.data == {"a": 1, "b": 2, "c": 3}
+    assert [t.name for t in view.tasks] == ["t4"]
+    cold = Runtime(db_engine, connectors=connectors, workflow_cache_size=0)
+    assert _complete_next(cold, iid, {"d": 4}).status == "completed"
+    assert rt.instance(iid).data == {"a": 1, "b": 2, "c": 3, "d": 4}
