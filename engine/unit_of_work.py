@@ -22,7 +22,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from . import authz, clock
@@ -119,12 +119,19 @@ class Unit:
         self.loaded: dict[int, Loaded] = {}
         self.outbox: list[tuple[int | None, BpmnEvent]] = []
         self.deferred: Exception | None = None
+        self.audit_rows: list[dict[str, Any]] = []
 
     # -- audit
     def audit(self, action: str, actor: str | None, instance_id: int | None = None,
               task_id: str | None = None, **details: Any) -> None:
-        self.session.add(AuditEvent(at=clock.now(), actor=actor, action=action, instance_id=instance_id,
-                                    task_id=task_id, details=dumps(details)))
+        self.audit_rows.append({"at": clock.now(), "actor": actor, "action": action, "instance_id": instance_id,
+                                "task_id": task_id, "details": dumps(details)})
+
+    def flush_audit(self) -> None:
+        """Write the unit's audit events in one statement (they are append-only: no ORM bookkeeping)."""
+        if self.audit_rows:
+            self.session.execute(insert(AuditEvent), self.audit_rows)
+            self.audit_rows = []
 
     # -- loading
     def lock_row(self, instance_id: int, skip_locked: bool = False) -> ProcessInstance | None:
@@ -331,6 +338,7 @@ class Unit:
         self.drain()
         for li in self.loaded.values():
             self.save(li)
+        self.flush_audit()
 
     def save(self, li: Loaded) -> None:
         wf, row = li.workflow, li.row
