@@ -75,7 +75,8 @@ def test_timers_fire_only_when_due_and_once(rt, deploy):
 def test_user_task_due_date_from_an_expression(rt, deploy):
     task = user_task("report", "Statusrapport", properties={"samflyt.dueDate": "f'{today().year}-12-01'"})
     bad = user_task("broken", properties={"samflyt.dueDate": "no_such_field"})
-    deploy({"due.bpmn": definitions(process("due", start(), task, bad, end(), chain("start", "report", "broken", "end")))})
+    body = [start(), task, bad, end(), chain("start", "report", "broken", "end")]
+    deploy({"due.bpmn": definitions(process("due", *body))})
     with clock.frozen_at(datetime(2025, 6, 2, 10, 0, tzinfo=UTC)):
         iid = rt.start("due")
     report = rt.tasks(iid)[0]
