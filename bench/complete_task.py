@@ -122,8 +122,9 @@ def postgres_engine(url: str) -> tuple[Engine, str]:
     return engine, where
 
 
-def make_runtime(engine: Engine, folder: str) -> Runtime:
-    rt = Runtime(engine)
+def make_runtime(engine: Engine, folder: str, cold: bool = False) -> Runtime:
+    """A runtime with the bench bundle; ``cold`` turns the warm workflow cache off (every step deserializes)."""
+    rt = Runtime(engine, workflow_cache_size=0 if cold else 256)
     rt.add_user(USER)
     bundle = Path(folder) / "bundle"
     bundle.mkdir(exist_ok=True)
@@ -258,7 +259,7 @@ def measure_state_size(rt: Runtime) -> dict[str, Any]:
 
 def run_backend(name: str, engine: Engine, folder: str, args: argparse.Namespace,
                 size: bool) -> dict[str, Any]:
-    rt = make_runtime(engine, folder)
+    rt = make_runtime(engine, folder, args.cold)
     instances = math.ceil(args.n / SEQ_TASKS)
     t0 = time.perf_counter()
     log(f"[{name}] (a) {instances * SEQ_TASKS} completions in {instances} instances ...")
@@ -346,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=["sqlite", "postgres"],
                         help="cProfile the measured Runtime.complete calls on that backend (printed to stderr)")
     parser.add_argument("--no-sqlite", action="store_true", help="skip SQLite")
+    parser.add_argument("--cold", action="store_true",
+                        help="turn the runtime's warm workflow cache off: every completion deserializes the state")
     args = parser.parse_args(argv)
     args.e2e = args.e2e or max(20, args.n // 2)
 
@@ -353,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         "environment": {"python": platform.python_version(), "spiffworkflow": getattr(
             SpiffWorkflow, "__version__", _dist_version("SpiffWorkflow")), "sqlalchemy": sqlalchemy.__version__,
             "machine": platform.machine(), "postgres": None},
-        "parameters": {"n": args.n, "e2e": args.e2e, "warmup_instances": args.warmup, "seq_tasks": SEQ_TASKS},
+        "parameters": {"n": args.n, "e2e": args.e2e, "warmup_instances": args.warmup, "seq_tasks": SEQ_TASKS,
+                       "workflow_cache": not args.cold},
         "targets": TARGETS,
         "backends": {},
     }
