@@ -54,14 +54,14 @@ class Runtime:
     """The engine's service layer. Thread-safe: each call opens its own session and transaction."""
 
     def __init__(self, engine: Engine | str | None = None, connectors: ConnectorRegistry | None = None,
-                 workflow_cache_size: int = 256) -> None:
+                 workflow_cache_size: int = 256, spec_cache: bool = True) -> None:
         clock.install()
         spiff_events.install()
         self.engine = engine if isinstance(engine, Engine) else make_engine(engine)
         self.Session = session_factory(self.engine)
         self.connectors = connectors or default_connectors
         self.script_engine = SamflytScriptEngine(self.connectors)
-        self.cache = SpecCache()
+        self.cache = SpecCache(enabled=spec_cache)
         self.workflows = WorkflowCache(workflow_cache_size)
 
     # -- transactions

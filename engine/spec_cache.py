@@ -55,10 +55,36 @@ class CachedVersion:
         return form
 
 
-class SpecCache:
-    """Per-process cache of parsed specs keyed by version id (versions are immutable)."""
+def prepare_event_subprocesses(spec: BpmnProcessSpec) -> None:
+    """Wire event subprocesses the way SpiffWorkflow wires them on their first trigger, up front.
 
-    def __init__(self) -> None:
+    ``BpmnStartTask.trigger_wf`` connects Start -> event subprocess -> EndJoin the first time an event
+    subprocess is triggered. With the spec stored once and shared, that would change the spec for every
+    later instance (which then started the event subprocess at once), and an instance loaded in another
+    process would find its triggered subprocess with no way to the end. So the link to the end is made
+    here for every instance alike, and Start is recorded as an input only (not as an output, which
+    would start the subprocess with every instance), so ``trigger_wf`` finds nothing left to connect.
+    """
+    start = spec.start
+    for name in getattr(start, "trigger_specs", []):
+        task_spec = spec.task_specs.get(name)
+        if task_spec is None:
+            continue
+        if start.name not in task_spec._inputs:
+            task_spec._inputs.append(start.name)
+        if spec.end not in task_spec.outputs:
+            task_spec.connect(spec.end)
+
+
+class SpecCache:
+    """Per-process cache of parsed specs keyed by version id (versions are immutable).
+
+    ``enabled=False`` parses the spec on every request: what a fresh process sees, used by tests to prove
+    that nothing an instance needs lives only in a cached object.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
         self._versions: dict[int, CachedVersion] = {}
         self._lock = threading.Lock()
 
@@ -70,8 +96,12 @@ class SpecCache:
         if row is None:
             raise NotFoundError(f"process version {version_id} does not exist")
         spec, subs = load_specs(row.spec_json)
+        for process_spec in (spec, *subs.values()):
+            prepare_event_subprocesses(process_spec)
         cached = CachedVersion(version_id, row.model.process_id, row.version, spec, subs,
                                json.loads(row.files_json))
+        if not self.enabled:
+            return cached
         with self._lock:
             return self._versions.setdefault(version_id, cached)
 

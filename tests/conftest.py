@@ -52,7 +52,9 @@ def connectors() -> ConnectorRegistry:
 
 @pytest.fixture
 def rt(db_engine, connectors) -> Iterator[Runtime]:
-    runtime = Runtime(db_engine, connectors=connectors)
+    """A runtime with both caches off: every step loads spec and state from the database, as a fresh
+    process would (tests of the caches make their own warm runtimes)."""
+    runtime = Runtime(db_engine, connectors=connectors, workflow_cache_size=0, spec_cache=False)
     runtime.add_user("admin", roles=["admin"])
     runtime.add_user("ada", roles=["applicant"], organisations=["Horten kommune"])
     runtime.add_user("knut", roles=["committee"], organisations=["Sykehuset i Vestfold HF"])

@@ -470,7 +470,7 @@ def test_event_subprocess_interrupting_error_cancels_main_flow(rt, deploy):
     with pytest.raises(TaskNotOpenError):
         rt.complete(paperwork.id, "admin", {})
     inst = _complete(rt, iid, "fix_up")
-    assert inst.status == "completed"
+    assert inst.status == "completed", inst.error
     assert inst.data["path"] == "error handled"
 
 

@@ -238,3 +238,26 @@ def test_warm_workflow_cache_never_serves_a_stale_workflow(rt, deploy, db_engine
     cold = Runtime(db_engine, connectors=connectors, workflow_cache_size=0)
     assert _complete_next(cold, iid, {"d": 4}).status == "completed"
     assert rt.instance(iid).data == {"a": 1, "b": 2, "c": 3, "d": 4}
+
+
+def test_a_triggered_event_subprocess_does_not_change_the_shared_spec(deploy, db_engine, connectors, rt):
+    """SpiffWorkflow wires an event subprocess into the spec on its first trigger; with one spec shared by
+    all instances, that must neither start it in later instances nor be missing in a fresh process."""
+    from tests.bpmn_builder import event_start, message, message_event, subprocess
+
+    deploy({"esn.bpmn": definitions(message("msg_note", "note"), process(
+        "esn", start(), user_task("work"), end(), chain("start", "work", "end"),
+        subprocess("on_note", event_start("note_start", message_event("msg_note", variable="note"), interrupting=False),
+                   user_task("read_note"), end("note_end"), chain("note_start", "read_note", "note_end"),
+                   event=True)))})
+    warm = Runtime(db_engine, connectors=connectors)
+    a = warm.start("esn")
+    assert warm.send_message("note", {"t": 1}).instance_id == a
+    assert sorted(t.name for t in warm.tasks(a)) == ["read_note", "work"]
+    b = warm.start("esn")  # same process, same cached spec
+    assert [t.name for t in warm.tasks(b)] == ["work"]
+    assert _complete_next(warm, b, {}).status == "completed"
+    fresh = Runtime(db_engine, connectors=connectors)  # another process finishes a
+    for task in fresh.tasks(a):
+        fresh.complete(task.id, "ada", {})
+    assert fresh.instance(a).status == "completed"
