@@ -25,6 +25,8 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
+from .errors import SamflytError
+
 VERSION_KEY = BpmnWorkflowSerializer.VERSION_KEY
 
 
@@ -46,6 +48,8 @@ def _pack_tasks(tasks: dict[str, dict[str, Any]], root: str, registry) -> list[d
         for long, short, default in _TASK_OPTIONAL:
             if task.get(long, default) != default:
                 rec[short] = task[long]
+        if "d" in rec:  # a root task's data: SpiffWorkflow leaves it unconverted too
+            rec["d"] = registry.convert(registry.clean(rec["d"]))
         delta = task.get("delta") or {}
         if delta.get("updates"):  # SpiffWorkflow leaves deltas unconverted (Decimal, date...)
             rec["u"] = registry.convert(delta["updates"])
@@ -70,17 +74,16 @@ def _unpack_tasks(packed: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _pack(dct: dict[str, Any], registry) -> None:
-    dct["tasks"] = _pack_tasks(dct["tasks"], dct["root"], registry)
-    for sub in dct.get("subprocesses", {}).values():
-        sub["tasks"] = _pack_tasks(sub["tasks"], sub["root"], registry)
+    for part in (dct, *dct.get("subprocesses", {}).values()):
+        part["tasks"] = _pack_tasks(part["tasks"], part["root"], registry)
+        part["correlations"] = registry.convert(part.get("correlations", {}))
 
 
-def _unpack(dct: dict[str, Any]) -> None:
-    if isinstance(dct["tasks"], list):
-        dct["tasks"] = _unpack_tasks(dct["tasks"])
-    for sub in dct.get("subprocesses", {}).values():
-        if isinstance(sub["tasks"], list):
-            sub["tasks"] = _unpack_tasks(sub["tasks"])
+def _unpack(dct: dict[str, Any], registry) -> None:
+    for part in (dct, *dct.get("subprocesses", {}).values()):
+        if isinstance(part["tasks"], list):
+            part["tasks"] = _unpack_tasks(part["tasks"])
+        part["correlations"] = registry.restore(part.get("correlations", {}))
 
 
 class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
@@ -96,7 +99,7 @@ class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
     def from_dict(self, dct, spec=None, subprocess_specs=None):  # type: ignore[override]
         if spec is None:  # a state written with its spec embedded (SpiffWorkflow's default form)
             return super().from_dict(dct)
-        _unpack(dct)
+        _unpack(dct, self.registry)
         workflow = self.target_class(spec, subprocess_specs, deserializing=True)
         workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
@@ -150,11 +153,23 @@ def load_specs(text: str) -> tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]:
     return spec, subs
 
 
+class UnstorableDataError(SamflytError):
+    """Task data holds a value that cannot be stored (and would not come back as itself)."""
+
+
 def dump_state(workflow: BpmnWorkflow) -> str:
-    """The workflow's state as JSON text, without specs."""
+    """The workflow's state as JSON text, without specs.
+
+    Strict: a value with no registered conversion (a set, an object from a script) raises instead of
+    being turned into a string that would come back as something else.
+    """
     dct = _STATE_REGISTRY.convert(workflow)
     dct[VERSION_KEY] = VERSION
-    return json.dumps(dct, default=_json_default, separators=(",", ":"))
+    try:
+        return json.dumps(dct, separators=(",", ":"))
+    except TypeError as exc:
+        raise UnstorableDataError(f"task data cannot be stored: {exc} (use strings, numbers, lists, "
+                                  "dicts, dates or Decimal)") from None
 
 
 def load_state(text: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],
@@ -162,7 +177,7 @@ def load_state(text: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, Bpm
     dct = json.loads(text)
     version = dct.pop(VERSION_KEY, VERSION)
     if version in MIGRATIONS:  # pragma: no cover - no older states exist yet
-        _unpack(dct)
+        _unpack(dct, _STATE_REGISTRY)
         MIGRATIONS[version](dct)
     workflow = _STATE_REGISTRY.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
     workflow.script_engine = script_engine

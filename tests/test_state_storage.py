@@ -261,3 +261,23 @@ def test_a_triggered_event_subprocess_does_not_change_the_shared_spec(deploy, db
     for task in fresh.tasks(a):
         fresh.complete(task.id, "ada", {})
     assert fresh.instance(a).status == "completed"
+
+
+def test_decimals_and_dates_keep_their_type_in_start_data_and_across_call_activities(rt, deploy):
+    from datetime import date
+
+    from tests.bpmn_builder import call_activity
+
+    inner = process("inner", start(), user_task("inside"), script_task("use", "inner_sum = amount + top"), end(),
+                    chain("start", "inside", "use", "end"))
+    outer = process("outer", start(), script_task("prepare", "amount = Decimal('2.25')\nday = date(2025, 12, 1)"),
+                    call_activity("call", "inner"), user_task("after"), end(), chain("start", "prepare", "call", "after",
+                                                                                     "end"))
+    deploy({"outer.bpmn": definitions(outer), "inner.bpmn": definitions(inner, id="defs_inner")})
+    iid = rt.start("outer", data={"top": Decimal("1.5")})
+    inside = _workflow(rt, iid).get_next_task(state=TaskState.READY)
+    assert (inside.data["top"], inside.data["amount"], inside.data["day"]) == (Decimal("1.5"), Decimal("2.25"),
+                                                                              date(2025, 12, 1))
+    _complete_next(rt, iid, {})
+    after = _workflow(rt, iid).get_next_task(state=TaskState.READY)
+    assert after.data["inner_sum"] == Decimal("3.75") and isinstance(after.data["day"], date)
