@@ -90,6 +90,19 @@ def why_not(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> 
         return "the account is deactivated"
     if is_admin(user):
         return None
+    return _member_reason(user, task, restrictions)
+
+
+def needs_admin(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> bool:
+    """True when ``user`` can act on ``task`` only because they are an admin (audited as such)."""
+    if not is_admin(user):
+        return False
+    if task.claimed_by not in (None, user.username):
+        return True
+    return _member_reason(user, task, restrictions) is not None
+
+
+def _member_reason(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> str | None:
     if task.candidate_role and task.candidate_role.lower() not in user.role_names:
         return f"the task needs the role '{task.candidate_role}'"
     for key, values in restrictions.items():

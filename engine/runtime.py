@@ -13,6 +13,7 @@ No Flask here: the CLI, the scheduler, the web UI and the tests all drive this c
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -45,9 +47,11 @@ from .models import AuditEvent, HumanTask, Message, ProcessInstance, ProcessMode
 from .scripting import SamflytScriptEngine
 from .serialization import load_state
 from .spec_cache import CachedVersion, SpecCache, WorkflowCache
-from .spiff_events import cycle_guard, has_waiting_timers
+from .spiff_events import cycle_guard, has_waiting_timers, resume_stalled
 from .unit_of_work import SYSTEM, Unit, plain
 from .views import InstanceView, MessageResult, TaskView, timer_view
+
+log = logging.getLogger("samflyt.runtime")
 
 
 class Runtime:
@@ -76,6 +80,10 @@ class Runtime:
         except StaleDataError:
             raise ConflictError("the instance was changed by someone else at the same time; "
                                 "reload and try again") from None
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) in ("40P01", "40001"):  # deadlock, serialization failure
+                raise ConflictError("the instance was busy with another change; try again") from exc
+            raise
         for li in unit.loaded.values():  # committed: keep the workflows warm for the next step
             self.workflows.put(li.row.id, li.row.lock_version, li.workflow)
         if unit.deferred is not None:
@@ -178,6 +186,7 @@ class Runtime:
                 raise InstanceStateError(f"instance {instance_id} is already {li.row.status}")
             li.workflow.cancel()
             li.row.status = "cancelled"
+            li.dirty = True
             unit.audit("cancel", actor, instance_id, reason=reason)
 
     def retry(self, instance_id: int, actor: str | None) -> str:
@@ -190,8 +199,8 @@ class Runtime:
                 raise InstanceStateError(f"instance {instance_id} is {li.row.status}, not in error")
             unit.audit("retry", actor, instance_id, previous_error=li.row.error_message)
             li.row.status = "running"
-            unit.advance(li)
-        return self.instance(instance_id).status
+            unit.advance(li, before=lambda: resume_stalled(li.workflow))
+        return li.view().status
 
     # -- human tasks
     def _open_task(self, session: Session, task_id: str) -> HumanTask:
@@ -221,7 +230,8 @@ class Runtime:
                 if row.status != "open":
                     raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
                 raise ClaimedByOtherError(task_id, row.claimed_by or "someone else")
-            unit.audit("claim", actor, row.instance_id, task_id, as_admin=self._acting_as_admin(user, row))
+            unit.audit("claim", actor, row.instance_id, task_id,
+                       as_admin=authz.needs_admin(user, row, json.loads(row.restrictions)))
             return TaskView.from_row(row)
 
     def unclaim(self, task_id: str, actor: str) -> None:
@@ -234,8 +244,8 @@ class Runtime:
                 return
             if row.claimed_by != user.username and not authz.is_admin(user):
                 raise ClaimedByOtherError(task_id, row.claimed_by)
+            self._set_claim(unit.session, row, None)
             unit.audit("unclaim", actor, row.instance_id, task_id, previous=row.claimed_by)
-            row.claimed_by = row.claimed_at = None
 
     def assign(self, task_id: str, assignee: str, actor: str, reason: str | None = None) -> None:
         """Give a task to ``assignee`` (admins only); the assignee must be allowed to work it."""
@@ -249,9 +259,18 @@ class Runtime:
             if row.status != "open":
                 raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
             authz.require_may_work(target, row, json.loads(row.restrictions))
+            self._set_claim(unit.session, row, target.username)
             unit.audit("assign", actor, row.instance_id, task_id, assignee=assignee,
                        previous=row.claimed_by, reason=reason)
-            row.claimed_by, row.claimed_at = target.username, clock.now()
+
+    @staticmethod
+    def _set_claim(session: Session, row: HumanTask, username: str | None) -> None:
+        """Change who holds an open task, atomically: a task completed meanwhile is not touched."""
+        changed = session.execute(update(HumanTask).where(HumanTask.id == row.id, HumanTask.status == "open").values(
+            claimed_by=username, claimed_at=clock.now() if username else None).execution_options(
+            synchronize_session=False)).rowcount
+        if not changed:
+            raise TaskNotOpenError(f"task {row.task_id} is no longer open")
 
     def form_for(self, task_id: str) -> Form | None:
         with self.Session() as s:
@@ -277,6 +296,13 @@ class Runtime:
             authz.require_may_work(user, row, json.loads(row.restrictions))
             if row.claimed_by not in (None, user.username) and not authz.is_admin(user):
                 raise ClaimedByOtherError(task_id, row.claimed_by)
+            if li.row.status in ("error", "cancelled", "completed"):
+                unit.audit("complete_refused", actor, row.instance_id, task_id, reason=li.row.status, data=plain(data))
+                unit.deferred = InstanceStateError(
+                    f"instance {li.row.id} is {li.row.status}" + (f" ({li.row.error_message}); an admin must retry it"
+                                                                   if li.row.status == "error" else "")
+                    + "; your input is kept in the audit log")
+                return None  # type: ignore[return-value]
             form = li.version.form(row.form_key, row.ui_form_key)
             if form is not None:
                 values = form.validate(data)
@@ -293,21 +319,18 @@ class Runtime:
                 unit.deferred = TaskNotOpenError(f"task {task_id} is no longer open; "
                                                  "your input is kept in the audit log")
                 return None  # type: ignore[return-value]
+            as_admin = authz.needs_admin(user, row, json.loads(row.restrictions))
             if row.claimed_by is None:
                 row.claimed_by, row.claimed_at = user.username, clock.now()
             task.data.update(values)
-            task.run()
             row.status = "completed"
             row.completed_at = clock.now()
             row.completed_by = user.username
             unit.audit("complete", actor, row.instance_id, task_id, element=row.spec_name,
-                       data=plain(values), as_admin=self._acting_as_admin(user, row))
-            unit.advance(li)
+                       data=plain(values), as_admin=as_admin)
+            if not unit.advance(li, first=task) and task.state == TaskState.READY:
+                row.status, row.completed_at, row.completed_by = "open", None, None  # its own script failed
         return li.view()
-
-    @staticmethod
-    def _acting_as_admin(user: User, row: HumanTask) -> bool:
-        return authz.is_admin(user) and bool(row.candidate_role) and row.candidate_role not in user.role_names
 
     # -- messages
     def send_message(self, name: str, payload: dict[str, Any] | None = None,
@@ -337,7 +360,9 @@ class Runtime:
         now = now or clock.now()
         moment = now + timedelta(microseconds=1)
         with self.Session() as s:
-            query = (select(Timer.instance_id, Timer.due_at).where(Timer.due_at <= now)
+            query = (select(Timer.instance_id, Timer.due_at)
+                     .join(ProcessInstance, ProcessInstance.id == Timer.instance_id)
+                     .where(Timer.due_at <= now, ProcessInstance.status.in_(("running", "waiting")))
                      .order_by(Timer.due_at))
             ids = list(dict.fromkeys(r.instance_id for r in s.execute(query)))
         if limit is not None:
@@ -345,8 +370,11 @@ class Runtime:
         fired = []
         with clock.frozen_at(moment):
             for instance_id in ids:
-                if self._fire_instance(instance_id, now):
-                    fired.append(instance_id)
+                try:
+                    if self._fire_instance(instance_id, now):
+                        fired.append(instance_id)
+                except (ConflictError, DBAPIError) as exc:  # one instance must not stop the others
+                    log.warning("timers of instance %s not fired this time: %s", instance_id, exc)
         return fired
 
     def _fire_instance(self, instance_id: int, now: datetime) -> bool:
@@ -355,9 +383,10 @@ class Runtime:
                                                            Timer.due_at <= now)).all()
             if not due:
                 return False  # fired meanwhile by another process
-            li = unit.load(instance_id, skip_locked=True)
-            if li is None or li.row.status in ("error", "cancelled", "completed"):
-                return False
+            row = unit.lock_row(instance_id, skip_locked=True)
+            if row is None or row.status not in ("running", "waiting"):
+                return False  # being worked by another process, or not runnable: leave it untouched
+            li = unit.load(instance_id)
             for timer in due:
                 unit.audit("timer_fired", SYSTEM, instance_id, timer.task_id, element=timer.spec_name,
                            due_at=timer.due_at.isoformat(), fired_at=now.isoformat())

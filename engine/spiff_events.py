@@ -147,6 +147,20 @@ def tasks_in_state(workflow: BpmnWorkflow, state: int, manual: bool | None = Non
             if t.state & state and (manual is None or t.task_spec.manual == manual)]
 
 
+def resume_stalled(workflow: BpmnWorkflow) -> None:
+    """Prepare again what a failure left half-prepared, so ``retry`` can go on.
+
+    A timer expression or pre-script that fails does so while its *predecessor* completes: the task is
+    left FUTURE under a COMPLETED parent (or in ERROR). Updating it again is what SpiffWorkflow would have
+    done had the expression worked.
+    """
+    for task in tasks_in_state(workflow, TaskState.ERROR):
+        task._set_state(TaskState.READY)
+    for task in tasks_in_state(workflow, TaskState.FUTURE):
+        if task.parent is not None and task.parent.state == TaskState.COMPLETED:
+            task.task_spec._update(task)
+
+
 def has_waiting_timers(workflow: BpmnWorkflow) -> bool:
     return any(isinstance(d, TimerEventDefinition) for t in waiting_event_tasks(workflow)
                for d in event_parts(t.task_spec.event_definition))

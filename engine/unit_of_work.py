@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -74,20 +75,52 @@ def _as_aware(value: Any) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def _correlation_match(expected: dict[str, Any], given: dict[str, Any]) -> bool:
-    """True when every given correlation value equals the instance's expected one.
+def _same(a: Any, b: Any) -> bool:
+    return a == b or str(a) == str(b)
 
-    A correlated wait never takes an uncorrelated message, and an uncorrelated wait takes any.
+
+def correlation_match(expected: dict[str, Any], declared: Iterable[str], given: dict[str, Any]) -> bool:
+    """Does a message with correlation values ``given`` fit a wait?
+
+    Only the properties the wait declares count. Each one the instance already expects a value for must
+    be given with that value; one it cannot know yet (its retrieval expression fails on its own data)
+    is correlated by this message. Values given for properties the wait does not use are ignored, so an
+    uncorrelated wait takes any message of its name.
     """
-    if not given:
-        return not expected
-    for prop, value in given.items():
-        if prop not in expected:
-            return False
-        have = expected[prop]
-        if not (have == value or str(have) == str(value)):
+    for prop in declared:
+        if prop in expected and (prop not in given or not _same(expected[prop], given[prop])):
             return False
     return True
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an operator: the error and, when SpiffWorkflow wrapped it, the original cause."""
+    text = f"{exc.__class__.__name__}: {str(exc).strip()}"
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and cause is not exc and str(cause) not in text:
+        text += f" -- {cause.__class__.__name__}: {cause}"
+    return text
+
+
+def _evaluate_properties(env: Any, properties: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
+    """Correlation values from ``data`` by retrieval expression; properties that do not evaluate are left out."""
+    values = {}
+    for prop, expression in properties.items():
+        try:
+            values[prop] = env.evaluate(expression, copy.deepcopy(data))
+        except Exception:  # noqa: BLE001 - the data has no such field (yet): no value
+            continue
+    return values
+
+
+def _correlations_for(ed: MessageEventDefinition, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """SpiffWorkflow's form of correlations ({key: {property: value}}) for the given property values."""
+    correlations: dict[str, dict[str, Any]] = {}
+    for cp in ed.correlation_properties:
+        if cp.name in values:
+            for key in cp.correlation_keys:
+                correlations.setdefault(key, {})[cp.name] = values[cp.name]
+    return correlations
 
 
 @dataclass
@@ -100,6 +133,10 @@ class Loaded:
     new: bool = False
     #: it waited on timers or messages when loaded: index rows may exist and must be synced
     waited: bool = False
+    #: changed in this unit, so it is written back (instances only looked at are not)
+    dirty: bool = False
+    #: message-wait rows were written for it in this unit (messages delivered later in the unit see them)
+    waits_written: bool = False
     #: after save: the open human tasks and waiting timers, for the view returned to the caller
     open_tasks: list[HumanTask] = field(default_factory=list)
     timers: list[dict[str, Any]] = field(default_factory=list)
@@ -151,19 +188,20 @@ class Unit:
         return self._load_row(row)
 
     def load_for_task(self, task_id: str) -> tuple[HumanTask, Loaded]:
-        """Lock and load a human task's row and its instance in one query.
+        """Lock and load the instance of a human task, then read the task's row.
 
-        On PostgreSQL both rows are locked ``FOR UPDATE``, so a second request for the same task waits
-        for the first to commit and then sees the task's new status.
+        The instance is locked first, as every other unit does, so two units never wait on each other
+        in opposite order; the task row read after the lock shows what the previous holder committed.
         """
-        query = (select(HumanTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                 .where(HumanTask.task_id == task_id))
+        instance_id = select(HumanTask.instance_id).where(HumanTask.task_id == task_id).scalar_subquery()
+        query = select(ProcessInstance).where(ProcessInstance.id == instance_id)
         if not is_sqlite(self.rt.engine):
             query = query.with_for_update()
-        found = self.session.execute(query.execution_options(populate_existing=True)).first()
-        if found is None:
+        instance_row = self.session.scalar(query.execution_options(populate_existing=True))
+        task_row = self.session.scalar(select(HumanTask).where(HumanTask.task_id == task_id)
+                                       .execution_options(populate_existing=True))
+        if instance_row is None or task_row is None:
             raise NotFoundError(f"no human task {task_id}")
-        task_row, instance_row = found
         loaded = self.loaded.get(instance_row.id) or self._load_row(instance_row)
         return task_row, loaded
 
@@ -197,14 +235,19 @@ class Unit:
         return loaded
 
     # -- running
-    def advance(self, li: Loaded, refresh_timers: bool = False) -> bool:
+    def advance(self, li: Loaded, refresh_timers: bool = False, first: Task | None = None,
+                before: Callable[[], None] | None = None) -> bool:
         """Run engine steps until only human tasks and waits remain; on a failure, record ``error``.
 
-        A script or service task that raises is put back to READY with the data it had before it ran,
-        so the instance keeps the state before the failing step and ``retry`` can run it again.
+        ``first`` is a (human) task to run before the engine steps, ``before`` any other preparation;
+        both run under the same error handling. A task that raises is put back to READY with the data
+        it had before it ran, so the instance keeps the state before the failing step and ``retry`` can
+        run it again; the error names the element that failed (a successor whose timer or pre-script
+        failed, not the task that was completing).
         """
         if li.failed or li.row.status in ("error", "cancelled"):
             return False
+        li.dirty = True
         wf = li.workflow
         started: dict[str, Any] = {}
 
@@ -213,27 +256,34 @@ class Unit:
             started["data"] = copy.deepcopy(task.data)
 
         try:
+            if before is not None:
+                before()
+            if first is not None:
+                will_complete(first)
+                first.run()
             if refresh_timers:  # fire what is due by the engine clock (timer expressions may raise too)
                 wf.refresh_timers()
             for _ in range(MAX_ROUNDS):
                 wf.do_engine_steps(will_complete_task=will_complete, did_complete_task=interrupt_if_needed)
                 if not tasks_in_state(wf, TaskState.READY, manual=False):
                     break
-            if not wf.completed and wf.get_next_task(state=TaskState.NOT_FINISHED_MASK) is None:
+            if not wf.completed and not tasks_in_state(wf, TaskState.NOT_FINISHED_MASK):
                 # an interrupting event subprocess ended the process: its branch has no End task in
                 # SpiffWorkflow, so nothing marks the workflow complete (nor copies the final data)
-                last = max(wf.get_tasks(state=TaskState.COMPLETED), key=lambda t: t.last_state_change)
+                last = max(tasks_in_state(wf, TaskState.COMPLETED), key=lambda t: t.last_state_change)
                 wf._mark_complete(last)
-        except Exception as exc:  # a failing script, expression, connector or DMN table
+        except Exception as exc:  # a failing script, expression, connector, DMN table or timer
             task = started.get("task")
             if task is not None and task.state in (TaskState.ERROR, TaskState.STARTED, TaskState.READY):
                 task.data = started["data"]
                 task._set_state(TaskState.READY)
+            failed = getattr(exc, "task", None)
+            failed = failed if isinstance(failed, Task) else task
             li.failed = True
             li.row.status = "error"
-            li.row.error_message = f"{exc.__class__.__name__}: {exc}"
-            li.row.error_task = task.task_spec.bpmn_id if task is not None else None
-            self.audit("error", SYSTEM, li.row.id, str(task.id) if task is not None else None,
+            li.row.error_message = describe_error(exc)
+            li.row.error_task = failed.task_spec.bpmn_id or failed.task_spec.name if failed is not None else None
+            self.audit("error", SYSTEM, li.row.id, str(failed.id) if failed is not None else None,
                        message=li.row.error_message, element=li.row.error_task)
             return False
         for event in wf.get_events():
@@ -249,37 +299,26 @@ class Unit:
                           sender_instance_id=sender, sent_by=actor, status="undeliverable",
                           created_at=clock.now())
         self.session.add(message)
+        for li in self.loaded.values():  # waits that arose in this unit (a reply to a request just sent)
+            if li.dirty and not li.failed:
+                self._sync_message_waits(li)
         self.session.flush()
         env = self.rt.script_engine.environment
         waits = self.session.scalars(select(MessageWait).where(MessageWait.message_name == name)
                                      .order_by(MessageWait.created_at, MessageWait.id)).all()
         for wait in waits:
-            expected = json.loads(wait.correlations)
-            if given:
-                values = given
-            else:  # compute from the payload with the waiting model's retrieval expressions
-                values = {}
-                for prop, expression in json.loads(wait.properties_json or "{}").items():
-                    try:
-                        values[prop] = env.evaluate(expression, copy.deepcopy(payload))
-                    except Exception:  # noqa: BLE001 - a payload without that field: no value
-                        continue
-            if not _correlation_match(expected, values):
+            properties = json.loads(wait.properties_json or "{}")
+            values = given if given else _evaluate_properties(env, properties, payload)
+            if not correlation_match(json.loads(wait.correlations), properties, values):
                 continue
             li = self.load(wait.instance_id)
             point = message_catch_points(li.workflow).get(wait.task_id)
             if point is None or li.row.status in ("error", "cancelled"):
                 continue
-            ed = point.definition
-            correlations: dict[str, dict[str, Any]] = {}
-            for cp in ed.correlation_properties:
-                if cp.name in values:
-                    for key in cp.correlation_keys:
-                        correlations.setdefault(key, {})[cp.name] = values[cp.name]
             task = point.task if point.task is not None else start_event_subprocess(li.workflow, point)
             if task is None or task.state != TaskState.WAITING:
                 continue
-            catch_message(task, copy.deepcopy(payload), correlations, ed)
+            catch_message(task, copy.deepcopy(payload), _correlations_for(point.definition, values), point.definition)
             self.advance(li)
             self._mark_delivered(message, li.row.id, actor, name)
             return MessageResult(message.id, "delivered", li.row.id)
@@ -287,24 +326,15 @@ class Unit:
         version = self.rt._latest_version_catching(self.session, name)
         if version is not None:
             li = self.create(version, data=None, business_key=None, title=None, actor=actor or SYSTEM)
-            li.workflow.do_engine_steps()
+            self.advance(li)
             start = next((t for t in waiting_event_tasks(li.workflow)
                           if isinstance(t.task_spec.event_definition, MessageEventDefinition)
                           and t.task_spec.event_definition.name == name), None)
             if start is not None:
-                values = dict(given or {})
-                for cp in start.task_spec.event_definition.correlation_properties:
-                    if cp.name not in values:
-                        try:
-                            values[cp.name] = env.evaluate(cp.retrieval_expression, copy.deepcopy(payload))
-                        except Exception:  # noqa: BLE001 - not in the payload: not correlated yet
-                            continue
-                correlations = {}
-                for cp in start.task_spec.event_definition.correlation_properties:
-                    if cp.name in values:
-                        for key in cp.correlation_keys:
-                            correlations.setdefault(key, {})[cp.name] = values[cp.name]
-                catch_message(start, copy.deepcopy(payload), correlations)
+                ed = start.task_spec.event_definition
+                properties = {cp.name: cp.retrieval_expression for cp in ed.correlation_properties}
+                values = {**_evaluate_properties(env, properties, payload), **(given or {})}
+                catch_message(start, copy.deepcopy(payload), _correlations_for(ed, values))
                 self.advance(li)
                 self._mark_delivered(message, li.row.id, actor, name)
                 return MessageResult(message.id, "delivered", li.row.id, started=True)
@@ -337,7 +367,8 @@ class Unit:
     def save_all(self) -> None:
         self.drain()
         for li in self.loaded.values():
-            self.save(li)
+            if li.dirty:
+                self.save(li)
         self.flush_audit()
 
     def save(self, li: Loaded) -> None:
@@ -351,8 +382,12 @@ class Unit:
                 row.status = "completed"
             elif tasks_in_state(wf, TaskState.READY):
                 row.status = "running"
-            else:
+            elif tasks_in_state(wf, TaskState.WAITING) or message_catch_points(wf):
                 row.status = "waiting"
+            else:  # nothing ready, nothing waiting, not done: a step failed outside any task's run
+                row.status = "error"
+                row.error_message = "stalled: no task is ready or waiting (a task's preparation failed)"
+                self.audit("error", SYSTEM, row.id, message=row.error_message)
         if row.status in ("completed", "cancelled") and row.ended_at is None:
             row.ended_at = now
         row.updated_at = now
@@ -435,22 +470,18 @@ class Unit:
         env = self.rt.script_engine.environment
         for key, point in message_catch_points(li.workflow).items():
             ed = point.definition
-            expected: dict[str, Any] = {}
-            properties: dict[str, str] = {}
+            properties = {cp.name: cp.retrieval_expression for cp in ed.correlation_properties}
+            # what a message already correlated, else what the instance's own data says it expects
+            expected = _evaluate_properties(env, properties, point.data)
             for cp in ed.correlation_properties:
-                properties[cp.name] = cp.retrieval_expression
                 known = [point.workflow.correlations.get(k, {}).get(cp.name) for k in cp.correlation_keys]
                 known = [v for v in known if v is not None]
                 if known:
                     expected[cp.name] = known[0]
-                    continue
-                try:  # not yet set by a message: the instance's own data says what it expects
-                    expected[cp.name] = env.evaluate(cp.retrieval_expression, copy.deepcopy(point.data))
-                except Exception:  # noqa: BLE001 - unknown yet; the wait matches no correlated message
-                    continue
             wanted[key] = (ed.name, plain(expected), properties)
-        if li.waited and not li.new:  # else no wait rows can exist for this instance
+        if (li.waited and not li.new) or li.waits_written:  # else no wait rows can exist for this instance
             self.session.execute(delete(MessageWait).where(MessageWait.instance_id == li.row.id))
+        li.waits_written = bool(wanted)
         for task_id, (name, expected, properties) in wanted.items():
             self.session.add(MessageWait(instance_id=li.row.id, task_id=task_id, message_name=name,
                                          correlations=dumps(expected), properties_json=dumps(properties),

@@ -270,9 +270,9 @@ def test_decimals_and_dates_keep_their_type_in_start_data_and_across_call_activi
 
     inner = process("inner", start(), user_task("inside"), script_task("use", "inner_sum = amount + top"), end(),
                     chain("start", "inside", "use", "end"))
-    outer = process("outer", start(), script_task("prepare", "amount = Decimal('2.25')\nday = date(2025, 12, 1)"),
-                    call_activity("call", "inner"), user_task("after"), end(), chain("start", "prepare", "call", "after",
-                                                                                     "end"))
+    prepare = script_task("prepare", "amount = Decimal('2.25')\nday = date(2025, 12, 1)")
+    outer = process("outer", start(), prepare, call_activity("call", "inner"), user_task("after"), end(),
+                    chain("start", "prepare", "call", "after", "end"))
     deploy({"outer.bpmn": definitions(outer), "inner.bpmn": definitions(inner, id="defs_inner")})
     iid = rt.start("outer", data={"top": Decimal("1.5")})
     inside = _workflow(rt, iid).get_next_task(state=TaskState.READY)
