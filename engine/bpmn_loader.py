@@ -45,6 +45,7 @@ from .connectors import ConnectorRegistry
 from .errors import DeployError
 from .forms import FormDefinitionError, build_form
 from .models import AuditEvent, ProcessModel, ProcessVersion
+from .scripting import reserved_names
 from .serialization import dump_specs, dumps
 
 BPMN_SUFFIXES = {".bpmn", ".bpmn20.xml"}
@@ -238,6 +239,10 @@ def _check_task_specs(spec: BpmnProcessSpec, files: dict[str, str], connectors: 
             except FormDefinitionError as exc:
                 raise DeployError(f"invalid form {schema_name}: {exc}", file=file_name,
                                   element=ts.bpmn_id) from None
+            clash = sorted(reserved_names() & set(json_schema.get("properties", {})))
+            if clash:
+                raise DeployError(f"form {schema_name}: field name(s) {', '.join(clash)} would hide the script "
+                                  "helper(s) of that name; rename the field(s)", file=file_name, element=ts.bpmn_id)
 
 
 def _load_json(files: dict[str, str], name: str, file_name: str | None, element: str) -> Any:

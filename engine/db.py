@@ -1,8 +1,8 @@
 """Database connection, sessions and migrations.
 
 SQLite is the embedded default (a file under ``./instance/``); PostgreSQL is one URL away. On SQLite
-every transaction starts with ``BEGIN IMMEDIATE`` so two writers serialise at the start instead of
-failing half-way with "database is locked" when they upgrade a read lock; WAL mode lets readers go on.
+every writing transaction starts with ``BEGIN IMMEDIATE`` so two writers serialise at the start instead
+of failing half-way with "database is locked" when they upgrade a read lock; WAL mode lets readers go on.
 The schema is created and upgraded only by Alembic migrations (:func:`migrate`).
 """
 
@@ -15,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///instance/samflyt.db"
+#: Execution option marking a connection that will write (SQLite: ``BEGIN IMMEDIATE``).
+WRITE_OPTION = "samflyt_write"
 
 
 def database_url(url: str | None = None) -> str:
@@ -51,15 +53,19 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front; readers use a plain (deferred) BEGIN and, with WAL,
+        # never wait for a writer.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
 
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, write: bool = False) -> sessionmaker[Session]:
+    """Sessions for reading, or (``write=True``) for units that change the database."""
+    bind = engine.execution_options(**{WRITE_OPTION: True}) if write else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
@@ -71,6 +77,6 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(here))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
+    with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

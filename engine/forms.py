@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+from marshmallow import INCLUDE, RAISE, Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowValidationError
 
 from .errors import ValidationError
@@ -32,9 +32,6 @@ class FormDefinitionError(ValueError):
 
 
 class _IsoDate(fields.Date):
-    def _serialize(self, value, attr, obj, **kwargs):  # pragma: no cover - not used for output
-        return super()._serialize(value, attr, obj, **kwargs)
-
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).isoformat()
 
@@ -130,7 +127,7 @@ def schema_from_json_schema(definition: dict[str, Any], pointer: str = "") -> Sc
         name: _field_for(name, prop, name in required, f"{pointer}/properties/{name}".lstrip("/"))
         for name, prop in properties.items()
     }
-    unknown = EXCLUDE if definition.get("additionalProperties") is True else RAISE
+    unknown = INCLUDE if definition.get("additionalProperties") is True else RAISE
     schema_cls = Schema.from_dict(declared, name="FormSchema")
     return schema_cls(unknown=unknown)
 

@@ -63,6 +63,7 @@ class Runtime:
         spiff_events.install()
         self.engine = engine if isinstance(engine, Engine) else make_engine(engine)
         self.Session = session_factory(self.engine)
+        self.WriteSession = session_factory(self.engine, write=True)
         self.connectors = connectors or default_connectors
         self.script_engine = SamflytScriptEngine(self.connectors)
         self.cache = SpecCache(enabled=spec_cache)
@@ -73,7 +74,7 @@ class Runtime:
     def _unit(self) -> Iterator[Unit]:
         unit: Unit
         try:
-            with cycle_guard(), self.Session() as session, session.begin():
+            with cycle_guard(), self.WriteSession() as session, session.begin():
                 unit = Unit(self, session)
                 yield unit
                 unit.save_all()
@@ -92,7 +93,7 @@ class Runtime:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A read/write session in one transaction, for callers outside the runtime (CLI, web)."""
-        with self.Session() as session, session.begin():
+        with self.WriteSession() as session, session.begin():
             yield session
 
     # -- users

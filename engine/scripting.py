@@ -32,6 +32,15 @@ def register_global(name: str, value: Any) -> None:
     _EXTRA_GLOBALS[name] = value
 
 
+#: The names every script and expression sees besides task data (see the module docstring).
+BUILTIN_GLOBALS = ("datetime", "date", "timedelta", "timezone", "Decimal", "now", "today", "connector")
+
+
+def reserved_names() -> set[str]:
+    """Names task data must not use: a data field of that name would hide the helper from scripts."""
+    return set(BUILTIN_GLOBALS) | set(_EXTRA_GLOBALS)
+
+
 def _today() -> date:
     return clock.now().astimezone(clock.LOCAL_TZ).date()
 

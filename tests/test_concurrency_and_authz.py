@@ -137,3 +137,22 @@ def test_completed_task_cannot_be_completed_or_claimed_again(rt, deploy):
     assert rt.instance(iid).data == {"first": True}
     refused = [e for e in rt.audit(iid) if e["action"] == "complete_refused"]
     assert refused[-1]["details"]["data"] == {"second": True}
+
+
+def test_readers_do_not_wait_for_a_writer(rt, deploy):
+    """On SQLite (WAL) worklists and instance pages are read while a step is being written."""
+    import time
+
+    from sqlalchemy import update as sql_update
+
+    from engine.models import ProcessInstance
+
+    deploy({"laned.bpmn": LANED})
+    iid = rt.start("laned")
+    with rt.WriteSession() as writer, writer.begin():
+        writer.execute(sql_update(ProcessInstance).where(ProcessInstance.id == iid).values(title="in progress"))
+        started = time.monotonic()
+        with ThreadPoolExecutor(1) as pool:  # another connection, as another request would use
+            view = pool.submit(rt.instance, iid).result(timeout=20)
+        assert time.monotonic() - started < 2
+    assert view.title is None  # it saw the last committed state

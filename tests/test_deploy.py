@@ -70,6 +70,8 @@ FORM_TASK = definitions(process("formed", start(), user_task("fill", form="fill.
      "formed.bpmn", "fill", "unsupported type 'date'"),
     ({"formed.bpmn": FORM_TASK, "fill.json": json.dumps({"type": "object", "required": ["b"], "properties": {}})},
      "formed.bpmn", "fill", "'required'"),
+    ({"formed.bpmn": FORM_TASK, "fill.json": json.dumps({"properties": {"date": {"type": "string"}}})},
+     "formed.bpmn", "fill", "would hide the script helper"),
 ])
 def test_bad_bundles_are_refused_whole(rt, tmp_path, files, file, element, words):
     folder = _write(tmp_path / "b", {"good.bpmn": GOOD, **files})

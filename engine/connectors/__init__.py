@@ -31,10 +31,6 @@ class Connector:
     description: str
 
 
-_COERCE: dict[str, type] = {"str": str, "string": str, "int": int, "integer": int, "bool": bool,
-                            "float": float, "dict": dict, "list": list, "any": object}
-
-
 class ConnectorRegistry:
     def __init__(self) -> None:
         self._connectors: dict[str, Connector] = {}
@@ -105,7 +101,3 @@ class ConnectorRegistry:
 #: The process-wide registry used by default.
 registry = ConnectorRegistry()
 
-
-def coerce_type_name(type_name: str | None) -> type:
-    """Map a BPMN parameter type name (``str``, ``int``...) to a Python type, ``object`` if unknown."""
-    return _COERCE.get((type_name or "any").lower(), object)
