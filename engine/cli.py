@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from typing import Any
 
 import click
@@ -87,7 +86,7 @@ class SamflytGroup(click.Group):
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 @click.pass_context
 def main(ctx: click.Context, db_url: str | None, as_json: bool) -> None:
-    """Samflyt: BPMN workflows for grants and agreements."""
+    """Samflyt: a BPMN workflow engine (SpiffWorkflow) with its state in a database."""
     ctx.obj = Context(db_url, as_json)
 
 
@@ -272,11 +271,9 @@ def tick(ctx: Context, now: str | None) -> None:
     moment = clock.now()
     if now:
         try:
-            moment = datetime.fromisoformat(now)
+            moment = clock.to_utc(now)
         except ValueError:
             raise click.UsageError(f"--now is not an ISO 8601 date-time: {now}") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=clock.LOCAL_TZ)
     fired = ctx.runtime.fire_due_timers(moment)
     ctx.emit({"now": moment.isoformat(), "instances": fired},
              f"fired timers in {len(fired)} instance(s)" + (f": {fired}" if fired else ""))
@@ -338,28 +335,32 @@ def scheduler(ctx: Context, once: bool, interval: float) -> None:
 
 @main.command()
 @click.option("--bundle", "bundles", multiple=True, default=["bpmn/demo"], show_default=True,
-              help="Bundle folder(s) to deploy.")
+              help="Bundle folder(s) to deploy; a demo.json in a folder names users and instances to create.")
 @pass_ctx
 def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
-    """Set up a demo database: schema, the demo bundle, demo users and a few instances."""
+    """Set up a demo database: schema, bundles, and the users and instances their demo.json describe.
+
+    Running it again changes nothing: users are updated, and instances whose business key exists are
+    not started twice.
+    """
+    from pathlib import Path
+
     from .db import migrate
 
-    migrate(ctx.runtime.engine)
     rt = ctx.runtime
-    people = [("admin", ["admin"], []), ("siri", ["secretariat"], ["Helsefellesskapet i Vestfold"]),
-              ("per", ["au"], ["Helsefellesskapet i Vestfold"]),
-              ("ada", ["applicant"], ["Horten kommune"]), ("knut", ["committee"], ["Sykehuset i Vestfold HF"])]
-    for name, roles, orgs in people:
-        rt.add_user(name, roles, orgs, actor="demo")
-    results = rt.deploy(list(bundles), actor="admin")
-    started = []
-    if not any(v["process_id"] == "demo_request" for v in rt.instances_summary()):
-        for title in ("Kompetansedeling i Horten", "Felles rehabiliteringsforløp"):
-            started.append(rt.start("demo_request", {"title": title}, business_key=title[:20], actor="ada",
-                                    title=title))
-    ctx.emit({"deployed": [r.process_id for r in results], "users": [p[0] for p in people], "started": started},
-             f"demo ready: {len(results)} process(es), users {', '.join(p[0] for p in people)}, "
-             f"{len(started)} new instance(s)")
+    migrate(rt.engine)
+    fixtures = [json.loads(p.read_text(encoding="utf-8")) for b in bundles if (p := Path(b) / "demo.json").is_file()]
+    users = [u for f in fixtures for u in f.get("users", [])]
+    for user in users:
+        rt.add_user(user["username"], user.get("roles", []), user.get("organisations", []), actor="demo")
+    results = rt.deploy(list(bundles), actor=next((u["username"] for u in users if "admin" in u.get("roles", [])),
+                                                  None))
+    existing = {i["business_key"] for i in rt.instances_summary()}
+    started = [rt.start(i["process_id"], i.get("data"), i.get("business_key"), i.get("started_by"), i.get("title"))
+               for f in fixtures for i in f.get("instances", []) if i.get("business_key") not in existing]
+    ctx.emit({"deployed": [r.process_id for r in results], "users": [u["username"] for u in users],
+              "started": started},
+             f"demo ready: {len(results)} process(es), {len(users)} user(s), {len(started)} new instance(s)")
 
 
 @main.command()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Europe/Oslo")
@@ -28,17 +28,22 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LOCAL_TZ)
-    return moment.astimezone(UTC)
+def to_utc(value: datetime | date | str) -> datetime:
+    """An aware UTC datetime from a datetime, a date (midnight) or ISO text; naive means Norwegian time."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, datetime.min.time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=LOCAL_TZ)
+    return value.astimezone(UTC)
 
 
 @contextlib.contextmanager
 def frozen_at(moment: datetime) -> Iterator[datetime]:
     """Make :func:`now` return ``moment`` in this thread for the duration of the block."""
     previous = getattr(_state, "override", None)
-    _state.override = _aware(moment)
+    _state.override = to_utc(moment)
     try:
         yield _state.override
     finally:
@@ -48,7 +53,7 @@ def frozen_at(moment: datetime) -> Iterator[datetime]:
 def set_now(moment: datetime | None) -> None:
     """Move the clock for the whole process (``None`` returns to real time). For demos and tests."""
     global _global_override
-    _global_override = _aware(moment) if moment is not None else None
+    _global_override = to_utc(moment) if moment is not None else None
 
 
 class _ClockDatetime(datetime):

@@ -12,7 +12,7 @@ import copy
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -61,18 +61,6 @@ def _properties(task: Task) -> dict[str, str]:
 def plain(value: Any) -> Any:
     """Task data as plain JSON-able values (Decimal -> str, date -> ISO) for summaries and audit."""
     return json.loads(dumps(value))
-
-
-def _as_aware(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime.combine(value, datetime.min.time())
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=clock.LOCAL_TZ)
-    return value.astimezone(UTC)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -436,7 +424,8 @@ class Unit:
         if not expression:
             return None
         try:
-            return _as_aware(self.rt.script_engine.evaluate(task, expression))
+            value = self.rt.script_engine.evaluate(task, expression)
+            return clock.to_utc(value) if value not in (None, "") else None
         except Exception as exc:  # noqa: BLE001 - a bad due date must not stop the process
             self.audit("due_date_invalid", SYSTEM, li.row.id, str(task.id),
                        expression=expression, error=str(exc))

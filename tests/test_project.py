@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -55,3 +56,15 @@ def test_ruff_is_clean():
         pytest.skip("ruff is not installed (pip install -e '.[test]')")
     proc = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_demo_command_sets_up_users_and_instances_once(tmp_path):
+    cmd = [sys.executable, "-m", "engine.cli", "--db", f"sqlite:///{tmp_path / 'demo.db'}", "--json"]
+    for _ in range(2):
+        proc = subprocess.run([*cmd, "demo", "--bundle", str(ROOT / "bpmn" / "demo")], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["started"] == []  # the second run starts nothing new
+    tasks = json.loads(subprocess.run([*cmd, "tasks", "--user", "ada"], capture_output=True, text=True,
+                                      cwd=tmp_path, timeout=60).stdout)
+    assert [t["name"] for t in tasks] == ["register_request", "register_request"]
