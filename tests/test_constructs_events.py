@@ -41,6 +41,8 @@ from tests.bpmn_builder import (
     timer,
     user_task,
 )
+from tests.worklist import only_task as _task
+from tests.worklist import open_names as _open
 
 T0 = datetime(2030, 1, 15, 9, 0, tzinfo=UTC)
 
@@ -49,16 +51,6 @@ T0 = datetime(2030, 1, 15, 9, 0, tzinfo=UTC)
 def _frozen_clock(rt):
     """Every test starts at T0; the ``rt`` fixture puts the clock back afterwards."""
     clock.set_now(T0)
-
-
-def _open(rt, iid: int) -> list[str]:
-    return sorted(t.name for t in rt.tasks(iid))
-
-
-def _task(rt, iid: int, name: str):
-    matches = [t for t in rt.tasks(iid) if t.name == name]
-    assert len(matches) == 1, f"expected one open task {name}, have {_open(rt, iid)}"
-    return matches[0]
 
 
 def _complete(rt, iid: int, name: str, data: dict | None = None, actor: str = "admin"):

@@ -32,20 +32,11 @@ from tests.bpmn_builder import (
     start,
     user_task,
 )
+from tests.worklist import only_task as _task
+from tests.worklist import open_names as _open
 
 
 # --------------------------------------------------------------------------- helpers
-def _open(rt, iid: int) -> list[str]:
-    """Names of the open human tasks of an instance, sorted."""
-    return sorted(t.name for t in rt.tasks(iid))
-
-
-def _task(rt, iid: int, name: str):
-    matches = [t for t in rt.tasks(iid) if t.name == name]
-    assert len(matches) == 1, f"expected one open task {name}, got {[t.name for t in rt.tasks(iid)]}"
-    return matches[0]
-
-
 def _completed_elements(rt, iid: int) -> set[str]:
     """BPMN ids of the elements that ran (the path taken), read from the stored workflow."""
     wf = rt.load_workflow(iid)
