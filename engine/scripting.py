@@ -5,7 +5,9 @@ models. Scripts and expressions see the task data plus this documented, limited 
 
 * ``datetime``, ``date``, ``timedelta``, ``timezone``, ``Decimal`` -- the standard types;
 * ``now()`` -- the engine clock (aware UTC datetime), ``today()`` -- today's date in Norway;
-* ``connector(name, **params)`` -- call a registered connector, as a service task would.
+* ``connector(name, **params)`` -- call a registered connector, as a service task would;
+* ``add_working_days``, ``working_days_before``, ``next_working_day``, ``deadline``, ``is_working_day``
+  -- Norwegian business days (:mod:`engine.calendar`).
 
 Extra helpers (e.g. the business calendar) are added with :func:`register_global`.
 Service tasks call the named connector with its evaluated parameters.
@@ -20,7 +22,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
-from . import clock
+from . import calendar, clock
 from .connectors import ConnectorRegistry
 from .serialization import dumps
 
@@ -33,7 +35,8 @@ def register_global(name: str, value: Any) -> None:
 
 
 #: The names every script and expression sees besides task data (see the module docstring).
-BUILTIN_GLOBALS = ("datetime", "date", "timedelta", "timezone", "Decimal", "now", "today", "connector")
+BUILTIN_GLOBALS = ("datetime", "date", "timedelta", "timezone", "Decimal", "now", "today", "connector",
+                   *calendar.SCRIPT_HELPERS)
 
 
 def reserved_names() -> set[str]:
@@ -53,6 +56,7 @@ class SamflytScriptEngine(PythonScriptEngine):
         env_globals: dict[str, Any] = {
             "datetime": datetime, "date": date, "timedelta": timedelta, "timezone": timezone,
             "Decimal": Decimal, "now": clock.now, "today": _today, "connector": self._call_connector,
+            **calendar.SCRIPT_HELPERS,
         }
         env_globals.update(_EXTRA_GLOBALS)
         super().__init__(environment=TaskDataEnvironment(env_globals))
