@@ -201,6 +201,10 @@ class Timer(Base):
     spec_name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
     due_at: Mapped[datetime] = mapped_column(TZDateTime, index=True)
+    # A scheduler's claim on a due timer: a lease in wall-clock time, released when the instance has
+    # been advanced; one left by a killed scheduler expires and the timer is claimed again.
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None] = mapped_column(TZDateTime)
 
 
 class MessageWait(Base):

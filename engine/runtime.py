@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -32,7 +34,7 @@ from .bpmn_loader import Bundle, DeployResult, collect_files, parse_bundle
 from .bpmn_loader import deploy as write_bundle
 from .connectors import ConnectorRegistry
 from .connectors import registry as default_connectors
-from .db import make_engine, session_factory
+from .db import is_sqlite, make_engine, session_factory
 from .errors import (
     ClaimedByOtherError,
     ConflictError,
@@ -52,6 +54,10 @@ from .unit_of_work import SYSTEM, Unit, plain
 from .views import InstanceView, MessageResult, TaskView, timer_view
 
 log = logging.getLogger("samflyt.runtime")
+
+#: How long a scheduler's claim on due timers holds before another scheduler may take them over
+#: (``SAMFLYT_TIMER_LEASE_SECONDS``; longer than the slowest batch of steps).
+TIMER_LEASE = timedelta(seconds=float(os.environ.get("SAMFLYT_TIMER_LEASE_SECONDS", "60")))
 
 
 class Runtime:
@@ -351,47 +357,71 @@ class Runtime:
                     for m in s.scalars(query)]
 
     # -- timers
-    def fire_due_timers(self, now: datetime | None = None, limit: int | None = None) -> list[int]:
-        """Advance every instance with a timer due at ``now``; each in its own transaction.
+    def fire_due_timers(self, now: datetime | None = None, limit: int | None = None, batch: int = 50,
+                        worker: str | None = None) -> list[int]:
+        """Advance every instance with a timer due at ``now``, oldest first; each in its own transaction.
 
-        Returns the ids of the instances advanced. SpiffWorkflow fires a timer when its due time is
-        strictly in the past, so the engine clock is set a microsecond past ``now``: a timer due exactly
-        at ``now`` fires.
+        Due timers are claimed in small batches (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so any
+        number of schedulers share the work) with a short wall-clock lease; each claimed instance is then
+        locked, its due timers re-read, fired and the claims released in one transaction. A timer fires
+        exactly once: the re-read after the lock sees what another scheduler already fired, and a killed
+        scheduler's claims expire and are taken over. SpiffWorkflow fires a timer when its due time is
+        strictly in the past, so the engine clock is set a microsecond past ``now``: a timer due exactly at
+        ``now`` fires. Returns the ids of the instances advanced.
         """
         now = now or clock.now()
-        moment = now + timedelta(microseconds=1)
-        with self.Session() as s:
-            query = (select(Timer.instance_id, Timer.due_at)
-                     .join(ProcessInstance, ProcessInstance.id == Timer.instance_id)
-                     .where(Timer.due_at <= now, ProcessInstance.status.in_(("running", "waiting")))
-                     .order_by(Timer.due_at))
-            ids = list(dict.fromkeys(r.instance_id for r in s.execute(query)))
-        if limit is not None:
-            ids = ids[:limit]
-        fired = []
-        with clock.frozen_at(moment):
-            for instance_id in ids:
-                try:
-                    if self._fire_instance(instance_id, now):
-                        fired.append(instance_id)
-                except (ConflictError, DBAPIError) as exc:  # one instance must not stop the others
-                    log.warning("timers of instance %s not fired this time: %s", instance_id, exc)
+        worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        fired: list[int] = []
+        seen: set[int] = set()  # each instance once per pass: a late cycle timer fires once, not in a burst
+        with clock.frozen_at(now + timedelta(microseconds=1)):
+            while limit is None or len(fired) < limit:
+                claimed = self._claim_due_timers(now, worker, batch, seen)
+                if not claimed:
+                    break
+                seen.update(claimed)
+                for instance_id in claimed:
+                    try:
+                        if self._fire_instance(instance_id, now, worker):
+                            fired.append(instance_id)
+                    except (ConflictError, DBAPIError) as exc:  # one instance must not stop the others
+                        log.warning("timers of instance %s not fired this time: %s", instance_id, exc)
         return fired
 
-    def _fire_instance(self, instance_id: int, now: datetime) -> bool:
+    def _claim_due_timers(self, now: datetime, worker: str, batch: int, seen: set[int]) -> list[int]:
+        """Claim up to ``batch`` due, unclaimed timers of runnable instances; their instance ids, oldest first."""
+        wall = datetime.now(UTC)
+        with self.WriteSession() as s, s.begin():
+            query = (select(Timer.id, Timer.instance_id).join(ProcessInstance, ProcessInstance.id == Timer.instance_id)
+                     .where(Timer.due_at <= now, ProcessInstance.status.in_(("running", "waiting")),
+                            or_(Timer.claimed_until.is_(None), Timer.claimed_until < wall))
+                     .order_by(Timer.due_at, Timer.id).limit(batch))
+            if seen:
+                query = query.where(Timer.instance_id.not_in(seen))
+            if not is_sqlite(self.engine):
+                query = query.with_for_update(of=Timer, skip_locked=True)
+            rows = s.execute(query).all()
+            if rows:
+                s.execute(update(Timer).where(Timer.id.in_([r.id for r in rows]))
+                          .values(claimed_by=worker, claimed_until=wall + TIMER_LEASE))
+        return list(dict.fromkeys(r.instance_id for r in rows))
+
+    def _fire_instance(self, instance_id: int, now: datetime, worker: str) -> bool:
         with self._unit() as unit:
-            due = unit.session.scalars(select(Timer).where(Timer.instance_id == instance_id,
-                                                           Timer.due_at <= now)).all()
-            if not due:
-                return False  # fired meanwhile by another process
             row = unit.lock_row(instance_id, skip_locked=True)
-            if row is None or row.status not in ("running", "waiting"):
-                return False  # being worked by another process, or not runnable: leave it untouched
+            if row is None:
+                return False  # another scheduler is advancing it; our claims expire or are released there
+            release = update(Timer).where(Timer.instance_id == instance_id).values(claimed_by=None, claimed_until=None)
+            due = unit.session.scalars(select(Timer).where(Timer.instance_id == instance_id, Timer.due_at <= now)
+                                       .order_by(Timer.due_at)).all()
+            if not due or row.status not in ("running", "waiting"):
+                unit.session.execute(release)
+                return False  # fired meanwhile by another scheduler, or not runnable
             li = unit.load(instance_id)
             for timer in due:
                 unit.audit("timer_fired", SYSTEM, instance_id, timer.task_id, element=timer.spec_name,
-                           due_at=timer.due_at.isoformat(), fired_at=now.isoformat())
+                           due_at=timer.due_at.isoformat(), fired_at=now.isoformat(), worker=worker)
             unit.advance(li, refresh_timers=True)
+            unit.session.execute(release.execution_options(synchronize_session=False))
             return True
 
     def timers(self) -> list[dict[str, Any]]:

@@ -451,8 +451,9 @@ class Unit:
             if row is None:
                 self.session.add(Timer(instance_id=li.row.id, task_id=task_id, spec_name=spec_name,
                                        kind=kind, due_at=due))
-            elif row.due_at != due:
+            elif row.due_at != due:  # a cycle's next round: due again later, claimable again
                 row.due_at = due
+                row.claimed_by = row.claimed_until = None
 
     def _sync_message_waits(self, li: Loaded) -> None:
         wanted: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {}

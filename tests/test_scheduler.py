@@ -45,3 +45,20 @@ def test_scheduler_process_fires_due_timers_and_stops_on_sigterm(tmp_path: Path)
     assert proc.returncode == 0, err
     assert "fired timers in 1 instance" in err
     assert len([e for e in rt.audit(iid) if e["action"] == "timer_fired"]) == 1
+
+
+def test_a_second_scheduler_on_the_same_sqlite_file_refuses_to_start(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    db.migrate(db.make_engine(url))
+    first = subprocess.Popen([sys.executable, "-m", "engine.cli", "--db", url, "scheduler", "--interval", "0.5"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        assert first.poll() is None
+        second = subprocess.run([sys.executable, "-m", "engine.cli", "--db", url, "scheduler"], capture_output=True,
+                                text=True, timeout=60)
+        assert second.returncode != 0
+        assert "already runs against" in second.stderr and "PostgreSQL" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=20)
