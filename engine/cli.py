@@ -318,19 +318,21 @@ def audit(ctx: Context, instance_id: int | None) -> None:
 @main.command()
 @click.option("--once", is_flag=True, help="Run one pass and exit (cron-style use, tests).")
 @click.option("--interval", default=1.0, show_default=True, type=float, help="Poll interval in seconds.")
+@click.option("--workers", type=int, help="Threads firing timers (default: 4 on PostgreSQL, 1 on SQLite).")
 @pass_ctx
-def scheduler(ctx: Context, once: bool, interval: float) -> None:
+def scheduler(ctx: Context, once: bool, interval: float, workers: int | None) -> None:
     """Fire due timers: once, or as a long-running process."""
     import logging
 
-    from .scheduler import run_forever, run_once
+    from .scheduler import default_workers, run_forever, run_once
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("spiff").setLevel(logging.WARNING)  # SpiffWorkflow logs every task state change
     if once:
-        fired = run_once(ctx.runtime)
+        fired = run_once(ctx.runtime, workers or default_workers(ctx.runtime))
         ctx.emit({"instances": fired}, f"fired timers in {len(fired)} instance(s)")
     else:
-        run_forever(ctx.runtime, interval)
+        run_forever(ctx.runtime, interval, workers)
 
 
 @main.command()

@@ -24,7 +24,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -357,7 +357,7 @@ class Runtime:
                     for m in s.scalars(query)]
 
     # -- timers
-    def fire_due_timers(self, now: datetime | None = None, limit: int | None = None, batch: int = 50,
+    def fire_due_timers(self, now: datetime | None = None, limit: int | None = None, batch: int = 10,
                         worker: str | None = None) -> list[int]:
         """Advance every instance with a timer due at ``now``, oldest first; each in its own transaction.
 
@@ -386,6 +386,13 @@ class Runtime:
                     except (ConflictError, DBAPIError) as exc:  # one instance must not stop the others
                         log.warning("timers of instance %s not fired this time: %s", instance_id, exc)
         return fired
+
+    def next_due(self) -> datetime | None:
+        """When the earliest waiting timer of a runnable instance falls due (for schedulers to wake up)."""
+        with self.Session() as s:
+            return s.scalar(select(func.min(Timer.due_at))
+                            .join(ProcessInstance, ProcessInstance.id == Timer.instance_id)
+                            .where(ProcessInstance.status.in_(("running", "waiting"))))
 
     def _claim_due_timers(self, now: datetime, worker: str, batch: int, seen: set[int]) -> list[int]:
         """Claim up to ``batch`` due, unclaimed timers of runnable instances; their instance ids, oldest first."""
@@ -419,9 +426,9 @@ class Runtime:
             li = unit.load(instance_id)
             for timer in due:
                 unit.audit("timer_fired", SYSTEM, instance_id, timer.task_id, element=timer.spec_name,
-                           due_at=timer.due_at.isoformat(), fired_at=now.isoformat(), worker=worker)
-            unit.advance(li, refresh_timers=True)
-            unit.session.execute(release.execution_options(synchronize_session=False))
+                           due_at=timer.due_at.isoformat(), fired_at=now.isoformat(), worker=worker,
+                           wall_time=datetime.now(UTC).isoformat())
+            unit.advance(li, refresh_timers=True)  # fired rows are deleted (a cycle's re-armed) by the save
             return True
 
     def timers(self) -> list[dict[str, Any]]:

@@ -119,8 +119,9 @@ class Loaded:
     failed: bool = False
     #: created in this unit: no index rows exist yet, so there is nothing to read back
     new: bool = False
-    #: it waited on timers or messages when loaded: index rows may exist and must be synced
+    #: it waited on timers / messages when loaded: those index rows may exist and must be synced
     waited: bool = False
+    had_message_waits: bool = False
     #: changed in this unit, so it is written back (instances only looked at are not)
     dirty: bool = False
     #: message-wait rows were written for it in this unit (messages delivered later in the unit see them)
@@ -198,8 +199,9 @@ class Unit:
         workflow = self.rt.workflows.take(row.id, row.lock_version)
         if workflow is None:
             workflow = load_state(row.state, version.spec, version.subprocess_specs, self.rt.script_engine)
-        loaded = Loaded(row, workflow, version,
-                        waited=bool(waiting_event_tasks(workflow) or message_catch_points(workflow)))
+        catch_points = bool(message_catch_points(workflow))
+        loaded = Loaded(row, workflow, version, waited=bool(waiting_event_tasks(workflow)) or catch_points,
+                        had_message_waits=catch_points)
         self.loaded[row.id] = loaded
         return loaded
 
@@ -469,7 +471,7 @@ class Unit:
                 if known:
                     expected[cp.name] = known[0]
             wanted[key] = (ed.name, plain(expected), properties)
-        if (li.waited and not li.new) or li.waits_written:  # else no wait rows can exist for this instance
+        if (li.had_message_waits and not li.new) or li.waits_written:  # else no wait rows can exist for it
             self.session.execute(delete(MessageWait).where(MessageWait.instance_id == li.row.id))
         li.waits_written = bool(wanted)
         for task_id, (name, expected, properties) in wanted.items():
