@@ -280,6 +280,16 @@ def tick(ctx: Context, now: str | None) -> None:
 
 
 @main.command()
+@click.option("--status", type=click.Choice(["pending", "sent", "failed"]))
+@pass_ctx
+def outbox(ctx: Context, status: str | None) -> None:
+    """List mail in the outbox: pending, sent and failed messages."""
+    from .mail import outbox as list_outbox
+
+    ctx.emit(list_outbox(ctx.runtime.Session, status))
+
+
+@main.command()
 @pass_ctx
 def timers(ctx: Context) -> None:
     """List waiting timers with due times and lateness."""

@@ -254,3 +254,29 @@ class AuditEvent(Base):
     instance_id: Mapped[int | None] = mapped_column(Integer)
     task_id: Mapped[str | None] = mapped_column(String(36))
     details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class OutboxMessage(Base):
+    """A notification to send: written in the same transaction as the step that caused it.
+
+    ``message_id`` is fixed when the row is written, so a message resent after a crash between sending
+    and marking it sent carries the same Message-ID and receivers can drop the duplicate.
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(5), default="nb")
+    template: Mapped[str | None] = mapped_column(String(100))
+    instance_id: Mapped[int | None] = mapped_column(Integer)
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    sent_at: Mapped[datetime | None] = mapped_column(TZDateTime)

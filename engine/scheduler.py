@@ -5,8 +5,8 @@ is. Each pass calls :meth:`engine.runtime.Runtime.fire_due_timers`, which advanc
 a due timer in its own transaction (on PostgreSQL an instance locked by another scheduler is skipped,
 so several schedulers do not fire one timer twice).
 
-This is the first version (timers only); reminders, overdue marking and the mail outbox are added by
-the scheduler issue.
+Each pass also sends the mail outbox when SMTP is configured (``SAMFLYT_SMTP_HOST``, see
+:mod:`engine.mail`). Task reminders and overdue marking are still to come.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from . import clock
 from .errors import SamflytError
+from .mail import SmtpSettings, dispatch_outbox
 from .runtime import Runtime
 
 log = logging.getLogger("samflyt.scheduler")
@@ -45,6 +46,11 @@ def run_once(runtime: Runtime, workers: int = 1) -> list[int]:
     else:
         with ThreadPoolExecutor(workers, thread_name_prefix="timers") as pool:
             fired = [i for part in pool.map(lambda _: runtime.fire_due_timers(), range(workers)) for i in part]
+    settings = SmtpSettings.from_env()
+    if settings is not None:
+        sent, failed = dispatch_outbox(runtime.WriteSession, settings)
+        if sent or failed:
+            log.info("mail: %d sent, %d failed for good", sent, failed)
     if fired:
         log.info("fired timers in %d instance(s)%s", len(fired), f": {fired}" if len(fired) <= 20 else "")
     return fired

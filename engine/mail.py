@@ -1,0 +1,178 @@
+"""Mail: an outbox written in the step's transaction, and a dispatcher that sends it over SMTP.
+
+A notification is a row in ``outbox_messages`` added in the same transaction as the step that caused it
+(:func:`enqueue`), so a step that rolls back sends nothing and a committed one is never forgotten. The
+dispatcher (:func:`dispatch_outbox`, run by the scheduler) sends due rows one transaction each with
+``smtplib``, marks them sent, retries failures with exponential backoff and, after ``max_attempts``, marks
+them ``failed`` for an operator to see. A crash between sending and marking may resend a message once;
+it carries the same Message-ID, fixed when the row was written, so receivers can drop the duplicate.
+
+Texts come from templates per language: bokmål (``nb``, the default), nynorsk (``nn``) and English.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from string import Template
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import clock
+from .db import is_sqlite
+from .errors import SamflytError
+from .models import AuditEvent, OutboxMessage
+from .serialization import dumps
+
+LANGUAGES = ("nb", "nn", "en")
+DEFAULT_LANGUAGE = "nb"
+
+#: template -> language -> (subject, body); ``$names`` are filled from the context.
+TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
+    "task_reminder": {
+        "nb": ("Påminnelse: «$task» har frist $due",
+               "Hei $name,\n\nOppgaven «$task» i «$process» har frist $due.\n\nHilsen Samflyt\n"),
+        "nn": ("Påminning: «$task» har frist $due",
+               "Hei $name,\n\nOppgåva «$task» i «$process» har frist $due.\n\nHelsing Samflyt\n"),
+        "en": ("Reminder: \"$task\" is due $due",
+               "Hello $name,\n\nThe task \"$task\" in \"$process\" is due $due.\n\nSamflyt\n"),
+    },
+    "task_overdue": {
+        "nb": ("Fristen er ute: «$task»", "Hei $name,\n\nFristen for «$task» i «$process» gikk ut $due.\n\n"
+               "Hilsen Samflyt\n"),
+        "nn": ("Fristen er ute: «$task»", "Hei $name,\n\nFristen for «$task» i «$process» gjekk ut $due.\n\n"
+               "Helsing Samflyt\n"),
+        "en": ("Overdue: \"$task\"", "Hello $name,\n\nThe task \"$task\" in \"$process\" was due $due.\n\n"
+               "Samflyt\n"),
+    },
+    "notification": {lang: ("$subject", "$text\n") for lang in LANGUAGES},
+}
+
+
+class MailError(SamflytError):
+    """A message that cannot be written: unknown template or language, or a missing address."""
+
+
+def render(template: str, language: str | None, context: dict[str, Any]) -> tuple[str, str, str]:
+    """(language, subject, body) for ``template``; unknown placeholders stay visible instead of failing."""
+    language = language or DEFAULT_LANGUAGE
+    texts = TEMPLATES.get(template)
+    if texts is None:
+        raise MailError(f"unknown mail template '{template}'")
+    if language not in texts:
+        raise MailError(f"mail template '{template}' has no language '{language}' (have {', '.join(texts)})")
+    subject, body = texts[language]
+    values = {k: str(v) for k, v in context.items()}
+    return language, Template(subject).safe_substitute(values), Template(body).safe_substitute(values)
+
+
+def enqueue(session: Session, to: str, template: str, context: dict[str, Any], language: str | None = None,
+            instance_id: int | None = None, task_id: str | None = None) -> OutboxMessage:
+    """Add a message to the outbox in the caller's transaction."""
+    if not to or "@" not in to:
+        raise MailError(f"not a mail address: {to!r}")
+    language, subject, body = render(template, language, context)
+    domain = os.environ.get("SAMFLYT_MAIL_DOMAIN", "samflyt.local")
+    row = OutboxMessage(message_id=f"<{uuid.uuid4()}@{domain}>", to_address=to, subject=subject, body=body,
+                        language=language, template=template, instance_id=instance_id, task_id=task_id,
+                        status="pending", attempts=0, next_attempt_at=clock.now(), created_at=clock.now())
+    session.add(row)
+    return row
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 25
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    sender: str = "samflyt@localhost"
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> SmtpSettings | None:
+        """From ``SAMFLYT_SMTP_HOST``, ``_PORT``, ``_STARTTLS``, ``_USERNAME``, ``_PASSWORD``, ``_SENDER``."""
+        host = os.environ.get("SAMFLYT_SMTP_HOST")
+        if not host:
+            return None
+        return cls(host=host, port=int(os.environ.get("SAMFLYT_SMTP_PORT", "25")),
+                   starttls=os.environ.get("SAMFLYT_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
+                   username=os.environ.get("SAMFLYT_SMTP_USERNAME") or None,
+                   password=os.environ.get("SAMFLYT_SMTP_PASSWORD") or None,
+                   sender=os.environ.get("SAMFLYT_SMTP_SENDER", "samflyt@localhost"))
+
+
+def _send(settings: SmtpSettings, row: OutboxMessage) -> None:
+    message = EmailMessage()
+    message["Message-ID"] = row.message_id
+    message["From"] = settings.sender
+    message["To"] = row.to_address
+    message["Subject"] = row.subject
+    message["Date"] = format_datetime(row.created_at)
+    message["Content-Language"] = row.language
+    message.set_content(row.body)
+    with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout,
+                      local_hostname=socket.getfqdn()) as smtp:
+        if settings.starttls:
+            smtp.starttls()
+        if settings.username:
+            smtp.login(settings.username, settings.password or "")
+        smtp.send_message(message)
+
+
+def dispatch_outbox(sessions: sessionmaker[Session], settings: SmtpSettings, max_attempts: int = 5,
+                    backoff: timedelta = timedelta(seconds=30), limit: int = 200) -> tuple[int, int]:
+    """Send due outbox messages, one transaction each; returns (sent, failed for good) counts."""
+    sent = failed = 0
+    for _ in range(limit):
+        with sessions() as session, session.begin():
+            query = (select(OutboxMessage).where(OutboxMessage.status == "pending",
+                                                 OutboxMessage.next_attempt_at <= clock.now())
+                     .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(1))
+            if not is_sqlite(session.get_bind()):
+                query = query.with_for_update(skip_locked=True)
+            row = session.scalar(query)
+            if row is None:
+                break
+            row.attempts += 1
+            try:
+                _send(settings, row)
+            except (OSError, smtplib.SMTPException) as exc:
+                row.last_error = f"{exc.__class__.__name__}: {exc}"
+                if row.attempts >= max_attempts:
+                    row.status = "failed"
+                    failed += 1
+                    _audit(session, "mail_failed", row, error=row.last_error)
+                else:
+                    row.next_attempt_at = clock.now() + backoff * (2 ** (row.attempts - 1))
+                continue
+            row.status, row.sent_at, row.last_error = "sent", clock.now(), None
+            sent += 1
+            _audit(session, "mail_sent", row)
+    return sent, failed
+
+
+def _audit(session: Session, action: str, row: OutboxMessage, **details: Any) -> None:
+    session.add(AuditEvent(at=clock.now(), actor="system", action=action, instance_id=row.instance_id,
+                           task_id=row.task_id, details=dumps({"outbox_id": row.id, "to": row.to_address,
+                                                               "message_id": row.message_id, "subject": row.subject,
+                                                               "attempts": row.attempts, **details})))
+
+
+def outbox(sessions: sessionmaker[Session], status: str | None = None) -> list[dict[str, Any]]:
+    with sessions() as session:
+        query = select(OutboxMessage).order_by(OutboxMessage.id)
+        if status:
+            query = query.where(OutboxMessage.status == status)
+        return [{"id": m.id, "to": m.to_address, "subject": m.subject, "status": m.status, "attempts": m.attempts,
+                 "last_error": m.last_error, "message_id": m.message_id,
+                 "sent_at": m.sent_at.isoformat() if m.sent_at else None} for m in session.scalars(query)]

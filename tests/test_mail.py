@@ -1,0 +1,135 @@
+"""The mail outbox against a real SMTP server on loopback (aiosmtpd)."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+from email import message_from_bytes
+from email.policy import default
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from engine import clock
+from engine.mail import MailError, SmtpSettings, dispatch_outbox, enqueue, outbox
+from engine.models import AuditEvent
+
+
+class Inbox:
+    """An SMTP handler that keeps what it receives; refuses the first ``refuse`` deliveries with 451."""
+
+    def __init__(self, refuse: int = 0) -> None:
+        self.messages: list = []
+        self.refuse = refuse
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        if self.refuse:
+            self.refuse -= 1
+            return "451 4.3.0 try again later"
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp():
+    servers = []
+
+    def start(refuse: int = 0) -> tuple[Inbox, SmtpSettings]:
+        inbox = Inbox(refuse)
+        port = _free_port()
+        controller = Controller(inbox, hostname="127.0.0.1", port=port)
+        controller.start()
+        servers.append(controller)
+        return inbox, SmtpSettings(host="127.0.0.1", port=port, sender="samflyt@test.local", timeout=10)
+
+    yield start
+    for controller in servers:
+        controller.stop()
+
+
+def test_messages_are_sent_once_with_a_stable_message_id(rt, smtp):
+    inbox, settings = smtp()
+    with rt.session() as s:
+        enqueue(s, "ada@horten.kommune.no", "task_reminder", {"name": "Ada", "task": "Statusrapport",
+                                                               "process": "Tilskudd", "due": "01.12.2025"})
+        enqueue(s, "per@example.org", "task_overdue", {"name": "Per", "task": "Sluttrapport", "process": "Tilskudd",
+                                                         "due": "01.12.2025"}, language="en")
+    assert dispatch_outbox(rt.WriteSession, settings) == (2, 0)
+    assert dispatch_outbox(rt.WriteSession, settings) == (0, 0)  # nothing twice
+    received = [message_from_bytes(m.content, policy=default) for m in inbox.messages]
+    assert [m["Subject"] for m in received] == ["Påminnelse: «Statusrapport» har frist 01.12.2025",
+                                                'Overdue: "Sluttrapport"']
+    assert "Oppgaven «Statusrapport» i «Tilskudd» har frist 01.12.2025." in received[0].get_content()
+    assert [e.rcpt_tos for e in inbox.messages] == [["ada@horten.kommune.no"], ["per@example.org"]]
+    assert [m["Message-ID"] for m in received] == [m["message_id"] for m in outbox(rt.Session)]
+    with rt.Session() as s:
+        assert len(s.scalars(select(AuditEvent).where(AuditEvent.action == "mail_sent")).all()) == 2
+
+
+def test_a_refusing_server_is_retried_with_backoff_then_accepts(rt, smtp):
+    inbox, settings = smtp(refuse=2)
+    with rt.session() as s:
+        enqueue(s, "ada@horten.kommune.no", "notification", {"subject": "Hei", "text": "Til info"})
+    t0 = clock.now()
+    with clock.frozen_at(t0):
+        assert dispatch_outbox(rt.WriteSession, settings, backoff=timedelta(seconds=30)) == (0, 0)
+        assert dispatch_outbox(rt.WriteSession, settings) == (0, 0)  # not due again yet
+    with clock.frozen_at(t0 + timedelta(seconds=31)):
+        assert dispatch_outbox(rt.WriteSession, settings, backoff=timedelta(seconds=30)) == (0, 0)  # refused again
+    with clock.frozen_at(t0 + timedelta(seconds=31 + 61)):
+        assert dispatch_outbox(rt.WriteSession, settings) == (1, 0)
+    [row] = outbox(rt.Session)
+    assert (row["status"], row["attempts"], len(inbox.messages)) == ("sent", 3, 1)
+
+
+def test_after_max_attempts_a_message_is_shown_as_failed(rt, smtp):
+    _, settings = smtp(refuse=99)
+    with rt.session() as s:
+        enqueue(s, "ada@horten.kommune.no", "notification", {"subject": "Hei", "text": "Til info"})
+    for attempt in range(3):
+        with clock.frozen_at(clock.now() + timedelta(hours=attempt + 1)):
+            result = dispatch_outbox(rt.WriteSession, settings, max_attempts=3)
+    assert result == (0, 1)
+    [row] = outbox(rt.Session, status="failed")
+    assert row["attempts"] == 3 and "451" in row["last_error"]
+
+
+def test_bad_messages_are_refused_when_written(rt):
+    with rt.session() as s:
+        with pytest.raises(MailError):
+            enqueue(s, "not-an-address", "notification", {})
+        with pytest.raises(MailError):
+            enqueue(s, "a@b.no", "no_such_template", {})
+        with pytest.raises(MailError):
+            enqueue(s, "a@b.no", "notification", {}, language="de")
+
+
+def test_the_scheduler_process_sends_the_outbox(tmp_path, smtp):
+    import os
+    import subprocess
+    import sys
+
+    from engine import db
+    from engine.runtime import Runtime
+
+    inbox, settings = smtp()
+    url = f"sqlite:///{tmp_path / 'mail.db'}"
+    engine = db.make_engine(url)
+    db.migrate(engine)
+    runtime = Runtime(engine)
+    with runtime.session() as s:
+        enqueue(s, "siri@helsefellesskap.no", "notification", {"subject": "Sakliste", "text": "Møte 25.09."},
+                language="nn")
+    env = {**os.environ, "SAMFLYT_SMTP_HOST": settings.host, "SAMFLYT_SMTP_PORT": str(settings.port)}
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "--db", url, "scheduler", "--once"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert [e.rcpt_tos for e in inbox.messages] == [["siri@helsefellesskap.no"]]
+    assert [m["status"] for m in outbox(runtime.Session)] == ["sent"]
