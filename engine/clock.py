@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Europe/Oslo")
@@ -28,12 +28,16 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def to_utc(value: datetime | date | str) -> datetime:
-    """An aware UTC datetime from a datetime, a date (midnight) or ISO text; naive means Norwegian time."""
+def to_utc(value: datetime | date | str, end_of_day: bool = False) -> datetime:
+    """An aware UTC datetime from a datetime, a date or ISO text; naive means Norwegian time.
+
+    A bare date means its first moment, or with ``end_of_day`` its last second (a due date "1 December"
+    is met by work done on 1 December).
+    """
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        value = datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
     if not isinstance(value, datetime):
-        value = datetime.combine(value, datetime.min.time())
+        value = datetime.combine(value, time(23, 59, 59) if end_of_day else time.min)
     if value.tzinfo is None:
         value = value.replace(tzinfo=LOCAL_TZ)
     return value.astimezone(UTC)

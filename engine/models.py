@@ -188,6 +188,20 @@ class HumanTask(Base):
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
     completed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     completed_by: Mapped[str | None] = mapped_column(String(100))
+    # Working days before ``due_at`` to remind on (from ``samflyt.reminders``), and when it became overdue.
+    reminders: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    overdue_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class TaskNotice(Base):
+    """A reminder or overdue notice sent for a human task; unique per task and kind, so never sent twice."""
+
+    __tablename__ = "task_notices"
+    __table_args__ = (UniqueConstraint("human_task_id", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    human_task_id: Mapped[int] = mapped_column(ForeignKey("human_tasks.id"))
+    kind: Mapped[str] = mapped_column(String(30))  # reminder-10, reminder-2, overdue
+    sent_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
 
 
 class Timer(Base):

@@ -5,8 +5,8 @@ is. Each pass calls :meth:`engine.runtime.Runtime.fire_due_timers`, which advanc
 a due timer in its own transaction (on PostgreSQL an instance locked by another scheduler is skipped,
 so several schedulers do not fire one timer twice).
 
-Each pass also sends the mail outbox when SMTP is configured (``SAMFLYT_SMTP_HOST``, see
-:mod:`engine.mail`). Task reminders and overdue marking are still to come.
+Each pass also writes due task reminders and overdue notices (:mod:`engine.reminders`) and sends the
+mail outbox when SMTP is configured (``SAMFLYT_SMTP_HOST``, see :mod:`engine.mail`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from . import clock
 from .errors import SamflytError
 from .mail import SmtpSettings, dispatch_outbox
+from .reminders import send_task_reminders
 from .runtime import Runtime
 
 log = logging.getLogger("samflyt.scheduler")
@@ -46,6 +47,9 @@ def run_once(runtime: Runtime, workers: int = 1) -> list[int]:
     else:
         with ThreadPoolExecutor(workers, thread_name_prefix="timers") as pool:
             fired = [i for part in pool.map(lambda _: runtime.fire_due_timers(), range(workers)) for i in part]
+    notices = send_task_reminders(runtime.WriteSession)
+    if notices:
+        log.info("task notices: %s", notices)
     settings = SmtpSettings.from_env()
     if settings is not None:
         sent, failed = dispatch_outbox(runtime.WriteSession, settings)

@@ -58,6 +58,15 @@ def _properties(task: Task) -> dict[str, str]:
     return (getattr(task.task_spec, "extensions", None) or {}).get("properties", {}) or {}
 
 
+def _reminder_days(rule: str | None) -> list[int]:
+    """``samflyt.reminders="10,2"``: remind 10 and 2 working days before the due date."""
+    days = []
+    for part in (rule or "").split(","):
+        if part.strip().isdigit():
+            days.append(int(part.strip()))
+    return sorted(set(days), reverse=True)
+
+
 def plain(value: Any) -> Any:
     """Task data as plain JSON-able values (Decimal -> str, date -> ISO) for summaries and audit."""
     return json.loads(dumps(value))
@@ -415,6 +424,8 @@ class Unit:
             row.form_key, row.ui_form_key = (props.get(p) for p in FORM_PROPERTIES)
             row.restrictions = dumps(authz.restrictions_for(props, task.data))
             row.due_at = self._due_at(li, task, props)
+            row.reminders = dumps(_reminder_days(props.get("samflyt.reminders")))
+            row.overdue_at = None
             row.status = "open"
             row.created_at = now
             row.claimed_by = row.claimed_at = row.completed_at = row.completed_by = None
@@ -427,7 +438,7 @@ class Unit:
             return None
         try:
             value = self.rt.script_engine.evaluate(task, expression)
-            return clock.to_utc(value) if value not in (None, "") else None
+            return clock.to_utc(value, end_of_day=True) if value not in (None, "") else None
         except Exception as exc:  # noqa: BLE001 - a bad due date must not stop the process
             self.audit("due_date_invalid", SYSTEM, li.row.id, str(task.id),
                        expression=expression, error=str(exc))

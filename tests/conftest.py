@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from engine import clock, db
 from engine.connectors import ConnectorRegistry
+from engine.mail import SmtpSettings
 from engine.runtime import Runtime
 
 PG_URL = os.environ.get("SAMFLYT_TEST_POSTGRES_URL")
@@ -78,3 +81,42 @@ def deploy(rt, tmp_path: Path):
         return rt.deploy([str(folder)], actor="admin")
 
     return _deploy
+
+
+class Inbox:
+    """An SMTP handler that keeps what it receives; refuses the first ``refuse`` deliveries with 451."""
+
+    def __init__(self, refuse: int = 0) -> None:
+        self.messages: list = []
+        self.refuse = refuse
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        if self.refuse:
+            self.refuse -= 1
+            return "451 4.3.0 try again later"
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp():
+    """Start real SMTP servers on loopback: ``inbox, settings = smtp(refuse=0)``."""
+    servers = []
+
+    def start(refuse: int = 0) -> tuple[Inbox, SmtpSettings]:
+        inbox = Inbox(refuse)
+        port = _free_port()
+        controller = Controller(inbox, hostname="127.0.0.1", port=port)
+        controller.start()
+        servers.append(controller)
+        return inbox, SmtpSettings(host="127.0.0.1", port=port, sender="samflyt@test.local", timeout=10)
+
+    yield start
+    for controller in servers:
+        controller.stop()

@@ -59,5 +59,5 @@ def test_bpmn_expressions_use_the_calendar(rt, deploy):
     with clock.frozen_at(datetime(2026, 6, 1, 9, 0, tzinfo=UTC)):
         iid = rt.start("cal")
     report = rt.tasks(iid)[0]
-    assert report.due_at == datetime(2026, 12, 1, tzinfo=clock.LOCAL_TZ)  # 1 Dec 2026 is a Tuesday
+    assert report.due_at == datetime(2026, 12, 1, 23, 59, 59, tzinfo=clock.LOCAL_TZ)  # 1 Dec 2026: a Tuesday
     assert rt.instance(iid).data["remind_on"] == "2026-11-17"

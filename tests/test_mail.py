@@ -2,56 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from engine import clock
-from engine.mail import MailError, SmtpSettings, dispatch_outbox, enqueue, outbox
+from engine.mail import MailError, dispatch_outbox, enqueue, outbox
 from engine.models import AuditEvent
-
-
-class Inbox:
-    """An SMTP handler that keeps what it receives; refuses the first ``refuse`` deliveries with 451."""
-
-    def __init__(self, refuse: int = 0) -> None:
-        self.messages: list = []
-        self.refuse = refuse
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        if self.refuse:
-            self.refuse -= 1
-            return "451 4.3.0 try again later"
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    servers = []
-
-    def start(refuse: int = 0) -> tuple[Inbox, SmtpSettings]:
-        inbox = Inbox(refuse)
-        port = _free_port()
-        controller = Controller(inbox, hostname="127.0.0.1", port=port)
-        controller.start()
-        servers.append(controller)
-        return inbox, SmtpSettings(host="127.0.0.1", port=port, sender="samflyt@test.local", timeout=10)
-
-    yield start
-    for controller in servers:
-        controller.stop()
 
 
 def test_messages_are_sent_once_with_a_stable_message_id(rt, smtp):
