@@ -379,13 +379,19 @@ def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--debug", is_flag=True)
+@click.option("--with-scheduler", is_flag=True,
+              help="Also run the scheduler's jobs in this process (a one-process set-up for newcomers).")
 @pass_ctx
-def serve(ctx: Context, host: str, port: int, debug: bool) -> None:
+def serve(ctx: Context, host: str, port: int, debug: bool, with_scheduler: bool) -> None:
     """Run the web application (development server; use gunicorn in production)."""
     from web import create_app
 
     app = create_app({"DATABASE_URL": ctx.db_url} if ctx.db_url else None)
-    app.run(host=host, port=port, debug=debug)
+    if with_scheduler:
+        from .scheduler import start_background
+
+        start_background(app.extensions["samflyt_runtime"])
+    app.run(host=host, port=port, debug=debug, use_reloader=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from . import clock
@@ -107,6 +108,18 @@ def run_until_next_poll(runtime: Runtime, interval: float, workers: int = 1) -> 
         if time.monotonic() + wait >= deadline:
             return
         time.sleep(wait + 0.001)
+
+
+def start_background(runtime: Runtime, interval: float = 1.0, workers: int | None = None) -> BackgroundScheduler:
+    """The scheduler's jobs on a background thread of this process (``samflyt serve --with-scheduler``)."""
+    lock = single_scheduler_lock(runtime)
+    scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
+    scheduler.add_job(run_until_next_poll, "interval", seconds=interval,
+                      args=[runtime, interval, workers or default_workers(runtime)], id="fire_due_timers")
+    scheduler.start()
+    scheduler._samflyt_lock = lock  # held as long as the scheduler lives
+    log.info("in-process scheduler started, polling every %.1f s", interval)
+    return scheduler
 
 
 def run_forever(runtime: Runtime, interval: float = 1.0, workers: int | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -62,3 +63,54 @@ def test_a_second_scheduler_on_the_same_sqlite_file_refuses_to_start(tmp_path: P
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=20)
+
+
+def test_timers_that_fell_due_while_no_scheduler_ran_fire_on_start_oldest_first(tmp_path: Path):
+    from datetime import UTC, datetime, timedelta
+
+    from engine import clock
+
+    url = f"sqlite:///{tmp_path / 'late.db'}"
+    engine = db.make_engine(url)
+    db.migrate(engine)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "short.bpmn").write_text(SHORT)
+    rt = Runtime(engine)
+    rt.deploy([str(tmp_path / "b")])
+    started = []
+    for minutes in (30, 10, 20):  # created out of due order, all due long ago
+        with clock.frozen_at(datetime.now(UTC) - timedelta(minutes=minutes)):
+            started.append(rt.start("short"))
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "--db", url, "scheduler", "--once"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    fired = [e["instance_id"] for e in rt.audit() if e["action"] == "timer_fired"]
+    assert fired == [started[0], started[2], started[1]]
+
+
+def test_serve_with_scheduler_fires_timers_in_process(tmp_path: Path):
+    import urllib.request
+
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    engine = db.make_engine(url)
+    db.migrate(engine)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "short.bpmn").write_text(SHORT)
+    rt = Runtime(engine)
+    rt.deploy([str(tmp_path / "b")])
+    iid = rt.start("short")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "--db", url, "serve", "--port", str(port),
+                             "--with-scheduler"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and rt.instance(iid).status != "running":
+            time.sleep(0.2)
+        assert [t.name for t in rt.instance(iid).tasks] == ["after"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
