@@ -418,12 +418,14 @@ class Runtime:
             if row is None:
                 return False  # another scheduler is advancing it; our claims expire or are released there
             release = update(Timer).where(Timer.instance_id == instance_id).values(claimed_by=None, claimed_until=None)
-            due = unit.session.scalars(select(Timer).where(Timer.instance_id == instance_id, Timer.due_at <= now)
-                                       .order_by(Timer.due_at)).all()
+            timers = unit.session.scalars(select(Timer).where(Timer.instance_id == instance_id)
+                                          .order_by(Timer.due_at)).all()
+            due = [t for t in timers if t.due_at <= now]
             if not due or row.status not in ("running", "waiting"):
                 unit.session.execute(release)
                 return False  # fired meanwhile by another scheduler, or not runnable
             li = unit.load(instance_id)
+            li.timer_rows = {t.task_id: t for t in timers}  # the save needs not read them again
             for timer in due:
                 unit.audit("timer_fired", SYSTEM, instance_id, timer.task_id, element=timer.spec_name,
                            due_at=timer.due_at.isoformat(), fired_at=now.isoformat(), worker=worker,

@@ -131,10 +131,14 @@ class Loaded:
     #: it waited on timers / messages when loaded: those index rows may exist and must be synced
     waited: bool = False
     had_message_waits: bool = False
+    #: it had human tasks open when loaded ("running"); one that was only waiting has no open rows
+    had_open_tasks: bool = True
     #: changed in this unit, so it is written back (instances only looked at are not)
     dirty: bool = False
     #: message-wait rows were written for it in this unit (messages delivered later in the unit see them)
     waits_written: bool = False
+    #: the instance's timer rows when the caller has read them already (the scheduler has)
+    timer_rows: dict[str, Timer] | None = None
     #: after save: the open human tasks and waiting timers, for the view returned to the caller
     open_tasks: list[HumanTask] = field(default_factory=list)
     timers: list[dict[str, Any]] = field(default_factory=list)
@@ -210,7 +214,7 @@ class Unit:
             workflow = load_state(row.state, version.spec, version.subprocess_specs, self.rt.script_engine)
         catch_points = bool(message_catch_points(workflow))
         loaded = Loaded(row, workflow, version, waited=bool(waiting_event_tasks(workflow)) or catch_points,
-                        had_message_waits=catch_points)
+                        had_message_waits=catch_points, had_open_tasks=row.status != "waiting")
         self.loaded[row.id] = loaded
         return loaded
 
@@ -399,7 +403,8 @@ class Unit:
         if li.row.status == "cancelled":
             ready = {}
         known: dict[str, HumanTask] = {}
-        if not li.new:  # open rows, and closed rows of tasks ready again (reopened, not duplicated)
+        if not li.new and li.had_open_tasks:
+            # open rows, and closed rows of tasks ready again (reopened, not duplicated)
             known = {r.task_id: r for r in self.session.scalars(select(HumanTask).where(
                 HumanTask.instance_id == li.row.id,
                 or_(HumanTask.status == "open", HumanTask.task_id.in_(list(ready)))))}
@@ -454,7 +459,9 @@ class Unit:
         li.timers = sorted((timer_view(element, task_id, kind, due)
                             for task_id, (element, kind, due) in wanted.items()), key=lambda t: t["due_at"])
         rows: dict[str, Timer] = {}
-        if li.waited and not li.new:  # else no timer rows can exist for this instance
+        if li.timer_rows is not None:
+            rows = li.timer_rows
+        elif li.waited and not li.new:  # else no timer rows can exist for this instance
             rows = {r.task_id: r for r in self.session.scalars(select(Timer).where(Timer.instance_id == li.row.id))}
         for task_id, row in rows.items():
             if task_id not in wanted:
