@@ -17,6 +17,8 @@ from functools import lru_cache
 
 import holidays
 
+from . import clock
+
 _extra_dates: set[date] = set()
 _extra_yearly: set[tuple[int, int]] = set()
 
@@ -40,9 +42,17 @@ def _public_holidays(year: int) -> frozenset[date]:
 
 
 def _as_date(value: date | datetime | str) -> date:
+    """The Norwegian calendar day of a date, a datetime (aware ones converted to Norwegian time) or ISO text."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
-    return value.date() if isinstance(value, datetime) else value
+    if isinstance(value, datetime):
+        return (value.astimezone(clock.LOCAL_TZ) if value.tzinfo else value).date()
+    return value
+
+
+def local_date(value: date | datetime | str) -> date:
+    """The calendar day in Norway of ``value`` (``now()`` is UTC; 00:30 in Oslo is the day before in UTC)."""
+    return _as_date(value)
 
 
 def is_public_holiday(day: date | datetime | str) -> bool:

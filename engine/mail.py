@@ -12,9 +12,11 @@ Texts come from templates per language: bokmål (``nb``, the default), nynorsk (
 
 from __future__ import annotations
 
+import logging
 import os
 import smtplib
 import socket
+import ssl
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +33,8 @@ from .db import is_sqlite
 from .errors import SamflytError
 from .models import AuditEvent, OutboxMessage
 from .serialization import dumps
+
+log = logging.getLogger("samflyt.mail")
 
 LANGUAGES = ("nb", "nn", "en")
 DEFAULT_LANGUAGE = "nb"
@@ -71,7 +75,8 @@ def render(template: str, language: str | None, context: dict[str, Any]) -> tupl
         raise MailError(f"mail template '{template}' has no language '{language}' (have {', '.join(texts)})")
     subject, body = texts[language]
     values = {k: str(v) for k, v in context.items()}
-    return language, Template(subject).safe_substitute(values), Template(body).safe_substitute(values)
+    subject = " ".join(Template(subject).safe_substitute(values).split())  # a header is one line
+    return language, subject, Template(body).safe_substitute(values)
 
 
 def enqueue(session: Session, to: str, template: str, context: dict[str, Any], language: str | None = None,
@@ -123,20 +128,32 @@ def _send(settings: SmtpSettings, row: OutboxMessage) -> None:
     with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout,
                       local_hostname=socket.getfqdn()) as smtp:
         if settings.starttls:
-            smtp.starttls()
+            smtp.starttls(context=ssl.create_default_context())
         if settings.username:
             smtp.login(settings.username, settings.password or "")
         smtp.send_message(message)
 
 
+#: While a message is being sent it is not due again; if the dispatcher dies between sending and
+#: marking, the message is sent once more after this (with the same Message-ID).
+SENDING_LEASE = timedelta(minutes=5)
+
+
 def dispatch_outbox(sessions: sessionmaker[Session], settings: SmtpSettings, max_attempts: int = 5,
                     backoff: timedelta = timedelta(seconds=30), limit: int = 200) -> tuple[int, int]:
-    """Send due outbox messages, one transaction each; returns (sent, failed for good) counts."""
+    """Send the outbox messages due when the call starts; returns (sent, failed for good) counts.
+
+    Each message is claimed in one short transaction, sent outside any transaction (a slow mail server
+    never holds a database lock), and marked in another. A server that cannot be reached ends the pass;
+    a refusal (4xx) is retried with exponential backoff, a rejection (5xx) or a message that cannot be
+    built fails at once.
+    """
+    started = clock.now()
     sent = failed = 0
     for _ in range(limit):
         with sessions() as session, session.begin():
             query = (select(OutboxMessage).where(OutboxMessage.status == "pending",
-                                                 OutboxMessage.next_attempt_at <= clock.now())
+                                                 OutboxMessage.next_attempt_at <= started)
                      .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(1))
             if not is_sqlite(session.get_bind()):
                 query = query.with_for_update(skip_locked=True)
@@ -144,20 +161,35 @@ def dispatch_outbox(sessions: sessionmaker[Session], settings: SmtpSettings, max
             if row is None:
                 break
             row.attempts += 1
-            try:
-                _send(settings, row)
-            except (OSError, smtplib.SMTPException) as exc:
-                row.last_error = f"{exc.__class__.__name__}: {exc}"
-                if row.attempts >= max_attempts:
+            row.next_attempt_at = started + SENDING_LEASE
+            session.flush()
+            session.expunge(row)
+        error, permanent, unreachable = None, False, False
+        try:
+            _send(settings, row)
+        except smtplib.SMTPResponseException as exc:
+            error, permanent = f"{exc.smtp_code} {exc.smtp_error!r}", 500 <= exc.smtp_code < 600
+        except (OSError, smtplib.SMTPException) as exc:
+            error, unreachable = f"{exc.__class__.__name__}: {exc}", True
+        except (ValueError, TypeError) as exc:  # a message that cannot be built will never be sent
+            error, permanent = f"{exc.__class__.__name__}: {exc}", True
+        with sessions() as session, session.begin():
+            row = session.get(OutboxMessage, row.id)
+            if error is None:
+                row.status, row.sent_at, row.last_error = "sent", clock.now(), None
+                sent += 1
+                _audit(session, "mail_sent", row)
+            else:
+                row.last_error = error
+                if permanent or row.attempts >= max_attempts:
                     row.status = "failed"
                     failed += 1
-                    _audit(session, "mail_failed", row, error=row.last_error)
+                    _audit(session, "mail_failed", row, error=error)
                 else:
-                    row.next_attempt_at = clock.now() + backoff * (2 ** (row.attempts - 1))
-                continue
-            row.status, row.sent_at, row.last_error = "sent", clock.now(), None
-            sent += 1
-            _audit(session, "mail_sent", row)
+                    row.next_attempt_at = started + backoff * (2 ** (row.attempts - 1))
+        if unreachable:
+            log.warning("mail server unreachable (%s); trying again later", error)
+            break
     return sent, failed
 
 

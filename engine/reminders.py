@@ -15,13 +15,13 @@ belongs in the BPMN, as a non-interrupting boundary timer.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import authz, clock
-from .calendar import working_days_before
+from .calendar import local_date, working_days_before
 from .db import is_sqlite
 from .mail import enqueue
 from .models import AuditEvent, HumanTask, ProcessInstance, ProcessModel, Role, TaskNotice, User
@@ -31,17 +31,13 @@ from .serialization import dumps
 LOOKAHEAD = timedelta(days=60)
 
 
-def _local(moment: datetime) -> date:
-    return moment.astimezone(clock.LOCAL_TZ).date()
-
-
 def notices_due(task: HumanTask, now: datetime) -> list[str]:
     """The kinds of notice due for ``task`` at ``now``: ``reminder-N`` (oldest first) and ``overdue``."""
     if task.due_at is None:
         return []
     if now > task.due_at:
         return ["overdue"]
-    today, due_day = _local(now), _local(task.due_at)
+    today, due_day = local_date(now), local_date(task.due_at)
     return [f"reminder-{n}" for n in json.loads(task.reminders or "[]") if today >= working_days_before(due_day, n)]
 
 
@@ -92,7 +88,7 @@ def _notify(session: Session, task: HumanTask, kind: str, now: datetime) -> None
     instance = session.get(ProcessInstance, task.instance_id)
     process = session.scalar(select(ProcessModel.name).where(ProcessModel.process_id == instance.process_id))
     people = recipients(session, task)
-    due = _local(task.due_at).strftime("%d.%m.%Y")
+    due = local_date(task.due_at).strftime("%d.%m.%Y")
     template = "task_overdue" if kind == "overdue" else "task_reminder"
     for user in people:
         enqueue(session, user.email, template, {"name": user.display_name or user.username, "task": task.title,

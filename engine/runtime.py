@@ -47,10 +47,10 @@ from .errors import (
 from .forms import Form
 from .models import AuditEvent, HumanTask, Message, ProcessInstance, ProcessModel, ProcessVersion, Timer, User
 from .scripting import SamflytScriptEngine
-from .serialization import load_state
+from .serialization import dumps, load_state
 from .spec_cache import CachedVersion, SpecCache, WorkflowCache
 from .spiff_events import cycle_guard, has_waiting_timers, resume_stalled
-from .unit_of_work import SYSTEM, Unit, plain
+from .unit_of_work import SYSTEM, Unit, describe_error, plain
 from .views import InstanceView, MessageResult, TaskView, timer_view
 
 log = logging.getLogger("samflyt.runtime")
@@ -358,7 +358,7 @@ class Runtime:
 
     # -- timers
     def fire_due_timers(self, now: datetime | None = None, limit: int | None = None, batch: int = 10,
-                        worker: str | None = None) -> list[int]:
+                        worker: str | None = None, seen: set[int] | None = None) -> list[int]:
         """Advance every instance with a timer due at ``now``, oldest first; each in its own transaction.
 
         Due timers are claimed in small batches (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so any
@@ -367,12 +367,14 @@ class Runtime:
         exactly once: the re-read after the lock sees what another scheduler already fired, and a killed
         scheduler's claims expire and are taken over. SpiffWorkflow fires a timer when its due time is
         strictly in the past, so the engine clock is set a microsecond past ``now``: a timer due exactly at
-        ``now`` fires. Returns the ids of the instances advanced.
+        ``now`` fires. Each instance is advanced at most once per ``seen`` set (one per call unless the
+        caller shares one across calls), so a late cycle timer fires once per pass, not in a burst.
+        Returns the ids of the instances advanced.
         """
         now = now or clock.now()
         worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         fired: list[int] = []
-        seen: set[int] = set()  # each instance once per pass: a late cycle timer fires once, not in a burst
+        seen = set() if seen is None else seen
         with clock.frozen_at(now + timedelta(microseconds=1)):
             while limit is None or len(fired) < limit:
                 claimed = self._claim_due_timers(now, worker, batch, seen)
@@ -383,16 +385,29 @@ class Runtime:
                     try:
                         if self._fire_instance(instance_id, now, worker):
                             fired.append(instance_id)
-                    except (ConflictError, DBAPIError) as exc:  # one instance must not stop the others
+                    except (ConflictError, DBAPIError) as exc:  # busy: its claims lapse and it is tried again
                         log.warning("timers of instance %s not fired this time: %s", instance_id, exc)
+                    except Exception as exc:  # noqa: BLE001 - a broken instance must not block the others
+                        log.exception("timers of instance %s failed", instance_id)
+                        self._put_in_error(instance_id, exc)
         return fired
 
+    def _put_in_error(self, instance_id: int, exc: Exception) -> None:
+        """Record a failure that escaped the step's own handling (e.g. unstorable data) and free its timers."""
+        with self.WriteSession() as s, s.begin():
+            s.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id).values(
+                status="error", error_message=describe_error(exc), lock_version=ProcessInstance.lock_version + 1))
+            s.execute(update(Timer).where(Timer.instance_id == instance_id).values(claimed_by=None, claimed_until=None))
+            s.add(AuditEvent(at=clock.now(), actor=SYSTEM, action="error", instance_id=instance_id,
+                             details=dumps({"message": describe_error(exc)})))
+
     def next_due(self) -> datetime | None:
-        """When the earliest waiting timer of a runnable instance falls due (for schedulers to wake up)."""
+        """When the earliest claimable timer of a runnable instance falls due (for schedulers to wake up)."""
         with self.Session() as s:
             return s.scalar(select(func.min(Timer.due_at))
                             .join(ProcessInstance, ProcessInstance.id == Timer.instance_id)
-                            .where(ProcessInstance.status.in_(("running", "waiting"))))
+                            .where(ProcessInstance.status.in_(("running", "waiting")),
+                                   or_(Timer.claimed_until.is_(None), Timer.claimed_until < datetime.now(UTC))))
 
     def _claim_due_timers(self, now: datetime, worker: str, batch: int, seen: set[int]) -> list[int]:
         """Claim up to ``batch`` due, unclaimed timers of runnable instances; their instance ids, oldest first."""

@@ -31,23 +31,42 @@ from .runtime import Runtime
 
 log = logging.getLogger("samflyt.scheduler")
 
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1}
+#: Seconds between runs of the reminder and mail job.
+NOTIFY_INTERVAL = float(os.environ.get("SAMFLYT_NOTIFY_INTERVAL", "15"))
+#: Shortest sleep between rounds of one poll.
+MIN_SLEEP = 0.05
+
 
 def default_workers(runtime: Runtime) -> int:
     """Threads firing timers: several on PostgreSQL (each step waits on the database), one on SQLite."""
     return 1 if runtime.engine.dialect.name == "sqlite" else 4
 
 
-def run_once(runtime: Runtime, workers: int = 1) -> list[int]:
-    """One pass: fire every due timer now; returns the instance ids advanced.
+def fire_timers(runtime: Runtime, workers: int = 1, seen: set[int] | None = None) -> list[int]:
+    """Fire every due timer now; returns the instance ids advanced.
 
     With ``workers`` > 1, that many threads claim and fire batches side by side (on PostgreSQL the
-    claims never overlap), since a step spends most of its time waiting for the database.
+    claims never overlap), since a step spends much of its time waiting for the database. ``seen`` is
+    shared by the threads (and by the rounds of one poll), so an instance is advanced once per poll.
     """
+    seen = set() if seen is None else seen
     if workers <= 1:
-        fired = runtime.fire_due_timers()
+        fired = runtime.fire_due_timers(seen=seen)
     else:
         with ThreadPoolExecutor(workers, thread_name_prefix="timers") as pool:
-            fired = [i for part in pool.map(lambda _: runtime.fire_due_timers(), range(workers)) for i in part]
+            parts = pool.map(lambda _: runtime.fire_due_timers(seen=seen), range(workers))
+            fired = [i for part in parts for i in part]
+    if fired:
+        log.info("fired timers in %d instance(s)%s", len(fired), f": {fired}" if len(fired) <= 20 else "")
+    return fired
+
+
+def notify(runtime: Runtime) -> None:
+    """Write due task reminders and overdue notices, then send the mail outbox (when SMTP is configured).
+
+    A job of its own: a slow or unreachable mail server must never hold up timers.
+    """
     notices = send_task_reminders(runtime.WriteSession)
     if notices:
         log.info("task notices: %s", notices)
@@ -56,8 +75,12 @@ def run_once(runtime: Runtime, workers: int = 1) -> list[int]:
         sent, failed = dispatch_outbox(runtime.WriteSession, settings)
         if sent or failed:
             log.info("mail: %d sent, %d failed for good", sent, failed)
-    if fired:
-        log.info("fired timers in %d instance(s)%s", len(fired), f": {fired}" if len(fired) <= 20 else "")
+
+
+def run_once(runtime: Runtime, workers: int = 1) -> list[int]:
+    """One pass of every job (``samflyt scheduler --once``): timers, then reminders and mail."""
+    fired = fire_timers(runtime, workers)
+    notify(runtime)
     return fired
 
 
@@ -96,46 +119,58 @@ def run_until_next_poll(runtime: Runtime, interval: float, workers: int = 1) -> 
     """One poll: fire what is due, and keep firing timers that fall due before the next poll.
 
     Waking up for the next due time instead of waiting for the next poll keeps lateness to the time a
-    step takes, not the poll interval.
+    step takes, not the poll interval. A round that fires nothing ends the poll, so timers that cannot
+    fire yet (claimed by another scheduler, a locked instance) never make it spin.
     """
     deadline = time.monotonic() + interval
+    seen: set[int] = set()
     while True:
-        run_once(runtime, workers)
+        if not fire_timers(runtime, workers, seen):
+            return
         upcoming = runtime.next_due()
         if upcoming is None:
             return
-        wait = max(0.0, (upcoming - clock.now()).total_seconds())
+        wait = max(MIN_SLEEP, (upcoming - clock.now()).total_seconds())
         if time.monotonic() + wait >= deadline:
             return
-        time.sleep(wait + 0.001)
+        time.sleep(wait)
 
 
-def start_background(runtime: Runtime, interval: float = 1.0, workers: int | None = None) -> BackgroundScheduler:
-    """The scheduler's jobs on a background thread of this process (``samflyt serve --with-scheduler``)."""
-    lock = single_scheduler_lock(runtime)
-    scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
+def _add_jobs(scheduler, runtime: Runtime, interval: float, workers: int | None, notify_interval: float) -> None:
     scheduler.add_job(run_until_next_poll, "interval", seconds=interval,
                       args=[runtime, interval, workers or default_workers(runtime)], id="fire_due_timers")
+    scheduler.add_job(notify, "interval", seconds=notify_interval, args=[runtime], id="notify")
+
+
+def start_background(runtime: Runtime, interval: float = 1.0, workers: int | None = None,
+                     notify_interval: float = NOTIFY_INTERVAL) -> BackgroundScheduler:
+    """The scheduler's jobs on a background thread of this process (``samflyt serve --with-scheduler``)."""
+    lock = single_scheduler_lock(runtime)
+    scheduler = BackgroundScheduler(job_defaults=JOB_DEFAULTS)
+    _add_jobs(scheduler, runtime, interval, workers, notify_interval)
     scheduler.start()
     scheduler._samflyt_lock = lock  # held as long as the scheduler lives
     log.info("in-process scheduler started, polling every %.1f s", interval)
     return scheduler
 
 
-def run_forever(runtime: Runtime, interval: float = 1.0, workers: int | None = None) -> None:
-    """Poll every ``interval`` seconds until SIGTERM or SIGINT."""
+def run_forever(runtime: Runtime, interval: float = 1.0, workers: int | None = None,
+                notify_interval: float = NOTIFY_INTERVAL) -> None:
+    """Run the jobs until SIGTERM or SIGINT; timers that fell due meanwhile fire at once."""
     lock = single_scheduler_lock(runtime)  # noqa: F841 - held for the life of the process
-    scheduler = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1})
-    workers = workers or default_workers(runtime)
-    scheduler.add_job(run_until_next_poll, "interval", seconds=interval, args=[runtime, interval, workers],
-                      id="fire_due_timers")
+    scheduler = BlockingScheduler(job_defaults=JOB_DEFAULTS)
+    _add_jobs(scheduler, runtime, interval, workers, notify_interval)
+    stopping = []
 
     def stop(signum: int, _frame: Any) -> None:
         log.info("signal %d: shutting down", signum)
-        scheduler.shutdown(wait=False)
+        stopping.append(signum)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("scheduler started, polling every %.1f s", interval)
-    run_once(runtime, workers)  # catch up on what fell due while no scheduler ran
-    scheduler.start()
+    fire_timers(runtime, workers or default_workers(runtime))  # catch up on what fell due while none ran
+    if not stopping:
+        scheduler.start()

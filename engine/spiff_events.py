@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -37,6 +37,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from . import clock
 from .bpmn_loader import INTERRUPTING_EXTENSION
 
 
@@ -94,11 +95,23 @@ def _cycle_complete_once(self: CycleTimerEventDefinition, my_task: Task) -> bool
 _installed = False
 
 
+_spiff_parse_time_or_duration = TimerEventDefinition.parse_time_or_duration
+
+
+def _parse_time_or_duration(expression: Any) -> Any:
+    """SpiffWorkflow parses timer expressions as ISO text only; a date or datetime (what the business
+    calendar helpers return, e.g. ``working_days_before(due, 10)``) is taken as the moment it names."""
+    if isinstance(expression, datetime | date):
+        return clock.to_utc(expression)
+    return _spiff_parse_time_or_duration(expression)
+
+
 def install() -> None:
-    """Put the cycle-timer guard into SpiffWorkflow (idempotent); it acts only inside :func:`cycle_guard`."""
+    """Put the cycle-timer guard and date-aware timer parsing into SpiffWorkflow (idempotent)."""
     global _installed
     if not _installed:
         CycleTimerEventDefinition.cycle_complete = _cycle_complete_once
+        TimerEventDefinition.parse_time_or_duration = staticmethod(_parse_time_or_duration)
         _installed = True
 
 

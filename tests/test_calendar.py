@@ -61,3 +61,18 @@ def test_bpmn_expressions_use_the_calendar(rt, deploy):
     report = rt.tasks(iid)[0]
     assert report.due_at == datetime(2026, 12, 1, 23, 59, 59, tzinfo=clock.LOCAL_TZ)  # 1 Dec 2026: a Tuesday
     assert rt.instance(iid).data["remind_on"] == "2026-11-17"
+
+
+def test_calendar_helpers_in_a_timer_expression_and_norwegian_days_for_utc_moments(rt, deploy):
+    from tests.bpmn_builder import timer
+
+    wait = f'<bpmn:intermediateCatchEvent id="remind">{timer("date", "working_days_before(due, 2)")}' \
+           "</bpmn:intermediateCatchEvent>"
+    deploy({"t.bpmn": definitions(process("remind_proc", start(), wait, user_task("act"), end(),
+                                          chain("start", "remind", "act", "end")))})
+    with clock.frozen_at(datetime(2025, 11, 1, 9, 0, tzinfo=UTC)):
+        iid = rt.start("remind_proc", {"due": "2025-12-01"})
+    assert rt.instance(iid).timers[0]["due_at"] == "2025-11-26T23:00:00+00:00"  # 27.11 00:00 in Oslo
+    assert rt.fire_due_timers(datetime(2025, 11, 26, 23, 0, 1, tzinfo=UTC)) == [iid]
+    # 00:30 on Monday 17 November in Oslo is still Sunday in UTC: the Norwegian day counts
+    assert calendar.is_working_day(datetime(2025, 11, 16, 23, 30, tzinfo=UTC))

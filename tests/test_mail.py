@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import clock
-from engine.mail import MailError, dispatch_outbox, enqueue, outbox
+from engine.mail import MailError, SmtpSettings, dispatch_outbox, enqueue, outbox
 from engine.models import AuditEvent
 
 
@@ -93,3 +93,28 @@ def test_the_scheduler_process_sends_the_outbox(tmp_path, smtp):
     assert proc.returncode == 0, proc.stderr
     assert [e.rcpt_tos for e in inbox.messages] == [["siri@helsefellesskap.no"]]
     assert [m["status"] for m in outbox(runtime.Session)] == ["sent"]
+
+
+def test_a_title_with_a_line_break_still_makes_a_one_line_subject(rt, smtp):
+    inbox, settings = smtp()
+    with rt.session() as s:
+        enqueue(s, "ada@horten.kommune.no", "task_reminder", {"name": "Ada", "task": "Status-\nrapport",
+                                                               "process": "Tilskudd", "due": "01.12.2025"})
+    assert dispatch_outbox(rt.WriteSession, settings) == (1, 0)
+    assert message_from_bytes(inbox.messages[0].content, policy=default)["Subject"] == \
+        "Påminnelse: «Status- rapport» har frist 01.12.2025"
+
+
+def test_an_unreachable_server_ends_the_pass_and_nothing_is_lost(rt):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = SmtpSettings(host="127.0.0.1", port=port, timeout=2)
+    with rt.session() as s:
+        for i in range(3):
+            enqueue(s, f"user{i}@example.org", "notification", {"subject": "Hei", "text": "Til info"})
+    assert dispatch_outbox(rt.WriteSession, settings) == (0, 0)
+    assert [m["attempts"] for m in outbox(rt.Session)] == [1, 0, 0]  # one try, then the pass stopped
+    assert all(m["status"] == "pending" for m in outbox(rt.Session))
