@@ -208,3 +208,23 @@ def outbox(sessions: sessionmaker[Session], status: str | None = None) -> list[d
         return [{"id": m.id, "to": m.to_address, "subject": m.subject, "status": m.status, "attempts": m.attempts,
                  "last_error": m.last_error, "message_id": m.message_id,
                  "sent_at": m.sent_at.isoformat() if m.sent_at else None} for m in session.scalars(query)]
+
+
+def send_mail(to: str, template: str = "notification", language: str = DEFAULT_LANGUAGE, subject: str = "",
+              text: str = "", context: dict | None = None) -> dict:
+    """Connector ``mail.send``: put a message in the outbox, in the transaction of the step that sends it.
+
+    ``subject`` and ``text`` fill the ``notification`` template; ``context`` fills any other template.
+    """
+    from .unit_of_work import current_instance_id, current_unit
+
+    session = current_unit().session
+    row = enqueue(session, to, template, {**(context or {}), "subject": subject, "text": text}, language,
+                  instance_id=current_instance_id())
+    session.flush()
+    return {"outbox_id": row.id, "message_id": row.message_id}
+
+
+def register_connectors(registry) -> None:
+    """The engine's generic connectors (no domain knowledge): ``mail.send``."""
+    registry.register("mail.send", send_mail)

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import authz, clock, spiff_events
+from . import authz, clock, mail, spiff_events
 from .bpmn_loader import Bundle, DeployResult, collect_files, parse_bundle
 from .bpmn_loader import deploy as write_bundle
 from .connectors import ConnectorRegistry
@@ -50,7 +50,7 @@ from .scripting import SamflytScriptEngine
 from .serialization import dumps, load_state
 from .spec_cache import CachedVersion, SpecCache, WorkflowCache
 from .spiff_events import cycle_guard, has_waiting_timers, resume_stalled
-from .unit_of_work import SYSTEM, Unit, describe_error, plain
+from .unit_of_work import SYSTEM, Unit, _current_unit, describe_error, plain
 from .views import InstanceView, MessageResult, TaskView, timer_view
 
 log = logging.getLogger("samflyt.runtime")
@@ -71,6 +71,8 @@ class Runtime:
         self.Session = session_factory(self.engine)
         self.WriteSession = session_factory(self.engine, write=True)
         self.connectors = connectors or default_connectors
+        if "mail.send" not in self.connectors:
+            mail.register_connectors(self.connectors)
         self.script_engine = SamflytScriptEngine(self.connectors)
         self.cache = SpecCache(enabled=spec_cache)
         self.workflows = WorkflowCache(workflow_cache_size)
@@ -82,8 +84,12 @@ class Runtime:
         try:
             with cycle_guard(), self.WriteSession() as session, session.begin():
                 unit = Unit(self, session)
-                yield unit
-                unit.save_all()
+                token = _current_unit.set(unit)
+                try:
+                    yield unit
+                    unit.save_all()
+                finally:
+                    _current_unit.reset(token)
         except StaleDataError:
             raise ConflictError("the instance was changed by someone else at the same time; "
                                 "reload and try again") from None
@@ -371,21 +377,23 @@ class Runtime:
         caller shares one across calls), so a late cycle timer fires once per pass, not in a burst.
         Returns the ids of the instances advanced.
         """
+        live = now is None  # the scheduler's real time: each instance runs at the moment it is advanced
         now = now or clock.now()
         worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         fired: list[int] = []
         seen = set() if seen is None else seen
-        with clock.frozen_at(now + timedelta(microseconds=1)):
-            while limit is None or len(fired) < limit:
-                claimed = self._claim_due_timers(now, worker, batch, seen)
-                if not claimed:
-                    break
-                seen.update(claimed)
-                for instance_id in claimed:
+        while limit is None or len(fired) < limit:
+            claimed = self._claim_due_timers(now, worker, batch, seen)
+            if not claimed:
+                break
+            seen.update(claimed)
+            for instance_id in claimed:
+                moment = max(now, clock.now()) if live else now
+                with clock.frozen_at(moment + timedelta(microseconds=1)):
                     try:
                         if self._fire_instance(instance_id, now, worker):
                             fired.append(instance_id)
-                    except (ConflictError, DBAPIError) as exc:  # busy: its claims lapse and it is tried again
+                    except (ConflictError, DBAPIError) as exc:  # busy: its claims lapse, it is tried again
                         log.warning("timers of instance %s not fired this time: %s", instance_id, exc)
                     except Exception as exc:  # noqa: BLE001 - a broken instance must not block the others
                         log.exception("timers of instance %s failed", instance_id)

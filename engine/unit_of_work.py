@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,23 @@ from .views import InstanceView, MessageResult, TaskView, timer_view
 
 if TYPE_CHECKING:
     from .runtime import Runtime
+
+_current_unit: ContextVar[Unit | None] = ContextVar("samflyt_current_unit", default=None)
+_current_instance: ContextVar[int | None] = ContextVar("samflyt_current_instance", default=None)
+
+
+def current_unit() -> Unit:
+    """The unit of work whose engine steps are running: connectors write in its transaction."""
+    unit = _current_unit.get()
+    if unit is None:
+        raise ConflictError("this connector runs only inside a workflow step")
+    return unit
+
+
+def current_instance_id() -> int | None:
+    """The instance whose engine steps are running, if any."""
+    return _current_instance.get()
+
 
 #: Upper bound on engine-step rounds and message hops within one transaction (a runaway loop guard).
 MAX_ROUNDS = 1000
@@ -253,6 +271,7 @@ class Unit:
         li.dirty = True
         wf = li.workflow
         started: dict[str, Any] = {}
+        token = _current_instance.set(li.row.id)
 
         def will_complete(task: Task) -> None:
             started["task"] = task
@@ -289,6 +308,8 @@ class Unit:
             self.audit("error", SYSTEM, li.row.id, str(failed.id) if failed is not None else None,
                        message=li.row.error_message, element=li.row.error_task)
             return False
+        finally:
+            _current_instance.reset(token)
         for event in wf.get_events():
             self.outbox.append((li.row.id, event))
         return True

@@ -118,3 +118,32 @@ def test_an_unreachable_server_ends_the_pass_and_nothing_is_lost(rt):
     assert dispatch_outbox(rt.WriteSession, settings) == (0, 0)
     assert [m["attempts"] for m in outbox(rt.Session)] == [1, 0, 0]  # one try, then the pass stopped
     assert all(m["status"] == "pending" for m in outbox(rt.Session))
+
+
+def test_a_bpmn_service_task_sends_mail_in_its_own_transaction(rt, deploy, smtp, monkeypatch):
+    from engine.unit_of_work import Unit
+    from tests.bpmn_builder import chain, definitions, end, process, service_task, start, user_task
+
+    inbox, settings = smtp()
+    notify = service_task("notify", "mail.send", "sent", to=("str", "applicant_email"),
+                          subject=("str", "'Søknaden er mottatt'"), text=("str", "f'Vi har mottatt «{title}».'"))
+    deploy({"n.bpmn": definitions(process("notify_applicant", start(), user_task("register"), notify, end(),
+                                          chain("start", "register", "notify", "end")))})
+    first = rt.start("notify_applicant", {"applicant_email": "ada@horten.kommune.no", "title": "Felles forløp"})
+    original = Unit.save_all
+
+    def crash(self):
+        original(self)
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(Unit, "save_all", crash)  # a step that never commits sends nothing
+    with pytest.raises(RuntimeError):
+        rt.complete(rt.tasks(first)[0].id, "ada", {})
+    monkeypatch.undo()
+    assert outbox(rt.Session) == []
+    view = rt.complete(rt.tasks(first)[0].id, "ada", {})
+    assert view.status == "completed" and view.data["sent"]["message_id"].startswith("<")
+    assert dispatch_outbox(rt.WriteSession, settings) == (1, 0)
+    received = message_from_bytes(inbox.messages[0].content, policy=default)
+    assert received["Subject"] == "Søknaden er mottatt"
+    assert received.get_content().strip() == "Vi har mottatt «Felles forløp»."
