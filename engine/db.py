@@ -62,6 +62,14 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def for_update(query, bind, **options):
+    """``query`` with ``FOR UPDATE`` (``skip_locked``, ``of`` ...) where row locks exist.
+
+    SQLite has none: its writers are serialised by ``BEGIN IMMEDIATE``, so the query is left as it is.
+    """
+    return query if is_sqlite(bind) else query.with_for_update(**options)
+
+
 def session_factory(engine: Engine, write: bool = False) -> sessionmaker[Session]:
     """Sessions for reading, or (``write=True``) for units that change the database."""
     bind = engine.execution_options(**{WRITE_OPTION: True}) if write else engine

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import clock
-from .db import is_sqlite
+from .db import for_update
 from .errors import SamflytError
 from .models import AuditEvent, OutboxMessage
 from .serialization import dumps
@@ -155,9 +155,7 @@ def dispatch_outbox(sessions: sessionmaker[Session], settings: SmtpSettings, max
             query = (select(OutboxMessage).where(OutboxMessage.status == "pending",
                                                  OutboxMessage.next_attempt_at <= started)
                      .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(1))
-            if not is_sqlite(session.get_bind()):
-                query = query.with_for_update(skip_locked=True)
-            row = session.scalar(query)
+            row = session.scalar(for_update(query, session.get_bind(), skip_locked=True))
             if row is None:
                 break
             row.attempts += 1

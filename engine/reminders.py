@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from . import authz, clock
 from .calendar import local_date, working_days_before
-from .db import is_sqlite
+from .db import for_update
 from .mail import enqueue
 from .models import AuditEvent, HumanTask, ProcessInstance, ProcessModel, Role, TaskNotice, User
 from .serialization import dumps
@@ -64,9 +64,7 @@ def send_task_reminders(sessions, now: datetime | None = None) -> dict[str, int]
     for task_id in candidates:
         with sessions() as session, session.begin():
             query = select(HumanTask).where(HumanTask.id == task_id, HumanTask.status == "open")
-            if not is_sqlite(session.get_bind()):
-                query = query.with_for_update(skip_locked=True)
-            task = session.scalar(query)
+            task = session.scalar(for_update(query, session.get_bind(), skip_locked=True))
             if task is None:
                 continue
             kinds = notices_due(task, now)

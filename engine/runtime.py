@@ -34,7 +34,7 @@ from .bpmn_loader import Bundle, DeployResult, collect_files, parse_bundle
 from .bpmn_loader import deploy as write_bundle
 from .connectors import ConnectorRegistry
 from .connectors import registry as default_connectors
-from .db import is_sqlite, make_engine, session_factory
+from .db import for_update, make_engine, session_factory
 from .errors import (
     ClaimedByOtherError,
     ConflictError,
@@ -427,9 +427,7 @@ class Runtime:
                      .order_by(Timer.due_at, Timer.id).limit(batch))
             if seen:
                 query = query.where(Timer.instance_id.not_in(seen))
-            if not is_sqlite(self.engine):
-                query = query.with_for_update(of=Timer, skip_locked=True)
-            rows = s.execute(query).all()
+            rows = s.execute(for_update(query, self.engine, of=Timer, skip_locked=True)).all()
             if rows:
                 s.execute(update(Timer).where(Timer.id.in_([r.id for r in rows]))
                           .values(claimed_by=worker, claimed_until=wall + TIMER_LEASE))

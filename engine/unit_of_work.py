@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from . import authz, clock
 from .bpmn_loader import FORM_PROPERTIES
-from .db import is_sqlite
+from .db import for_update
 from .errors import ConflictError, NotFoundError
 from .models import AuditEvent, HumanTask, Message, MessageWait, ProcessInstance, Timer
 from .serialization import dump_state, dumps, load_state
@@ -192,9 +192,8 @@ class Unit:
 
     # -- loading
     def lock_row(self, instance_id: int, skip_locked: bool = False) -> ProcessInstance | None:
-        query = select(ProcessInstance).where(ProcessInstance.id == instance_id)
-        if not is_sqlite(self.rt.engine):  # SQLite: BEGIN IMMEDIATE already serialises writers
-            query = query.with_for_update(skip_locked=skip_locked)
+        query = for_update(select(ProcessInstance).where(ProcessInstance.id == instance_id), self.rt.engine,
+                           skip_locked=skip_locked)
         return self.session.scalar(query.execution_options(populate_existing=True))
 
     def load(self, instance_id: int, skip_locked: bool = False) -> Loaded | None:
@@ -214,9 +213,7 @@ class Unit:
         in opposite order; the task row read after the lock shows what the previous holder committed.
         """
         instance_id = select(HumanTask.instance_id).where(HumanTask.task_id == task_id).scalar_subquery()
-        query = select(ProcessInstance).where(ProcessInstance.id == instance_id)
-        if not is_sqlite(self.rt.engine):
-            query = query.with_for_update()
+        query = for_update(select(ProcessInstance).where(ProcessInstance.id == instance_id), self.rt.engine)
         instance_row = self.session.scalar(query.execution_options(populate_existing=True))
         task_row = self.session.scalar(select(HumanTask).where(HumanTask.task_id == task_id)
                                        .execution_options(populate_existing=True))

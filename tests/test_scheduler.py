@@ -20,14 +20,20 @@ SHORT = definitions(process(
     user_task("after"), end(), chain("start", "pause", "after", "end")))
 
 
-def test_scheduler_process_fires_due_timers_and_stops_on_sigterm(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'sched.db'}"
+def _deployed(url: str, tmp_path: Path) -> Runtime:
+    """A migrated SQLite file with SHORT deployed, as a scheduler process will find it."""
     engine = db.make_engine(url)
     db.migrate(engine)
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "short.bpmn").write_text(SHORT)
     rt = Runtime(engine)
     rt.deploy([str(tmp_path / "b")])
+    return rt
+
+
+def test_scheduler_process_fires_due_timers_and_stops_on_sigterm(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'sched.db'}"
+    rt = _deployed(url, tmp_path)
     iid = rt.start("short")
     assert rt.instance(iid).status == "waiting"
     once = subprocess.run([sys.executable, "-m", "engine.cli", "--db", url, "--json", "scheduler", "--once"],
@@ -71,12 +77,7 @@ def test_timers_that_fell_due_while_no_scheduler_ran_fire_on_start_oldest_first(
     from engine import clock
 
     url = f"sqlite:///{tmp_path / 'late.db'}"
-    engine = db.make_engine(url)
-    db.migrate(engine)
-    (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "short.bpmn").write_text(SHORT)
-    rt = Runtime(engine)
-    rt.deploy([str(tmp_path / "b")])
+    rt = _deployed(url, tmp_path)
     started = []
     for minutes in (30, 10, 20):  # created out of due order, all due long ago
         with clock.frozen_at(datetime.now(UTC) - timedelta(minutes=minutes)):
@@ -92,12 +93,7 @@ def test_serve_with_scheduler_fires_timers_in_process(tmp_path: Path):
     import urllib.request
 
     url = f"sqlite:///{tmp_path / 'serve.db'}"
-    engine = db.make_engine(url)
-    db.migrate(engine)
-    (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "short.bpmn").write_text(SHORT)
-    rt = Runtime(engine)
-    rt.deploy([str(tmp_path / "b")])
+    rt = _deployed(url, tmp_path)
     iid = rt.start("short")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
