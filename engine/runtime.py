@@ -447,12 +447,18 @@ class Runtime:
                 return False  # fired meanwhile by another scheduler, or not runnable
             li = unit.load(instance_id)
             li.timer_rows = {t.task_id: t for t in timers}  # the save needs not read them again
+            for due_at in sorted({t.due_at for t in due}):  # in time order: an earlier timer may cancel a later
+                with clock.frozen_at(due_at + timedelta(microseconds=1)):
+                    if not unit.advance(li, refresh_timers=True):
+                        break
+            unit.advance(li, refresh_timers=True)  # and whatever else is due by the pass's moment
             for timer in due:
-                unit.audit("timer_fired", SYSTEM, instance_id, timer.task_id, element=timer.spec_name,
-                           due_at=timer.due_at.isoformat(), fired_at=now.isoformat(), worker=worker,
-                           wall_time=datetime.now(UTC).isoformat())
-            unit.advance(li, refresh_timers=True)  # fired rows are deleted (a cycle's re-armed) by the save
-            return True
+                task = li.workflow.get_task_from_id(UUID(timer.task_id))
+                if task is None or task.state != TaskState.CANCELLED:  # fired (a cancelled one did not)
+                    unit.audit("timer_fired", SYSTEM, instance_id, timer.task_id, element=timer.spec_name,
+                               due_at=timer.due_at.isoformat(), fired_at=now.isoformat(), worker=worker,
+                               wall_time=datetime.now(UTC).isoformat())
+            return True  # fired rows are deleted (a cycle's re-armed) by the save
 
     def timers(self) -> list[dict[str, Any]]:
         with self.Session() as s:

@@ -86,3 +86,20 @@ def test_user_task_due_date_from_an_expression(rt, deploy):
     assert broken.due_at is None  # a bad expression does not stop the process ...
     assert [e["details"]["expression"] for e in rt.audit(iid) if e["action"] == "due_date_invalid"] == \
         ["no_such_field"]  # ... and is reported
+
+
+def test_of_two_interrupting_timers_due_in_one_pass_only_the_earlier_fires(rt, deploy):
+    from tests.bpmn_builder import boundary_event
+
+    deploy({"two.bpmn": definitions(process(
+        "two", start(), user_task("work"),
+        boundary_event("first", "work", timer("duration", "'PT1H'")),
+        boundary_event("second", "work", timer("duration", "'PT2H'")),
+        user_task("after_first"), user_task("after_second"), end(), end("e1"), end("e2"),
+        chain("start", "work", "end"), chain("first", "after_first", "e1"), chain("second", "after_second", "e2")))})
+    t0 = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)
+    with clock.frozen_at(t0):
+        iid = rt.start("two")
+    assert rt.fire_due_timers(t0 + timedelta(hours=3)) == [iid]  # both are due by now; the first wins
+    assert [t.name for t in rt.tasks(iid)] == ["after_first"]
+    assert [e["details"]["element"] for e in rt.audit(iid) if e["action"] == "timer_fired"] == ["first"]
