@@ -435,10 +435,11 @@ class Runtime:
 
     def _fire_instance(self, instance_id: int, now: datetime, worker: str) -> bool:
         with self._unit() as unit:
-            row = unit.lock_row(instance_id, skip_locked=True)
-            if row is None:
-                return False  # another scheduler is advancing it; our claims expire or are released there
             release = update(Timer).where(Timer.instance_id == instance_id).values(claimed_by=None, claimed_until=None)
+            row = unit.lock_row(instance_id, skip_locked=True)
+            if row is None:  # someone is working on it (a user's step, another scheduler): let our claims go,
+                unit.session.execute(release.where(Timer.claimed_by == worker))  # so the next poll takes them
+                return False
             timers = unit.session.scalars(select(Timer).where(Timer.instance_id == instance_id)
                                           .order_by(Timer.due_at)).all()
             due = [t for t in timers if t.due_at <= now]
