@@ -191,6 +191,8 @@ class HumanTask(Base):
     # Working days before ``due_at`` to remind on (from ``samflyt.reminders``), and when it became overdue.
     reminders: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     overdue_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    # When the next reminder or overdue notice falls due (None: nothing more to send).
+    next_notice_at: Mapped[datetime | None] = mapped_column(TZDateTime, index=True)
 
 
 class TaskNotice(Base):

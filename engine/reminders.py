@@ -27,9 +27,6 @@ from .mail import enqueue
 from .models import AuditEvent, HumanTask, ProcessInstance, ProcessModel, Role, TaskNotice, User
 from .serialization import dumps
 
-#: How far ahead of a due date reminders are looked for (10 working days fit with room to spare).
-LOOKAHEAD = timedelta(days=60)
-
 
 def notices_due(task: HumanTask, now: datetime) -> list[str]:
     """The kinds of notice due for ``task`` at ``now``: ``reminder-N`` (oldest first) and ``overdue``."""
@@ -39,6 +36,17 @@ def notices_due(task: HumanTask, now: datetime) -> list[str]:
         return ["overdue"]
     today, due_day = local_date(now), local_date(task.due_at)
     return [f"reminder-{n}" for n in json.loads(task.reminders or "[]") if today >= working_days_before(due_day, n)]
+
+
+def next_notice_at(task: HumanTask, sent: set[str]) -> datetime | None:
+    """The first moment a notice not yet sent falls due: a reminder day's start, or just after the due time."""
+    if task.due_at is None or "overdue" in sent:
+        return None
+    due_day = local_date(task.due_at)
+    moments = [clock.to_utc(working_days_before(due_day, n)) for n in json.loads(task.reminders or "[]")
+               if f"reminder-{n}" not in sent]
+    moments.append(task.due_at + timedelta(seconds=1))
+    return min(moments)
 
 
 def recipients(session: Session, task: HumanTask) -> list[User]:
@@ -59,8 +67,7 @@ def send_task_reminders(sessions, now: datetime | None = None) -> dict[str, int]
     counts: dict[str, int] = {}
     with sessions() as session:
         candidates = session.scalars(select(HumanTask.id).where(
-            HumanTask.status == "open", HumanTask.due_at.is_not(None), HumanTask.due_at <= now + LOOKAHEAD,
-            HumanTask.overdue_at.is_(None)).order_by(HumanTask.due_at)).all()
+            HumanTask.status == "open", HumanTask.next_notice_at <= now).order_by(HumanTask.next_notice_at)).all()
     for task_id in candidates:
         with sessions() as session, session.begin():
             query = select(HumanTask).where(HumanTask.id == task_id, HumanTask.status == "open")
@@ -70,6 +77,7 @@ def send_task_reminders(sessions, now: datetime | None = None) -> dict[str, int]
             kinds = notices_due(task, now)
             sent = set(session.scalars(select(TaskNotice.kind).where(TaskNotice.human_task_id == task.id)))
             new = [k for k in kinds if k not in sent]
+            task.next_notice_at = next_notice_at(task, sent | set(new))
             if not new:
                 continue
             for kind in new:

@@ -32,6 +32,7 @@ from .bpmn_loader import FORM_PROPERTIES
 from .db import for_update
 from .errors import ConflictError, NotFoundError
 from .models import AuditEvent, HumanTask, Message, MessageWait, ProcessInstance, Timer
+from .reminders import next_notice_at
 from .serialization import dump_state, dumps, load_state
 from .spec_cache import CachedVersion
 from .spiff_events import (
@@ -449,6 +450,7 @@ class Unit:
             row.due_at = self._due_at(li, task, props)
             row.reminders = dumps(_reminder_days(props.get("samflyt.reminders")))
             row.overdue_at = None
+            row.next_notice_at = next_notice_at(row, set())
             row.status = "open"
             row.created_at = now
             row.claimed_by = row.claimed_at = row.completed_at = row.completed_by = None

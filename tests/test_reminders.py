@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
+
 from engine import clock
 from engine.mail import dispatch_outbox, outbox
 from engine.reminders import send_task_reminders
@@ -22,6 +24,13 @@ def _at(day: str) -> datetime:
     return datetime.fromisoformat(day + "T08:00:00").replace(tzinfo=clock.LOCAL_TZ)
 
 
+def _next_notice(rt, instance_id: int):
+    from engine.models import HumanTask
+
+    with rt.Session() as s:
+        return s.scalars(select(HumanTask.next_notice_at).where(HumanTask.instance_id == instance_id)).first()
+
+
 def _pass(rt, day: str, settings) -> dict[str, int]:
     with clock.frozen_at(_at(day)):
         counts = send_task_reminders(rt.WriteSession)
@@ -37,13 +46,16 @@ def test_reminders_before_1_december_2025_and_the_overdue_notice(rt, deploy, smt
     with clock.frozen_at(datetime(2025, 11, 1, 9, 0, tzinfo=UTC)):
         iid = rt.start("report")
     assert _pass(rt, "2025-11-14", settings) == {}
+    assert _next_notice(rt, iid) == datetime(2025, 11, 17, tzinfo=clock.LOCAL_TZ)
     assert _pass(rt, "2025-11-17", settings) == {"reminder": 1}  # 10 working days before
+    assert _next_notice(rt, iid) == datetime(2025, 11, 27, tzinfo=clock.LOCAL_TZ)  # the scan skips it till then
     assert _pass(rt, "2025-11-18", settings) == {}  # once
     assert _pass(rt, "2025-11-27", settings) == {"reminder": 1}  # 2 working days before
     rt.claim(rt.tasks(iid)[0].id, "ada")  # from now on only the one who claimed it hears about it
     assert _pass(rt, "2025-12-01", settings) == {}  # due today: not overdue yet
     assert _pass(rt, "2025-12-02", settings) == {"overdue": 1}
     assert _pass(rt, "2025-12-03", settings) == {}
+    assert _next_notice(rt, iid) is None  # nothing more to send
     subjects = [(e.rcpt_tos[0], e.content.decode("utf-8", "replace")) for e in inbox.messages]
     assert [to for to, _ in subjects] == ["ada@horten.kommune.no", "ola@larvik.kommune.no"] * 2 + \
         ["ada@horten.kommune.no"]
