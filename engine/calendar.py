@@ -3,7 +3,7 @@
 A working day is a weekday that is not a Norwegian public holiday (the ``holidays`` package) and not one
 of the extra closed days an organisation configures (``SAMFLYT_CLOSED_DAYS``: comma-separated ISO dates
 ``2025-12-24`` or yearly ``12-24``). Forvaltningsloven § 30: a deadline that falls on a Saturday, Sunday
-or public holiday moves to the next working day (:func:`deadline`).
+or public holiday moves to the next day that is none of these (:func:`deadline`; closed days do not move it).
 
 These functions are available to BPMN scripts and expressions (timer expressions included), so a diagram
 can say ``working_days_before(due, 10)``.
@@ -75,8 +75,16 @@ def next_working_day(day: date | datetime | str) -> date:
 
 
 def deadline(day: date | datetime | str) -> date:
-    """A deadline on a weekend or public holiday moves to the next working day (fvl. § 30)."""
-    return next_working_day(day)
+    """A deadline on a Saturday, Sunday or public holiday moves to the next day that is none of these.
+
+    Forvaltningsloven § 30 names only "lørdag, helgedag eller høgtidsdag", so an organisation's own closed
+    days (``SAMFLYT_CLOSED_DAYS``, e.g. Christmas Eve) do not move a legal deadline; they only count as
+    non-working days for reminders and other working-day arithmetic.
+    """
+    day = _as_date(day)
+    while day.weekday() >= 5 or is_public_holiday(day):
+        day += timedelta(days=1)
+    return day
 
 
 def add_working_days(day: date | datetime | str, n: int) -> date:

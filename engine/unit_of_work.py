@@ -31,7 +31,7 @@ from . import authz, clock
 from .bpmn_loader import FORM_PROPERTIES
 from .db import for_update
 from .errors import ConflictError, NotFoundError
-from .models import AuditEvent, HumanTask, Message, MessageWait, ProcessInstance, Timer
+from .models import AuditEvent, HumanTask, Message, MessageWait, ProcessInstance, TaskNotice, Timer
 from .reminders import next_notice_at
 from .serialization import dump_state, dumps, load_state
 from .spec_cache import CachedVersion
@@ -440,6 +440,8 @@ class Unit:
                 continue
             spec = task.task_spec
             props = _properties(task)
+            if row is not None:  # reopened: a fresh round of the task, so its notices start over
+                self.session.execute(delete(TaskNotice).where(TaskNotice.human_task_id == row.id))
             row = row or HumanTask(task_id=task_id, instance_id=li.row.id)
             row.spec_name = spec.bpmn_id or spec.name
             row.title = spec.bpmn_name or spec.bpmn_id or spec.name

@@ -45,7 +45,10 @@ def test_extra_closed_days_are_configurable():
     calendar.configure("12-24, 12-31, 2025-05-02")
     assert not calendar.is_working_day(date(2025, 12, 24))
     assert not calendar.is_working_day(date(2026, 12, 31))
-    assert calendar.deadline(date(2025, 5, 1)) == date(2025, 5, 5)  # 1 May holiday, 2 May closed, weekend
+    assert calendar.next_working_day(date(2025, 5, 1)) == date(2025, 5, 5)  # 1 May holiday, 2 May closed, weekend
+    # fvl. § 30 moves a deadline past weekends and public holidays only, not past an office's closed days
+    assert calendar.deadline(date(2025, 5, 1)) == date(2025, 5, 2)
+    assert calendar.deadline(date(2025, 12, 24)) == date(2025, 12, 24)
 
 
 def test_bpmn_expressions_use_the_calendar(rt, deploy):

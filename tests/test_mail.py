@@ -147,3 +147,31 @@ def test_a_bpmn_service_task_sends_mail_in_its_own_transaction(rt, deploy, smtp,
     received = message_from_bytes(inbox.messages[0].content, policy=default)
     assert received["Subject"] == "Søknaden er mottatt"
     assert received.get_content().strip() == "Vi har mottatt «Felles forløp»."
+
+
+def test_a_crash_between_sending_and_marking_resends_once_with_the_same_message_id(rt, smtp, monkeypatch):
+    import engine.mail
+
+    inbox, settings = smtp()
+    with rt.session() as s:
+        enqueue(s, "ada@horten.kommune.no", "notification", {"subject": "Vedtak", "text": "Søknaden er innvilget"})
+
+    def crash(*args, **kwargs):
+        raise SystemExit("killed after the server took the message")
+
+    t0 = clock.now()
+    monkeypatch.setattr(engine.mail, "_audit", crash)  # the marking transaction never commits
+    with clock.frozen_at(t0), pytest.raises(SystemExit):
+        dispatch_outbox(rt.WriteSession, settings)
+    monkeypatch.undo()
+    assert len(inbox.messages) == 1
+    [row] = outbox(rt.Session)
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    with clock.frozen_at(t0 + timedelta(minutes=1)):  # still inside the sending lease: not sent again
+        assert dispatch_outbox(rt.WriteSession, settings) == (0, 0)
+    with clock.frozen_at(t0 + timedelta(minutes=6)):  # the lease ran out: sent once more
+        assert dispatch_outbox(rt.WriteSession, settings) == (1, 0)
+    with clock.frozen_at(t0 + timedelta(hours=1)):
+        assert dispatch_outbox(rt.WriteSession, settings) == (0, 0)
+    ids = [message_from_bytes(m.content, policy=default)["Message-ID"] for m in inbox.messages]
+    assert len(ids) == 2 and ids[0] == ids[1] == row["message_id"]

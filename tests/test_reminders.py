@@ -87,3 +87,27 @@ def test_a_task_created_after_its_first_reminder_day_gets_one_mail(rt, deploy, s
     assert _pass(rt, "2025-11-28", settings) == {"reminder": 1}
     assert _pass(rt, "2025-11-29", settings) == {}
     assert len(inbox.messages) == 1
+
+
+def test_a_task_that_comes_back_in_a_loop_is_reminded_again(rt, deploy, smtp):
+    """A report returned for changes is a fresh task: its reminders and overdue notice start over."""
+    from tests.bpmn_builder import flow, gateway
+
+    inbox, settings = smtp()
+    rt.add_user("ada", roles=["applicant"], email="ada@horten.kommune.no")
+    task = user_task("status_report", "Statusrapport",
+                     properties={"samflyt.dueDate": "'2025-12-01'", "samflyt.reminders": "2"})
+    deploy({"loop.bpmn": definitions(process(
+        "report_loop", start(), task, gateway("exclusive", "approved", default="to_end"), end(),
+        flow("start", "status_report"), flow("status_report", "approved"),
+        flow("approved", "status_report", condition="returned", id="back"), flow("approved", "end", id="to_end"),
+        lanes={"Applicant": ["status_report"]}))})
+    with clock.frozen_at(_at("2025-11-20")):
+        instance = rt.start("report_loop")
+    assert _pass(rt, "2025-11-27", settings) == {"reminder": 1}
+    [open_task] = rt.tasks(instance)
+    with clock.frozen_at(_at("2025-11-27")):
+        rt.complete(open_task.id, "ada", {"returned": True})
+    assert _pass(rt, "2025-11-27", settings) == {"reminder": 1}  # the returned report is reminded again
+    assert _pass(rt, "2025-12-02", settings) == {"overdue": 1}
+    assert len(inbox.messages) == 3
