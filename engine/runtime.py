@@ -50,7 +50,7 @@ from .scripting import SamflytScriptEngine
 from .serialization import dumps, load_state
 from .spec_cache import CachedVersion, SpecCache, WorkflowCache
 from .spiff_events import cycle_guard, has_waiting_timers, resume_stalled
-from .unit_of_work import SYSTEM, Unit, _current_unit, describe_error, plain
+from .unit_of_work import COMPLETED_BY_PROPERTY, SYSTEM, Unit, _current_unit, describe_error, plain, task_properties
 from .views import InstanceView, MessageResult, TaskView, timer_view
 
 log = logging.getLogger("samflyt.runtime")
@@ -222,6 +222,21 @@ class Runtime:
             raise NotFoundError(f"no human task {task_id}")
         return row
 
+    def _require_distinct_worker(self, session: Session, row: HumanTask, user: User) -> None:
+        """With ``samflyt.distinctWorkers``, one person works one of a multi-instance task's siblings.
+
+        Three committee members each review an application: the second review task must go to someone else.
+        """
+        if not json.loads(row.restrictions or "{}").get("distinct_workers"):
+            return
+        taken = session.scalar(select(HumanTask.id).where(
+            HumanTask.instance_id == row.instance_id, HumanTask.spec_name == row.spec_name,
+            HumanTask.id != row.id, HumanTask.status != "closed",
+            or_(HumanTask.claimed_by == user.username, HumanTask.completed_by == user.username)).limit(1))
+        if taken is not None:
+            raise NotAuthorisedError(f"{user.username} may not work task {row.task_id}: "
+                                     f"you already have another '{row.title}' task in this case")
+
     def claim(self, task_id: str, actor: str) -> TaskView:
         with self._unit() as unit:
             s = unit.session
@@ -232,6 +247,7 @@ class Runtime:
             authz.require_may_work(user, row, json.loads(row.restrictions))
             if row.claimed_by == user.username:
                 return TaskView.from_row(row)
+            self._require_distinct_worker(s, row, user)
             if row.claimed_by is not None:
                 raise ClaimedByOtherError(task_id, row.claimed_by)
             won = s.execute(update(HumanTask).where(
@@ -334,8 +350,12 @@ class Runtime:
                 return None  # type: ignore[return-value]
             as_admin = authz.needs_admin(user, row, json.loads(row.restrictions))
             if row.claimed_by is None:
+                self._require_distinct_worker(unit.session, row, user)
                 row.claimed_by, row.claimed_at = user.username, clock.now()
             task.data.update(values)
+            completed_by_field = task_properties(task).get(COMPLETED_BY_PROPERTY)
+            if completed_by_field:
+                task.data[completed_by_field] = user.username
             row.status = "completed"
             row.completed_at = clock.now()
             row.completed_by = user.username

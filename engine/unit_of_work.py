@@ -73,8 +73,29 @@ def current_instance_id() -> int | None:
 MAX_ROUNDS = 1000
 SYSTEM = "system"
 
-def _properties(task: Task) -> dict[str, str]:
+def task_properties(task: Task) -> dict[str, str]:
+    """The ``spiffworkflow:properties`` of a task's element."""
     return (getattr(task.task_spec, "extensions", None) or {}).get("properties", {}) or {}
+
+
+#: Start-event property naming the data field that receives the starting user (as Camunda's ``initiator``).
+INITIATOR_PROPERTY = "samflyt.initiatorField"
+#: User-task property naming the data field that receives the user who completed the task.
+COMPLETED_BY_PROPERTY = "samflyt.completedByField"
+#: User-task property: ``true`` lets one person work only one of the task's multi-instance siblings.
+DISTINCT_WORKERS_PROPERTY = "samflyt.distinctWorkers"
+
+
+def _initiator_data(version: CachedVersion, actor: str | None) -> dict[str, Any]:
+    """``{field: actor}`` for each start event of the top process that names an initiator field."""
+    if actor is None:
+        return {}
+    fields = {}
+    for spec in version.spec.task_specs.values():
+        field_name = (getattr(spec, "extensions", None) or {}).get("properties", {}).get(INITIATOR_PROPERTY)
+        if field_name:
+            fields[field_name] = actor
+    return fields
 
 
 def _reminder_days(rule: str | None) -> list[int]:
@@ -237,6 +258,7 @@ class Unit:
     def create(self, version: CachedVersion, *, data: dict[str, Any] | None, business_key: str | None,
                title: str | None, actor: str | None) -> Loaded:
         workflow = BpmnWorkflow(version.spec, version.subprocess_specs, script_engine=self.rt.script_engine)
+        data = {**(data or {}), **_initiator_data(version, actor)}
         if data:
             workflow.task_tree.data.update(data)
             for child in workflow.task_tree.children:
@@ -439,7 +461,7 @@ class Unit:
             if row is not None and row.status == "open":
                 continue
             spec = task.task_spec
-            props = _properties(task)
+            props = task_properties(task)
             if row is not None:  # reopened: a fresh round of the task, so its notices start over
                 self.session.execute(delete(TaskNotice).where(TaskNotice.human_task_id == row.id))
             row = row or HumanTask(task_id=task_id, instance_id=li.row.id)
@@ -448,7 +470,10 @@ class Unit:
             row.lane = spec.lane
             row.candidate_role = spec.lane.lower() if spec.lane else None
             row.form_key, row.ui_form_key = (props.get(p) for p in FORM_PROPERTIES)
-            row.restrictions = dumps(authz.restrictions_for(props, task.data))
+            restrictions = authz.restrictions_for(props, task.data)
+            if str(props.get(DISTINCT_WORKERS_PROPERTY, "")).lower() == "true":
+                restrictions["distinct_workers"] = [spec.bpmn_id or spec.name]
+            row.restrictions = dumps(restrictions)
             row.due_at = self._due_at(li, task, props)
             row.reminders = dumps(_reminder_days(props.get("samflyt.reminders")))
             row.overdue_at = None
