@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+import engine.records  # noqa: F401 - the domain tables belong to the same metadata
 from engine.models import Base
 
 config = context.config

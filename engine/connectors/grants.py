@@ -1,0 +1,404 @@
+"""Connectors ``grants.*``: the records of calls, applications, reviews, decisions and reports.
+
+The grant processes (``bpmn/grant/``) decide *when* something happens; these connectors keep the
+records people query and enforce the rules that belong to the records rather than to one diagram:
+intake is open only until a deadline's timer closed it (and a late submission is refused with a clear
+reason), a recommendation must list every application of the intake and fit within the frame after the
+sustainability cut, a review is recorded once per member. Each runs in the transaction of the step that
+calls it (:func:`engine.unit_of_work.current_unit`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .. import clock
+from ..calendar import deadline as legal_deadline
+from ..calendar import local_date
+from ..errors import SamflytError
+from ..models import Role, User
+from ..records import BudgetLine, GrantApplication, GrantCall, GrantReport, GrantReview
+from ..serialization import dumps
+from .ledger import _instance_id, _session
+
+#: The priority groups of the grant (domain.md), as codes used in forms and records.
+PRIORITY_GROUPS = {
+    "children_young": "Barn og unge",
+    "chronic_multiple": "Personer med flere kroniske lidelser",
+    "mental_substance": "Alvorlige psykiske lidelser og rusproblemer",
+    "frail_elderly": "Skrøpelige eldre",
+    "pregnancy_birth": "Gravide, fødende og barselomsorg",
+}
+REPORT_KINDS = ("status", "deviation", "final")
+
+
+class GrantError(SamflytError):
+    """A grant record that cannot be written as asked."""
+
+
+def _iso(value: Any) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _call(session: Session, call_id: int) -> GrantCall:
+    call = session.get(GrantCall, int(call_id))
+    if call is None:
+        raise GrantError(f"no call {call_id}")
+    return call
+
+
+def _application(session: Session, application_id: int) -> GrantApplication:
+    row = session.get(GrantApplication, int(application_id))
+    if row is None:
+        raise GrantError(f"no application {application_id}")
+    return row
+
+
+def intake_closes_at(day: date) -> datetime:
+    """The last moment of a call deadline: the end of that day in Norway, moved past weekends and holidays."""
+    return clock.to_utc(legal_deadline(day), end_of_day=True)
+
+
+# -- calls -----------------------------------------------------------------------------------------------
+def create_call(title: str, year: int, frame: int, deadlines: list, criteria: list, community: str,
+                priority_groups: list | None = None, sustainability_cut_percent: int = 0,
+                description: str = "") -> dict:
+    """Publish a call: its criteria, deadlines (ISO dates) and frame in kroner."""
+    days = sorted({_iso(d) for d in deadlines or []} - {None})
+    if not days:
+        raise GrantError("a call needs at least one application deadline")
+    if int(frame) < 0:
+        raise GrantError("the frame must be a non-negative number of kroner")
+    if not 0 <= int(sustainability_cut_percent) <= 100:
+        raise GrantError("the sustainability cut is a percentage between 0 and 100")
+    unknown = set(priority_groups or []) - set(PRIORITY_GROUPS)
+    if unknown:
+        raise GrantError(f"unknown priority group(s): {', '.join(sorted(unknown))}")
+    session = _session()
+    call = GrantCall(community=community, title=title, year=int(year), description=description or None,
+                     criteria=dumps(list(criteria or [])), priority_groups=dumps(list(priority_groups or [])),
+                     frame=int(frame), sustainability_cut_percent=int(sustainability_cut_percent),
+                     deadlines=dumps([d.isoformat() for d in days]), closed_deadlines="[]", status="published",
+                     instance_id=_instance_id(), published_at=clock.now())
+    session.add(call)
+    session.flush()
+    return {"call_id": call.id, "deadlines": [d.isoformat() for d in days],
+            "intake_closes": [intake_closes_at(d).isoformat() for d in days]}
+
+
+def close_intake(call_id: int, deadline: str) -> dict:
+    """Close intake for one deadline of a call (its timer fired); returns the applications it received."""
+    session = _session()
+    call = _call(session, call_id)
+    day = _iso(deadline)
+    closed = set(json.loads(call.closed_deadlines))
+    closed.add(day.isoformat())
+    call.closed_deadlines = dumps(sorted(closed))
+    if closed >= set(json.loads(call.deadlines)):
+        call.status = "closed"
+    received = session.scalars(select(GrantApplication.id).where(
+        GrantApplication.call_id == call.id, GrantApplication.deadline == day,
+        GrantApplication.status.not_in(("withdrawn", "refused_late"))).order_by(GrantApplication.id)).all()
+    return {"deadline": day.isoformat(), "applications": list(received), "call_closed": call.status == "closed"}
+
+
+def open_deadline(call: GrantCall, now: datetime) -> date | None:
+    """The deadline a submission at ``now`` belongs to: the first one not closed and not passed."""
+    closed = set(json.loads(call.closed_deadlines))
+    for text in json.loads(call.deadlines):
+        day = date.fromisoformat(text)
+        if text not in closed and now <= intake_closes_at(day):
+            return day
+    return None
+
+
+# -- applications ----------------------------------------------------------------------------------------
+def submit_application(call_id: int, title: str, applicant_organisation: str, partner_organisations: list,
+                       budget: list, start_date: str, end_date: str, plan: dict | None = None,
+                       contact_name: str = "", contact_email: str = "", application_id: int | None = None) -> dict:
+    """Record a signed application as submitted to the call's open intake, or refuse it if intake closed.
+
+    A refusal is an answer, not a failure: ``{"accepted": false, "reason": ...}`` lets the process tell the
+    applicant why. An application that comes back after being returned keeps the intake it was first
+    submitted to.
+    """
+    session = _session()
+    call = _call(session, call_id)
+    row = _application(session, application_id) if application_id else None
+    day = row.deadline if row is not None and row.deadline else open_deadline(call, clock.now())
+    if day is None:
+        last = max(date.fromisoformat(d) for d in json.loads(call.deadlines))
+        return {"accepted": False, "application_id": application_id,
+                "reason": f"Søknadsfristen for «{call.title}» gikk ut {legal_deadline(last).strftime('%d.%m.%Y')}, "
+                          "og mottaket er stengt. Søknaden kan ikke sendes inn."}
+    lines = _budget_lines(budget)
+    start, end = _iso(start_date), _iso(end_date)
+    if start and end and end < start:
+        raise GrantError("the project cannot end before it starts")
+    partners = [p for p in dict.fromkeys(partner_organisations or []) if p and p != applicant_organisation]
+    if row is None:
+        row = GrantApplication(call_id=call.id, instance_id=_instance_id())
+        session.add(row)
+    row.title, row.applicant_organisation = title, applicant_organisation
+    row.partner_organisations = dumps(partners)
+    row.plan = dumps(plan or {})
+    row.contact_name, row.contact_email = contact_name or None, contact_email or None
+    row.start_date, row.end_date = start, end
+    row.amount_applied = sum(line["amount"] for line in lines)
+    row.deadline, row.status, row.submitted_at = day, "submitted", clock.now()
+    session.flush()
+    for old in session.scalars(select(BudgetLine).where(BudgetLine.application_id == row.id)):
+        session.delete(old)
+    for line in lines:
+        session.add(BudgetLine(application_id=row.id, **line))
+    return {"accepted": True, "application_id": row.id, "deadline": day.isoformat(), "reason": None,
+            "amount_applied": row.amount_applied, "community": call.community,
+            "parties": [applicant_organisation, *partners]}
+
+
+def _budget_lines(budget: list) -> list[dict[str, Any]]:
+    lines = []
+    for i, item in enumerate(budget or []):
+        try:
+            amount, year = int(item["amount"]), int(item["year"])
+        except (KeyError, TypeError, ValueError):
+            raise GrantError(f"budget line {i + 1} needs a party, a year and a whole amount in kroner") from None
+        if amount < 0:
+            raise GrantError(f"budget line {i + 1}: the amount cannot be negative ({amount} kr)")
+        if not item.get("party"):
+            raise GrantError(f"budget line {i + 1} needs the party that spends it")
+        lines.append({"party": item["party"], "year": year, "amount": amount, "purpose": item.get("purpose")})
+    if not lines:
+        raise GrantError("an application needs a budget with at least one line")
+    return lines
+
+
+def register_application(application_id: int) -> dict:
+    """AU found the application complete: it is registered for assessment."""
+    row = _application(_session(), application_id)
+    row.status = "registered"
+    return {"application_id": row.id, "status": row.status}
+
+
+def publish(application_id: int) -> dict:
+    """Put the application on the public list of received applications (title, applicant, amount)."""
+    row = _application(_session(), application_id)
+    row.published, row.published_at = True, clock.now()
+    return {"title": row.title, "applicant": row.applicant_organisation, "amount_applied": row.amount_applied}
+
+
+def withdraw(application_id: int | None = None, reason: str = "") -> dict:
+    """The applicant withdrew the application; it stays on record as withdrawn."""
+    if not application_id:
+        return {"withdrawn": False}
+    row = _application(_session(), application_id)
+    row.status, row.decision_reason = "withdrawn", reason or None
+    return {"withdrawn": True}
+
+
+def public_list(session: Session, call_id: int | None = None) -> list[dict[str, Any]]:
+    """The published applications: what anyone may see (title, applicant, amount applied for)."""
+    query = select(GrantApplication).where(GrantApplication.published.is_(True)).order_by(GrantApplication.id)
+    if call_id is not None:
+        query = query.where(GrantApplication.call_id == call_id)
+    return [{"application_id": a.id, "title": a.title, "applicant": a.applicant_organisation,
+             "amount_applied": a.amount_applied, "status": a.status} for a in session.scalars(query)]
+
+
+# -- reviews ---------------------------------------------------------------------------------------------
+def review_plan(application_id: int, reviewers: int = 3) -> dict:
+    """How many reviews to ask for: up to ``reviewers``, limited to committee members without a conflict.
+
+    Members of the applicant or a partner organisation are left out here, and the review task excludes
+    them as well (``samflyt.excludeOrganisationsField``), so they cannot claim it.
+    """
+    session = _session()
+    row = _application(session, application_id)
+    parties = {row.applicant_organisation, *json.loads(row.partner_organisations)}
+    members = session.scalars(select(User).join(User.roles).where(Role.name == "committee", User.active.is_(True))
+                              ).unique().all()
+    eligible = sorted(u.username for u in members if not (u.organisation_names & parties))
+    count = min(int(reviewers), len(eligible))
+    if count == 0:
+        raise GrantError(f"no committee member without a conflict of interest can review application {row.id}")
+    return {"slots": list(range(1, count + 1)), "parties": sorted(parties), "eligible": eligible}
+
+
+def record_reviews(application_id: int, reviews: list) -> dict:
+    """Record the committee's reviews; a member who declared a conflict is recorded without scores."""
+    session = _session()
+    row = _application(session, application_id)
+    averages = []
+    for review in reviews or []:
+        conflict = bool(review.get("conflict_of_interest"))
+        scores = [] if conflict else list(review.get("scores") or [])
+        for s in scores:
+            if not 1 <= int(s.get("score", 0)) <= 5:
+                raise GrantError(f"a score must be between 1 and 5, not {s.get('score')!r}")
+        average = round(100 * sum(int(s["score"]) for s in scores) / len(scores)) if scores else None
+        if average is not None:
+            averages.append(average)
+        session.add(GrantReview(application_id=row.id, reviewer=review.get("reviewer") or "unknown",
+                                conflict_of_interest=conflict, scores=dumps(scores), average_score_x100=average,
+                                comment=review.get("comment")))
+    mean = round(sum(averages) / len(averages)) / 100 if averages else None
+    return {"reviews": len(reviews or []), "average_score": mean}
+
+
+def _average(session: Session, application_id: int) -> float | None:
+    value = session.scalar(select(func.avg(GrantReview.average_score_x100)).where(
+        GrantReview.application_id == application_id, GrantReview.average_score_x100.is_not(None)))
+    return round(float(value) / 100, 2) if value is not None else None
+
+
+def available_for_recommendation(session: Session, call: GrantCall, excluding_deadline: date | None) -> int:
+    """The frame after the sustainability cut, less what earlier intakes of the call were granted."""
+    after_cut = call.frame * (100 - call.sustainability_cut_percent) // 100
+    used = session.scalar(select(func.coalesce(func.sum(GrantApplication.amount_granted), 0)).where(
+        GrantApplication.call_id == call.id, GrantApplication.granted.is_(True),
+        GrantApplication.deadline != excluding_deadline))
+    return after_cut - int(used or 0)
+
+
+def review_summary(call_id: int, deadline: str) -> dict:
+    """Applications registered for one intake with their average score, best first, and the money left."""
+    session = _session()
+    call = _call(session, call_id)
+    day = _iso(deadline)
+    rows = session.scalars(select(GrantApplication).where(
+        GrantApplication.call_id == call.id, GrantApplication.deadline == day,
+        GrantApplication.status == "registered").order_by(GrantApplication.id)).all()
+    items = [{"application_id": a.id, "title": a.title, "applicant": a.applicant_organisation,
+              "amount_applied": a.amount_applied, "average_score": _average(session, a.id)} for a in rows]
+    items.sort(key=lambda i: (-(i["average_score"] or 0), i["application_id"]))
+    return {"applications": items, "frame": call.frame, "cut_percent": call.sustainability_cut_percent,
+            "available": available_for_recommendation(session, call, day)}
+
+
+def recommend(call_id: int, deadline: str, recommendation: list) -> dict:
+    """Check and record AU's recommendation (innstilling) for one intake.
+
+    It must list every registered application of the intake once, with a rank and a proposed amount
+    between 0 and the amount applied for, and the proposed total must fit in what is available after the
+    sustainability cut. A recommendation that does not is not recorded; the reason goes back to AU.
+    """
+    session = _session()
+    call = _call(session, call_id)
+    summary = review_summary(call_id, deadline)
+    expected = {a["application_id"]: a for a in summary["applications"]}
+    given = {int(r["application_id"]): r for r in recommendation or []}
+    problems = []
+    if set(given) != set(expected):
+        missing, extra = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
+        if missing:
+            problems.append(f"Innstillingen mangler søknad {', '.join(map(str, missing))}.")
+        if extra:
+            problems.append(f"Søknad {', '.join(map(str, extra))} hører ikke til denne søknadsrunden.")
+    for app_id, r in given.items():
+        amount = int(r.get("proposed_amount") or 0)
+        if app_id in expected and not 0 <= amount <= expected[app_id]["amount_applied"]:
+            problems.append(f"Foreslått beløp for søknad {app_id} må være mellom 0 og omsøkt beløp.")
+    total = sum(int(r.get("proposed_amount") or 0) for r in given.values())
+    if total > summary["available"]:
+        problems.append(f"Foreslått sum {total} kr er mer enn rammen etter bærekraftskuttet "
+                        f"({call.sustainability_cut_percent} %): {summary['available']} kr er tilgjengelig.")
+    if problems:
+        return {"valid": False, "error": " ".join(problems), "total": total, "available": summary["available"]}
+    for app_id, r in given.items():
+        row = _application(session, app_id)
+        row.recommended_amount, row.recommended_rank = int(r.get("proposed_amount") or 0), int(r.get("rank") or 0)
+    return {"valid": True, "error": None, "total": total, "available": summary["available"]}
+
+
+# -- decisions and reports -------------------------------------------------------------------------------
+def record_decision(application_id: int, granted: bool, amount: int = 0, case_id: str = "", reason: str = "") -> dict:
+    """Record SSU's decision on an application; returns what the letter needs."""
+    session = _session()
+    row = _application(session, application_id)
+    if int(amount or 0) < 0:
+        raise GrantError("a granted amount cannot be negative")
+    row.granted, row.amount_granted = bool(granted), int(amount or 0) if granted else 0
+    row.status = "granted" if granted else "rejected"
+    row.decision_case, row.decision_reason, row.decided_at = case_id or None, reason or None, clock.now()
+    call = session.get(GrantCall, row.call_id)
+    budget = [{"party": b.party, "year": b.year, "amount": b.amount} for b in session.scalars(
+        select(BudgetLine).where(BudgetLine.application_id == row.id).order_by(BudgetLine.year, BudgetLine.id))]
+    return {"application": {"id": row.id, "title": row.title, "applicant_organisation": row.applicant_organisation,
+                            "partner_organisations": json.loads(row.partner_organisations),
+                            "contact_name": row.contact_name or "", "contact_email": row.contact_email or ""},
+            "granted": row.granted, "amount": row.amount_granted, "budget": budget, "community": call.community,
+            "year": call.year, "date": local_date(clock.now()).isoformat(), "case_id": case_id or "",
+            "reason": reason or ""}
+
+
+def record_report(application_id: int, kind: str, content: dict, period: int | None = None,
+                  spent_total: int | None = None, submitted_by: str = "") -> dict:
+    """Record a status, deviation or final report as submitted."""
+    if kind not in REPORT_KINDS:
+        raise GrantError(f"a report is one of {', '.join(REPORT_KINDS)}, not {kind!r}")
+    if spent_total is not None and int(spent_total) < 0:
+        raise GrantError("spent amounts cannot be negative")
+    session = _session()
+    row = _application(session, application_id)
+    report = GrantReport(application_id=row.id, kind=kind, period=period, content=dumps(content or {}),
+                         spent_total=spent_total, submitted_by=submitted_by or None, submitted_at=clock.now())
+    session.add(report)
+    session.flush()
+    return {"report_id": report.id}
+
+
+def handle_report(report_id: int, approved: bool, comment: str = "") -> dict:
+    """AU approved a report or returned it to the recipient."""
+    report = _session().get(GrantReport, int(report_id))
+    if report is None:
+        raise GrantError(f"no report {report_id}")
+    report.state, report.au_comment, report.handled_at = ("approved" if approved else "returned"), comment or None, \
+        clock.now()
+    return {"report_id": report.id, "state": report.state}
+
+
+def complete_project(application_id: int) -> dict:
+    row = _application(_session(), application_id)
+    row.status = "completed"
+    return {"application_id": row.id, "status": row.status}
+
+
+def status_reports(session: Session, year: int) -> list[dict[str, Any]]:
+    """The approved (else latest) status report of each project for ``year``, with its economy."""
+    reports = session.scalars(select(GrantReport).where(GrantReport.kind == "status", GrantReport.period == year)
+                              .order_by(GrantReport.application_id, GrantReport.id)).all()
+    latest: dict[int, GrantReport] = {}
+    for r in reports:
+        if r.application_id not in latest or latest[r.application_id].state != "approved":
+            latest[r.application_id] = r
+    out = []
+    for app_id, r in sorted(latest.items()):
+        a = session.get(GrantApplication, app_id)
+        content = json.loads(r.content)
+        out.append({"application_id": app_id, "title": a.title, "applicant_organisation": a.applicant_organisation,
+                    "granted": a.amount_granted or 0, "spent": content.get("spent", []),
+                    "spent_total": r.spent_total or 0, "implementation": content.get("implementation", ""),
+                    "goal_attainment": content.get("goal_attainment", ""),
+                    "benefit_realisation": content.get("benefit_realisation", ""), "status": r.state})
+    return out
+
+
+def register(registry) -> None:
+    for name, func_ in {"grants.create_call": create_call, "grants.close_intake": close_intake,
+                        "grants.submit_application": submit_application,
+                        "grants.register_application": register_application, "grants.publish": publish,
+                        "grants.withdraw": withdraw, "grants.review_plan": review_plan,
+                        "grants.record_reviews": record_reviews, "grants.review_summary": review_summary,
+                        "grants.recommend": recommend, "grants.record_decision": record_decision,
+                        "grants.record_report": record_report, "grants.handle_report": handle_report,
+                        "grants.complete_project": complete_project}.items():
+        registry.register(name, func_)

@@ -1,0 +1,176 @@
+"""Domain records of the grant process: calls, applications, reviews, reports, the funds ledger, SSU cases.
+
+These are the tables people query (the list of received applications, a round's scores, the ledger per
+year); the workflow's serialized state is not a reporting database. They are written only by the grant
+connectors (:mod:`engine.connectors.grants`, :mod:`engine.connectors.ledger`,
+:mod:`engine.connectors.meetings`, :mod:`engine.connectors.documents`) inside the transaction of the step
+that calls them, so a record and the process state never disagree.
+
+Amounts are whole kroner (``BigInteger``). The ledger stores entries only; every balance is derived from
+them (:func:`engine.connectors.ledger.balances`), never stored twice.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .models import Base, TZDateTime, _now
+
+
+class GrantCall(Base):
+    """A call for applications (utlysning): criteria, deadlines and the frame in kroner."""
+
+    __tablename__ = "grant_calls"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    year: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
+    criteria: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of texts
+    priority_groups: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of codes
+    frame: Mapped[int] = mapped_column(BigInteger)
+    sustainability_cut_percent: Mapped[int] = mapped_column(Integer, default=0)
+    deadlines: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of ISO dates
+    closed_deadlines: Mapped[str] = mapped_column(Text, default="[]")  # deadlines whose intake has closed
+    status: Mapped[str] = mapped_column(String(20), default="published")  # published | closed
+    instance_id: Mapped[int | None] = mapped_column(Integer)
+    published_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+
+
+class GrantApplication(Base):
+    """An application (søknad) and what happened to it: submission, registration, scores, decision."""
+
+    __tablename__ = "grant_applications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("grant_calls.id"), index=True)
+    instance_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    applicant_organisation: Mapped[str] = mapped_column(String(200))
+    partner_organisations: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    plan: Mapped[str] = mapped_column(Text, default="{}")  # JSON: purpose, goals, roles, priority groups...
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    start_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    amount_applied: Mapped[int] = mapped_column(BigInteger, default=0)
+    deadline: Mapped[date | None] = mapped_column(Date)  # the intake it was submitted to
+    #: submitted | registered | granted | rejected | refused_late | withdrawn | completed
+    status: Mapped[str] = mapped_column(String(20), default="submitted")
+    submitted_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    published_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    recommended_amount: Mapped[int | None] = mapped_column(BigInteger)
+    recommended_rank: Mapped[int | None] = mapped_column(Integer)
+    granted: Mapped[bool | None] = mapped_column(Boolean)
+    amount_granted: Mapped[int | None] = mapped_column(BigInteger)
+    decision_case: Mapped[str | None] = mapped_column(String(20))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class BudgetLine(Base):
+    """One party's share of an application's budget in one year (økonomisk fordeling)."""
+
+    __tablename__ = "grant_budget_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("grant_applications.id", ondelete="CASCADE"), index=True)
+    party: Mapped[str] = mapped_column(String(200))
+    year: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    purpose: Mapped[str | None] = mapped_column(String(300))
+
+
+class GrantReview(Base):
+    """One committee member's assessment: conflict declaration, a 1-5 score per criterion, comments."""
+
+    __tablename__ = "grant_reviews"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("grant_applications.id", ondelete="CASCADE"), index=True)
+    reviewer: Mapped[str] = mapped_column(String(100))
+    conflict_of_interest: Mapped[bool] = mapped_column(Boolean, default=False)
+    scores: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of {criterion, score, comment}
+    average_score_x100: Mapped[int | None] = mapped_column(Integer)  # 3.67 -> 367: exact on every database
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+
+
+class GrantReport(Base):
+    """A status, deviation or final report from a recipient, and AU's handling of it."""
+
+    __tablename__ = "grant_reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("grant_applications.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # status | deviation | final
+    period: Mapped[int | None] = mapped_column(Integer)  # the year a status report covers
+    content: Mapped[str] = mapped_column(Text, default="{}")  # JSON as submitted
+    spent_total: Mapped[int | None] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(20), default="submitted")  # submitted | approved | returned
+    submitted_by: Mapped[str | None] = mapped_column(String(100))
+    submitted_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    handled_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    au_comment: Mapped[str | None] = mapped_column(Text)
+
+
+class LedgerEntry(Base):
+    """One movement of grant money. Kinds and their sign in a year's free balance:
+
+    ``allocation`` (+, from the regional health authority), ``carry_over_in`` (+) / ``carry_over_out`` (-),
+    ``set_aside`` (-, e.g. the partnership conference) / ``set_aside_release`` (+, the unused part),
+    ``set_aside_spent`` (0: a set-aside used), ``reservation`` (-, on award) / ``release`` (+),
+    ``payout`` (0: a reservation paid).
+    """
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_year_kind", "year", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(30))
+    amount: Mapped[int] = mapped_column(BigInteger)  # always >= 0; the kind gives the direction
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("grant_applications.id"), index=True)
+    call_id: Mapped[int | None] = mapped_column(Integer)
+    purpose: Mapped[str | None] = mapped_column(String(300))
+    reference: Mapped[str | None] = mapped_column(String(100))  # SSU case number, allocation letter...
+    instance_id: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+
+
+class MeetingCase(Base):
+    """A case (sak) waiting for an SSU meeting: type, title, proposed conclusion, and later the conclusion."""
+
+    __tablename__ = "meeting_cases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(20), unique=True)  # YYYY.NN
+    committee: Mapped[str] = mapped_column(String(20), default="SSU")
+    case_type: Mapped[str] = mapped_column(String(20))  # Orientering | Drøfting | Beslutning | Dialog
+    title: Mapped[str] = mapped_column(String(300))
+    background: Mapped[str | None] = mapped_column(Text)
+    proposed_conclusion: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of document ids
+    reference: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | decided
+    conclusion: Mapped[str | None] = mapped_column(Text)
+    instance_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    decided_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class Document(Base):
+    """A generated document (award letter, annual report, export), kept for the archive.
+
+    Stored in the database so that it is written in the step's transaction: a step that rolls back leaves
+    no letter behind. (Uploaded attachments, which can be large, are a different matter.)
+    """
+
+    __tablename__ = "documents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    application_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    call_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
