@@ -167,6 +167,41 @@ def release(application_id: int, year: int, amount: int | None = None, reference
     return {"released": amount, "free": balances(session, year)["free"]}
 
 
+def settle(application_id: int, year: int, spent: int, reference: str = "") -> dict:
+    """Settle a project year from its approved report: pay what was spent (up to the reservation) and
+    release the rest, which becomes free money of that year (and carries over at the year's close)."""
+    session = _session()
+    if int(spent) < 0:
+        raise LedgerError("spent amounts cannot be negative")
+    left = open_reservation(session, application_id, year)
+    paid = min(int(spent), left)
+    if paid:
+        add_entry(session, year, "payout", paid, application_id=application_id, reference=reference or None)
+    if left - paid:
+        add_entry(session, year, "release", left - paid, application_id=application_id, reference=reference or None)
+    return {"year": year, "paid": paid, "released": left - paid, "overspent": int(spent) - paid}
+
+
+def close_application(application_id: int, spent: int = 0, reference: str = "") -> dict:
+    """At the final report: pay what was spent since the last settlement, oldest reservation first, and
+    release every reservation still open."""
+    session = _session()
+    if int(spent) < 0:
+        raise LedgerError("spent amounts cannot be negative")
+    years_ = sorted(set(session.scalars(select(LedgerEntry.year).where(LedgerEntry.application_id == application_id))))
+    to_pay, paid, released = int(spent), 0, 0
+    for year in years_:
+        left = open_reservation(session, application_id, year)
+        pay_now = min(to_pay, left)
+        if pay_now:
+            add_entry(session, year, "payout", pay_now, application_id=application_id, reference=reference or None)
+        if left - pay_now:
+            add_entry(session, year, "release", left - pay_now, application_id=application_id,
+                      reference=reference or None)
+        to_pay, paid, released = to_pay - pay_now, paid + pay_now, released + left - pay_now
+    return {"paid": paid, "released": released, "overspent": to_pay}
+
+
 def carry_over(year: int) -> dict:
     """Close ``year``: release unused set-asides and carry the free balance over to ``year + 1``."""
     session = _session()
@@ -190,6 +225,7 @@ def ledger_balances(year: int) -> dict:
 def register(registry) -> None:
     for name, func_ in {"ledger.allocate": allocate, "ledger.set_aside": set_aside,
                         "ledger.spend_set_aside": spend_set_aside, "ledger.reserve": reserve, "ledger.pay": pay,
-                        "ledger.release": release, "ledger.carry_over": carry_over,
+                        "ledger.release": release, "ledger.carry_over": carry_over, "ledger.settle": settle,
+                        "ledger.close_application": close_application,
                         "ledger.balances": ledger_balances}.items():
         registry.register(name, func_)

@@ -1,0 +1,63 @@
+"""Connectors ``documents.*``: letters as PDFs and the yearly export, stored in the step's transaction.
+
+Rendering is :mod:`engine.documents` (pure functions); these connectors store the result as a
+:class:`engine.records.Document` so the letter exists exactly when the step that wrote it committed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import clock
+from ..calendar import local_date
+from ..documents import export_rows_csv, export_rows_xlsx, format_kroner, render_pdf
+from ..records import Document
+from .grants import status_reports
+from .ledger import _instance_id, _session
+
+#: The columns of the export for the regional health authority (key, bokmål title).
+EXPORT_COLUMNS = [
+    ("application_id", "Søknad"), ("title", "Prosjekt"), ("applicant_organisation", "Hovedsøker"),
+    ("granted", "Tildelt"), ("spent_total", "Brukt"), ("spent_by_party", "Brukt per part"),
+    ("implementation", "Gjennomføring"), ("goal_attainment", "Måloppnåelse"),
+    ("benefit_realisation", "Gevinstrealisering"), ("status", "Rapportstatus"),
+]
+
+
+def store(kind: str, filename: str, media_type: str, content: bytes, application_id: int | None = None,
+          call_id: int | None = None) -> Document:
+    session = _session()
+    doc = Document(kind=kind, filename=filename, media_type=media_type, content=content,
+                   instance_id=_instance_id(), application_id=application_id, call_id=call_id,
+                   created_at=clock.now())
+    session.add(doc)
+    session.flush()
+    return doc
+
+
+def render(template: str, context: dict, filename: str = "", application_id: int | None = None,
+           call_id: int | None = None) -> dict:
+    """Render ``template`` (e.g. ``award_letter``) with ``context`` to PDF and keep it; returns its id."""
+    pdf = render_pdf(template, context)
+    doc = store(template, filename or f"{template}.pdf", "application/pdf", pdf, application_id, call_id)
+    return {"document_id": doc.id, "filename": doc.filename, "bytes": len(pdf)}
+
+
+def export_year(year: int, community: str = "") -> dict:
+    """The year's status reports as XLSX and CSV (per-project economy and goal attainment) and a PDF report."""
+    rows: list[dict[str, Any]] = []
+    for r in status_reports(_session(), year):
+        spent = "; ".join(f"{s.get('party')}: {format_kroner(int(s.get('amount') or 0))}" for s in r["spent"])
+        rows.append({**r, "spent_by_party": spent})
+    xlsx = store("export_xlsx", f"tilskudd-{year}.xlsx",
+                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                 export_rows_xlsx(rows, EXPORT_COLUMNS, f"Tilskudd {year}", plain_number_keys={"application_id"}))
+    csv = store("export_csv", f"tilskudd-{year}.csv", "text/csv; charset=utf-8", export_rows_csv(rows, EXPORT_COLUMNS))
+    return {"xlsx_document_id": xlsx.id, "csv_document_id": csv.id, "projects": len(rows),
+            "spent_total": sum(r["spent_total"] for r in rows), "granted_total": sum(r["granted"] for r in rows),
+            "rows": rows, "date": local_date(clock.now()).isoformat(), "community": community}
+
+
+def register(registry) -> None:
+    registry.register("documents.render", render)
+    registry.register("documents.export_year", export_year)
