@@ -115,6 +115,26 @@ def deploy(ctx: Context, paths: tuple[str, ...], actor: str | None) -> None:
 
 
 @main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 listing the files whose DI is not up to date.")
+@pass_ctx
+def layout(ctx: Context, paths: tuple[str, ...], check: bool) -> None:
+    """Rewrite the diagram layout (BPMN DI) of .bpmn files (folders: every .bpmn in them) in place."""
+    from .bpmn_layout import bpmn_files, condition_order_changes, layout_file
+
+    files = bpmn_files(paths)
+    changed = [str(f) for f in files if layout_file(f, write=not check)]
+    for warning in ([] if check else [w for f in files for w in condition_order_changes(f.read_bytes())]):
+        click.echo(f"warning: {warning}", err=True)
+    ctx.emit({"files": [str(f) for f in files], "changed": changed, "check": check},
+             ("\n".join(changed) or f"{len(files)} file(s) up to date") if check
+             else f"laid out {len(files)} file(s), {len(changed)} changed")
+    if check and changed:
+        click.echo(f"error: {len(changed)} file(s) need `samflyt layout`", err=True)
+        sys.exit(1)
+
+
+@main.command()
 @pass_ctx
 def models(ctx: Context) -> None:
     """List deployed process models and their latest versions."""

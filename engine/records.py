@@ -33,6 +33,7 @@ class GrantCall(Base):
     priority_groups: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of codes
     frame: Mapped[int] = mapped_column(BigInteger)
     sustainability_cut_percent: Mapped[int] = mapped_column(Integer, default=0)
+    reviewers_per_application: Mapped[int] = mapped_column(Integer, default=3)
     deadlines: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of ISO dates
     closed_deadlines: Mapped[str] = mapped_column(Text, default="[]")  # deadlines whose intake has closed
     status: Mapped[str] = mapped_column(String(20), default="published")  # published | closed

@@ -102,6 +102,16 @@ class Runtime:
         if unit.deferred is not None:
             raise unit.deferred
 
+    def call_connector(self, name: str, params: dict[str, Any] | None = None, actor: str | None = None) -> Any:
+        """Run a connector outside any process, in its own audited transaction (admins only when ``actor``
+        is given): e.g. recording the year's allocation letter with ``ledger.allocate``."""
+        with self._unit() as unit:
+            if actor is not None and not authz.is_admin(self._user(unit.session, actor)):
+                raise NotAuthorisedError(f"{actor} may not run connectors directly: admins only")
+            result = self.connectors.call(name, params or {})
+            unit.audit("connector", actor, None, connector=name, params=plain(params or {}))
+            return result
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A read/write session in one transaction, for callers outside the runtime (CLI, web)."""
@@ -222,20 +232,38 @@ class Runtime:
             raise NotFoundError(f"no human task {task_id}")
         return row
 
-    def _require_distinct_worker(self, session: Session, row: HumanTask, user: User) -> None:
+    @staticmethod
+    def _sibling_taken(session: Session, row: HumanTask, username: str) -> bool:
         """With ``samflyt.distinctWorkers``, one person works one of a multi-instance task's siblings.
 
         Three committee members each review an application: the second review task must go to someone else.
         """
         if not json.loads(row.restrictions or "{}").get("distinct_workers"):
-            return
-        taken = session.scalar(select(HumanTask.id).where(
+            return False
+        return session.scalar(select(HumanTask.id).where(
             HumanTask.instance_id == row.instance_id, HumanTask.spec_name == row.spec_name,
             HumanTask.id != row.id, HumanTask.status != "closed",
-            or_(HumanTask.claimed_by == user.username, HumanTask.completed_by == user.username)).limit(1))
-        if taken is not None:
+            or_(HumanTask.claimed_by == username, HumanTask.completed_by == username)).limit(1)) is not None
+
+    def _require_distinct_worker(self, session: Session, row: HumanTask, user: User) -> None:
+        if self._sibling_taken(session, row, user.username):
             raise NotAuthorisedError(f"{user.username} may not work task {row.task_id}: "
                                      f"you already have another '{row.title}' task in this case")
+
+    def why_not(self, task_id: str, username: str) -> str | None:
+        """Why ``username`` may not work task ``task_id`` now (claimed by another, a conflict of interest,
+        the wrong role...), or ``None`` if they may: what a worklist shows instead of a claim button."""
+        with self.Session() as s:
+            user = self._user(s, username)
+            row = self._open_task(s, task_id)
+            if row.status != "open":
+                return f"the task is no longer open ({row.status})"
+            if row.claimed_by not in (None, username):
+                return f"claimed by {row.claimed_by}"
+            reason = authz.why_not(user, row, json.loads(row.restrictions or "{}"))
+            if reason is None and row.claimed_by is None and self._sibling_taken(s, row, username):
+                reason = f"you already have another '{row.title}' task in this case"
+            return reason
 
     def claim(self, task_id: str, actor: str) -> TaskView:
         with self._unit() as unit:
@@ -355,7 +383,7 @@ class Runtime:
             task.data.update(values)
             completed_by_field = task_properties(task).get(COMPLETED_BY_PROPERTY)
             if completed_by_field:
-                task.data[completed_by_field] = user.username
+                _set_path(task.data, completed_by_field, user.username)
             row.status = "completed"
             row.completed_at = clock.now()
             row.completed_by = user.username
@@ -551,3 +579,14 @@ class Runtime:
                 raise NotFoundError(f"instance {instance_id} does not exist")
             version = self.cache.get(s, row.version_id)
             return load_state(row.state, version.spec, version.subprocess_specs, self.script_engine)
+
+
+def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for ``path`` ``"a.b"``, creating objects on the way."""
+    *parents, last = path.split(".")
+    for name in parents:
+        child = data.get(name)
+        if not isinstance(child, dict):
+            child = data[name] = {}
+        data = child
+    data[last] = value

@@ -71,7 +71,7 @@ def intake_closes_at(day: date) -> datetime:
 # -- calls -----------------------------------------------------------------------------------------------
 def create_call(title: str, year: int, frame: int, deadlines: list, criteria: list, community: str,
                 priority_groups: list | None = None, sustainability_cut_percent: int = 0,
-                description: str = "") -> dict:
+                reviewers_per_application: int = 3, description: str = "") -> dict:
     """Publish a call: its criteria, deadlines (ISO dates) and frame in kroner."""
     days = sorted({_iso(d) for d in deadlines or []} - {None})
     if not days:
@@ -80,6 +80,8 @@ def create_call(title: str, year: int, frame: int, deadlines: list, criteria: li
         raise GrantError("the frame must be a non-negative number of kroner")
     if not 0 <= int(sustainability_cut_percent) <= 100:
         raise GrantError("the sustainability cut is a percentage between 0 and 100")
+    if int(reviewers_per_application) < 1:
+        raise GrantError("each application needs at least one reviewer")
     unknown = set(priority_groups or []) - set(PRIORITY_GROUPS)
     if unknown:
         raise GrantError(f"unknown priority group(s): {', '.join(sorted(unknown))}")
@@ -87,6 +89,7 @@ def create_call(title: str, year: int, frame: int, deadlines: list, criteria: li
     call = GrantCall(community=community, title=title, year=int(year), description=description or None,
                      criteria=dumps(list(criteria or [])), priority_groups=dumps(list(priority_groups or [])),
                      frame=int(frame), sustainability_cut_percent=int(sustainability_cut_percent),
+                     reviewers_per_application=int(reviewers_per_application),
                      deadlines=dumps([d.isoformat() for d in days]), closed_deadlines="[]", status="published",
                      instance_id=_instance_id(), published_at=clock.now())
     session.add(call)
@@ -161,7 +164,8 @@ def submit_application(call_id: int, title: str, applicant_organisation: str, pa
     for line in lines:
         session.add(BudgetLine(application_id=row.id, **line))
     return {"accepted": True, "application_id": row.id, "deadline": day.isoformat(), "reason": None,
-            "amount_applied": row.amount_applied, "community": call.community,
+            "amount_applied": row.amount_applied, "community": call.community, "year": call.year,
+            "criteria": json.loads(call.criteria), "reviewers_per_application": call.reviewers_per_application,
             "parties": [applicant_organisation, *partners]}
 
 
@@ -319,6 +323,36 @@ def recommend(call_id: int, deadline: str, recommendation: list) -> dict:
     return {"valid": True, "error": None, "total": total, "available": summary["available"]}
 
 
+def check_decisions(call_id: int, deadline: str, decisions: list) -> dict:
+    """Check SSU's decisions for one intake before they go out: one per registered application, amounts
+    not negative, granted ones with an amount, and the total within the money available."""
+    session = _session()
+    call = _call(session, call_id)
+    summary = review_summary(call_id, deadline)
+    expected = {a["application_id"] for a in summary["applications"]}
+    problems = []
+    seen: dict[int, dict] = {}
+    for d in decisions or []:
+        app_id = int(d.get("application_id") or 0)
+        if app_id in seen:
+            problems.append(f"Søknad {app_id} har mer enn ett vedtak.")
+        seen[app_id] = d
+        if int(d.get("amount") or 0) < 0:
+            problems.append(f"Beløpet for søknad {app_id} kan ikke være negativt.")
+        if d.get("granted") and not int(d.get("amount") or 0):
+            problems.append(f"Søknad {app_id} er innvilget uten beløp.")
+    missing, extra = sorted(expected - set(seen)), sorted(set(seen) - expected)
+    if missing:
+        problems.append(f"Vedtaket mangler søknad {', '.join(map(str, missing))}.")
+    if extra:
+        problems.append(f"Søknad {', '.join(map(str, extra))} hører ikke til denne søknadsfristen.")
+    total = sum(int(d.get("amount") or 0) for d in seen.values() if d.get("granted"))
+    available = available_for_recommendation(session, call, _iso(deadline))
+    if total > available:
+        problems.append(f"Innvilget sum {total} kr er mer enn de {available} kr som er tilgjengelig.")
+    return {"valid": not problems, "error": " ".join(problems) or None, "granted_total": total}
+
+
 # -- decisions and reports -------------------------------------------------------------------------------
 def record_decision(application_id: int, granted: bool, amount: int = 0, case_id: str = "", reason: str = "") -> dict:
     """Record SSU's decision on an application; returns what the letter needs."""
@@ -398,7 +432,8 @@ def register(registry) -> None:
                         "grants.register_application": register_application, "grants.publish": publish,
                         "grants.withdraw": withdraw, "grants.review_plan": review_plan,
                         "grants.record_reviews": record_reviews, "grants.review_summary": review_summary,
-                        "grants.recommend": recommend, "grants.record_decision": record_decision,
+                        "grants.recommend": recommend, "grants.check_decisions": check_decisions,
+                        "grants.record_decision": record_decision,
                         "grants.record_report": record_report, "grants.handle_report": handle_report,
                         "grants.complete_project": complete_project}.items():
         registry.register(name, func_)

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("priority_groups", sa.Text(), nullable=False),
         sa.Column("frame", sa.BigInteger(), nullable=False),
         sa.Column("sustainability_cut_percent", sa.Integer(), nullable=False),
+        sa.Column("reviewers_per_application", sa.Integer(), nullable=False),
         sa.Column("deadlines", sa.Text(), nullable=False),
         sa.Column("closed_deadlines", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
