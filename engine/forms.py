@@ -142,14 +142,20 @@ class Form:
     schema: Schema
 
     def validate(self, data: Any) -> dict[str, Any]:
-        """Return the coerced data or raise :class:`engine.errors.ValidationError` with per-field messages."""
+        """Return the coerced data, every top-level field present (``None`` when left empty), or raise
+        :class:`engine.errors.ValidationError` with per-field messages."""
         if not isinstance(data, dict):
             raise ValidationError({"_schema": ["data must be a JSON object"]})
         try:
-            return self.schema.load(data)
+            values = self.schema.load(data)
         except MarshmallowValidationError as exc:
             messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
             raise ValidationError(messages) from None
+        # an optional field left empty is still part of the answer: scripts and gateways can say
+        # ``comment or ''`` instead of guessing whether the name exists
+        for name in self.json_schema.get("properties", {}):
+            values.setdefault(name, None)
+        return values
 
 
 def build_form(key: str, json_schema: Any, ui_schema: Any = None) -> Form:

@@ -8,7 +8,8 @@ same steps from Python with :class:`Scenario`.
 
 Steps (JSON objects, run in order):
 
-* ``{"at": "2025-05-02T08:00"}`` -- move the clock there (naive times are Norwegian) and fire due timers;
+* ``{"at": "2025-05-02T08:00"}`` -- move the clock there (naive times are Norwegian) and run one scheduler
+  pass (timers, reminders, mail);
 * ``{"start": PROCESS, "as": USER, "data": {...}, "key": K, "title": T, "ref": NAME}`` -- start an instance
   and remember it as ``NAME``;
 * ``{"complete": ELEMENT, "in": NAME, "as": USER, "data": {...}}`` -- complete the open task ``ELEMENT`` of
@@ -78,12 +79,15 @@ class Scenario:
 
     # -- steps
     def at(self, moment: str | datetime) -> list[int]:
-        """Move the clock to ``moment`` and fire every timer due by then (oldest first)."""
+        """Move the clock to ``moment`` and run one scheduler pass: due timers fire (oldest first), task
+        reminders and overdue notices are written (and mailed when SMTP is configured)."""
+        from .scheduler import run_once
+
         when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
         if when.tzinfo is None:
             when = when.replace(tzinfo=clock.LOCAL_TZ)
         clock.set_now(when)
-        return self.rt.fire_due_timers(when)
+        return run_once(self.rt)
 
     def start(self, process_id: str, user: str | None = None, data: dict | None = None, key: str | None = None,
               title: str | None = None, ref: str | None = None) -> int:

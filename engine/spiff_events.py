@@ -13,6 +13,7 @@ that reading, plus the few places where SpiffWorkflow's behaviour has to be comp
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -231,12 +232,20 @@ def message_catch_points(workflow: BpmnWorkflow) -> dict[str, CatchPoint]:
 
 
 def start_event_subprocess(workflow: BpmnWorkflow, point: CatchPoint) -> Task | None:
-    """Create the event subprocess of ``point`` and return its message start event, waiting."""
+    """Create the event subprocess of ``point`` and return its message start event, waiting.
+
+    SpiffWorkflow seeds an event subprocess with the data the process *started* with; BPMN gives it the
+    process's current data (a deviation report needs the application id assigned long after the start),
+    so the start event gets the instance's current data.
+    """
     child_id = workflow.spec.start.trigger_wf(workflow.task_tree, point.trigger)
     subprocess = workflow.subprocesses.get(child_id)
     if subprocess is None:
         return None
-    return subprocess.get_next_task(state=TaskState.WAITING, spec_name=point.start_spec)
+    start = subprocess.get_next_task(state=TaskState.WAITING, spec_name=point.start_spec)
+    if start is not None:
+        start.data.update(copy.deepcopy(point.data))
+    return start
 
 
 def catch_message(task: Task, payload: dict[str, Any], correlations: dict[str, dict[str, Any]],

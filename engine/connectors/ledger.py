@@ -167,9 +167,12 @@ def release(application_id: int, year: int, amount: int | None = None, reference
     return {"released": amount, "free": balances(session, year)["free"]}
 
 
-def settle(application_id: int, year: int, spent: int, reference: str = "") -> dict:
-    """Settle a project year from its approved report: pay what was spent (up to the reservation) and
-    release the rest, which becomes free money of that year (and carries over at the year's close)."""
+def settle(application_id: int, year: int, spent: int, release_rest: bool = False, reference: str = "") -> dict:
+    """Pay what a project's approved report shows was spent in a funded year (up to its reservation).
+
+    With ``release_rest`` (the year is over for the project: next year has its own decision), what was
+    not spent is released: it becomes free money of that year and carries over at the year's close.
+    """
     session = _session()
     if int(spent) < 0:
         raise LedgerError("spent amounts cannot be negative")
@@ -177,9 +180,10 @@ def settle(application_id: int, year: int, spent: int, reference: str = "") -> d
     paid = min(int(spent), left)
     if paid:
         add_entry(session, year, "payout", paid, application_id=application_id, reference=reference or None)
-    if left - paid:
-        add_entry(session, year, "release", left - paid, application_id=application_id, reference=reference or None)
-    return {"year": year, "paid": paid, "released": left - paid, "overspent": int(spent) - paid}
+    released = left - paid if release_rest else 0
+    if released:
+        add_entry(session, year, "release", released, application_id=application_id, reference=reference or None)
+    return {"year": year, "paid": paid, "released": released, "overspent": int(spent) - paid}
 
 
 def close_application(application_id: int, spent: int = 0, reference: str = "") -> dict:
