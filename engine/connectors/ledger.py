@@ -136,13 +136,21 @@ def spend_set_aside(year: int, amount: int, purpose: str) -> dict:
     return {"entry_id": entry.id, **balances(session, year)}
 
 
-def reserve(application_id: int, year: int, amount: int, reference: str = "") -> dict:
-    """Reserve awarded money for an application in a budget year; refuses more than is free."""
+def reserve(year: int, amount: int, application_id: int | None = None, purpose: str = "",
+            reference: str = "") -> dict:
+    """Reserve awarded money in a budget year; refuses more than is free.
+
+    Usually for an application; without one (``purpose`` instead) for measures SSU decided outside an
+    application round, such as the coordinator positions in the Vestfold papers.
+    """
+    if application_id is None and not purpose:
+        raise LedgerError("a reservation needs an application or a purpose")
     session = _session()
-    _require_free(session, year, amount, f"application {application_id}")
-    entry = add_entry(session, year, "reservation", amount, application_id=application_id,
+    _require_free(session, year, amount, f"application {application_id}" if application_id else purpose)
+    entry = add_entry(session, year, "reservation", amount, application_id=application_id, purpose=purpose or None,
                       reference=reference or None)
-    return {"entry_id": entry.id, "reserved": open_reservation(session, application_id, year)}
+    reserved = open_reservation(session, application_id, year) if application_id else amount
+    return {"entry_id": entry.id, "reserved": reserved}
 
 
 def pay(application_id: int, year: int, amount: int, reference: str = "") -> dict:
