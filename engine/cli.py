@@ -366,30 +366,45 @@ def scheduler(ctx: Context, once: bool, interval: float, workers: int | None) ->
 
 
 @main.command()
-@click.option("--bundle", "bundles", multiple=True, default=["bpmn/demo"], show_default=True,
-              help="Bundle folder(s) to deploy; a demo.json in a folder names users and instances to create.")
+@click.option("--bundle", "bundles", multiple=True, default=["bpmn/grant"], show_default=True,
+              help="Bundle folder(s) to deploy; a demo.json in a folder names users, instances and scenario steps.")
 @pass_ctx
 def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
-    """Set up a demo database: schema, bundles, and the users and instances their demo.json describe.
+    """Set up a demo database: schema, bundles, the users their demo.json lists, and its instances or
+    scenario steps (see engine/scenario.py), which move processes through a simulated year.
 
-    Running it again changes nothing: users are updated, and instances whose business key exists are
-    not started twice.
+    Running it again changes nothing: users are updated, and instances whose business key exists are not
+    started twice (a scenario whose first instance exists is not run again).
     """
     from pathlib import Path
 
+    from . import clock
     from .db import migrate
+    from .scenario import Scenario
 
     rt = ctx.runtime
     migrate(rt.engine)
     fixtures = [json.loads(p.read_text(encoding="utf-8")) for b in bundles if (p := Path(b) / "demo.json").is_file()]
     users = [u for f in fixtures for u in f.get("users", [])]
     for user in users:
-        rt.add_user(user["username"], user.get("roles", []), user.get("organisations", []), actor="demo")
+        rt.add_user(user["username"], user.get("roles", []), user.get("organisations", []),
+                    user.get("display_name"), user.get("email"), actor="demo")
     results = rt.deploy(list(bundles), actor=next((u["username"] for u in users if "admin" in u.get("roles", [])),
                                                   None))
     existing = {i["business_key"] for i in rt.instances_summary()}
     started = [rt.start(i["process_id"], i.get("data"), i.get("business_key"), i.get("started_by"), i.get("title"))
                for f in fixtures for i in f.get("instances", []) if i.get("business_key") not in existing]
+    for fixture in fixtures:
+        steps = fixture.get("steps", [])
+        first_key = next((step.get("key") for step in steps if "start" in step), None)
+        if not steps or first_key in existing:
+            continue
+        scenario = Scenario(rt)
+        try:
+            scenario.run(steps)
+        finally:
+            clock.set_now(None)
+        started.extend(scenario.refs.values())
     ctx.emit({"deployed": [r.process_id for r in results], "users": [u["username"] for u in users],
               "started": started},
              f"demo ready: {len(results)} process(es), {len(users)} user(s), {len(started)} new instance(s)")

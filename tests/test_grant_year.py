@@ -167,7 +167,8 @@ def test_a_whole_grant_year(year):
     y.complete("register_ssu_decision", "round", "sverre", {
         "conclusion": "SSU innvilger i tråd med innstillingen.",
         "decisions": [{"application_id": ids[r], "granted": a > 0, "amount": a,
-                       "reason": "" if a else "Søknaden nådde ikke opp innenfor rammen."} for r, a in proposal.items()]})
+                       "reason": "" if a else "Søknaden nådde ikke opp innenfor rammen."}
+                      for r, a in proposal.items()]})
     assert {r: y.application_row(r).status for r in proposal} == {
         "a1": "granted", "a4": "granted", "a5": "granted", "a2": "rejected", "a6": "rejected"}
     assert y.ledger(2025)["reserved"] == 1_300_000
@@ -231,7 +232,8 @@ def test_a_whole_grant_year(year):
     assert result.status == "delivered"
     assert rt.instance(y.instance_id("round")).status == "completed", rt.instance(y.instance_id("round")).error
     with rt.Session() as s:
-        statuses = dict(s.execute(select(GrantApplication.status, func.count()).group_by(GrantApplication.status)).all())
+        statuses = dict(s.execute(select(GrantApplication.status, func.count())
+                                  .group_by(GrantApplication.status)).all())
         assert statuses == {"granted": 7, "rejected": 5, "withdrawn": 1}
         awards = s.scalar(select(func.count()).select_from(Document).where(Document.kind == "award_letter"))
         assert awards == 7
@@ -259,7 +261,8 @@ def test_a_whole_grant_year(year):
         assert row.overdue_at is not None
         kinds = sorted(s.scalars(select(TaskNotice.kind).where(TaskNotice.human_task_id == row.id)))
         assert kinds == ["overdue", "reminder-10", "reminder-2"]
-        to_leif = s.scalars(select(OutboxMessage.subject).where(OutboxMessage.to_address == "leif@kongsberg.example.no"))
+        to_leif = s.scalars(select(OutboxMessage.subject).where(
+            OutboxMessage.to_address == "leif@kongsberg.example.no"))
         assert sum("Påminnelse" in subject for subject in to_leif) == 2
     y.complete("escalate_missing_report", late, "vera", {"follow_up_action": "Ringt prosjektleder; leveres 4.12."})
     y.at("2025-12-04T09:00")
@@ -287,7 +290,8 @@ def test_a_whole_grant_year(year):
     assert sorted((r[1], r[3], r[4]) for r in rows[1:]) == [
         ("Barn og unge: felles forløp", 300_000, 250_000), ("Eldrehelsekoordinator i Kongsberg", 600_000, 500_000),
         ("Felles rehabiliteringsforløp", 400_000, 350_000)]
-    assert csv_bytes.startswith(b"\xef\xbb\xbf") and "Eldrehelsekoordinator i Kongsberg" in csv_bytes.decode("utf-8-sig")
+    assert csv_bytes.startswith(b"\xef\xbb\xbf")
+    assert "Eldrehelsekoordinator i Kongsberg" in csv_bytes.decode("utf-8-sig")
     report_text = _pdf_text(rt, y.data("report2025")["annual_report"]["document_id"])
     assert "Sju prosjekter fikk tilskudd i 2025." in report_text and "1 300 000 kr" in report_text
 
@@ -319,5 +323,6 @@ def test_a_whole_grant_year(year):
         assert s.scalar(select(func.count()).select_from(HumanTask).where(
             HumanTask.status == "open", HumanTask.spec_name == "status_report")) == 4  # the autumn projects, 2026
     audit_actions = {e["action"] for e in rt.audit()}
-    assert {"start", "complete", "timer_fired", "message_delivered", "connector", "task_reminder", "task_overdue"} <= audit_actions
+    assert {"start", "complete", "timer_fired", "message_delivered", "connector", "task_reminder",
+            "task_overdue"} <= audit_actions
     assert json.loads(json.dumps(rt.instance(y.instance_id("round")).data, default=str))["call_id"] == call_id
