@@ -275,6 +275,17 @@ def message(ctx: Context, name: str, data: str | None, correlations: tuple[str, 
         sys.exit(3)
 
 
+@main.command("connector")
+@click.argument("name")
+@click.option("--params", help="Parameters as a JSON object.")
+@click.option("--as", "actor", metavar="ADMIN", help="An admin; without it, whoever may write the database.")
+@pass_ctx
+def run_connector(ctx: Context, name: str, params: str | None, actor: str | None) -> None:
+    """Run connector NAME outside any process, audited (e.g. ledger.allocate for the allocation letter)."""
+    result = ctx.runtime.call_connector(name, _json_arg(params), actor)
+    ctx.emit(result, json.dumps(result, ensure_ascii=False, default=str))
+
+
 @main.command()
 @click.option("--status", type=click.Choice(["delivered", "undeliverable"]))
 @pass_ctx

@@ -10,7 +10,6 @@ from typing import Any
 
 from .. import clock
 from ..calendar import local_date
-from ..documents import export_rows_csv, export_rows_xlsx, format_kroner, render_pdf
 from ..records import Document
 from .grants import status_reports
 from .ledger import _instance_id, _session
@@ -38,6 +37,8 @@ def store(kind: str, filename: str, media_type: str, content: bytes, application
 def render(template: str, context: dict, filename: str = "", application_id: int | None = None,
            call_id: int | None = None) -> dict:
     """Render ``template`` (e.g. ``award_letter``) with ``context`` to PDF and keep it; returns its id."""
+    from ..documents import render_pdf  # WeasyPrint takes seconds to import: only where letters are made
+
     pdf = render_pdf(template, context)
     doc = store(template, filename or f"{template}.pdf", "application/pdf", pdf, application_id, call_id)
     return {"document_id": doc.id, "filename": doc.filename, "bytes": len(pdf)}
@@ -45,6 +46,8 @@ def render(template: str, context: dict, filename: str = "", application_id: int
 
 def export_year(year: int, community: str = "") -> dict:
     """The year's status reports as XLSX and CSV (per-project economy and goal attainment) and a PDF report."""
+    from ..documents import export_rows_csv, export_rows_xlsx, format_kroner
+
     rows: list[dict[str, Any]] = []
     for r in status_reports(_session(), year):
         spent = "; ".join(f"{s.get('party')}: {format_kroner(int(s.get('amount') or 0))}" for s in r["spent"])

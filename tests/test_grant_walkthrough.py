@@ -1,0 +1,34 @@
+"""The README's path through the grant: `samflyt demo`, then one application from draft to final report with
+the CLI (bpmn/grant/walkthrough.sh), as a newcomer would run them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_demo_then_walkthrough_from_draft_to_final_report(tmp_path: Path):
+    samflyt = Path(sys.executable).parent / "samflyt"
+    env = {**os.environ, "SAMFLYT_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}", "SAMFLYT": str(samflyt)}
+    env.pop("SAMFLYT_SMTP_HOST", None)
+    demo = subprocess.run([str(samflyt), "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stderr
+    assert "demo ready: 4 process(es), 30 user(s), 17 new instance(s)" in demo.stdout
+    again = subprocess.run([str(samflyt), "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert "0 new instance(s)" in again.stdout  # idempotent
+    for user, expected in (("ada", "fill_application"), ("bjorn", "cosign_application"), ("per", "check_completeness"),
+                           ("mia", "review_application"), ("frida", "fsu_input"), ("siri", "register_ssu_decision"),
+                           ("emma", "status_report")):
+        tasks = subprocess.run([str(samflyt), "tasks", "--user", user], cwd=ROOT, env=env, capture_output=True,
+                               text=True, timeout=60)
+        assert expected in tasks.stdout, (user, tasks.stdout)
+    walk = subprocess.run(["sh", str(ROOT / "bpmn" / "grant" / "walkthrough.sh")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert walk.returncode == 0, walk.stdout + walk.stderr
+    assert "message ssu_decision: delivered" in walk.stdout
+    assert "application instance: completed" in walk.stdout
+    assert '"paid": 240000, "released": 10000' in walk.stdout
