@@ -120,3 +120,14 @@ def smtp():
     yield start
     for controller in servers:
         controller.stop()
+
+
+@pytest.fixture
+def year(db_engine):
+    """The grant bundle deployed with the seed users, the clock at Monday 6 January 2025 (tests/grant_driver.py)."""
+    from tests.grant_driver import GrantYear, grant_runtime
+
+    y = GrantYear(grant_runtime(db_engine))
+    y.at("2025-01-06T09:00")
+    yield y
+    clock.set_now(None)

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from engine import clock
 from engine.connectors.ledger import LedgerError
 from engine.errors import NotAuthorisedError, ValidationError
 from engine.scenario import ScenarioError
-from tests.grant_driver import GrantYear, application_form, grant_runtime
+from tests.grant_driver import GrantYear, application_form
 
 HF = "Vestre Viken HF"
-
-
-@pytest.fixture
-def year(db_engine):
-    y = GrantYear(grant_runtime(db_engine))
-    y.at("2025-01-06T09:00")
-    yield y
-    clock.set_now(None)
 
 
 def test_the_vestfold_ledger_from_the_ssu_papers(year):

@@ -19,22 +19,13 @@ import pypdf
 import pytest
 from sqlalchemy import func, select
 
-from engine import clock
 from engine.errors import NotAuthorisedError
 from engine.models import HumanTask, OutboxMessage, TaskNotice
 from engine.records import Document, GrantApplication, GrantReport, MeetingCase
-from tests.grant_driver import GrantYear, application_form, grant_runtime
+from tests.grant_driver import GrantYear, application_form
 
 VV = "Helsefellesskap Vest-Viken"
 HF = "Vestre Viken HF"
-
-
-@pytest.fixture
-def year(db_engine):
-    y = GrantYear(grant_runtime(db_engine))
-    y.at("2025-01-06T09:00")
-    yield y
-    clock.set_now(None)
 
 
 def _pdf_text(rt, document_id: int) -> str:
