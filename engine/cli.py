@@ -27,11 +27,9 @@ class Context:
     @property
     def runtime(self):
         if self._runtime is None:
-            from .connectors import registry
-            from .runtime import Runtime
+            from .runtime import open_runtime
 
-            registry.load_entry_points()
-            self._runtime = Runtime(self.db_url, connectors=registry)
+            self._runtime = open_runtime(self.db_url)
         return self._runtime
 
     def emit(self, value: Any, text: str | None = None) -> None:
@@ -432,7 +430,7 @@ def serve(ctx: Context, host: str, port: int, debug: bool, with_scheduler: bool)
     """Run the web application (development server; use gunicorn in production)."""
     from web import create_app
 
-    app = create_app({"DATABASE_URL": ctx.db_url} if ctx.db_url else None)
+    app = create_app({"DEV_SERVER": True, **({"DATABASE_URL": ctx.db_url} if ctx.db_url else {})})
     if with_scheduler:
         from .scheduler import start_background
 

@@ -96,6 +96,8 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2; None: sign-in by OIDC only
+    language: Mapped[str | None] = mapped_column(String(5))  # nb | nn | en; None: the default (nb)
     roles: Mapped[list[Role]] = relationship(secondary=user_roles, lazy="joined")
     organisations: Mapped[list[Organisation]] = relationship(secondary=memberships, lazy="joined")
 
@@ -296,3 +298,27 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
     sent_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class SignInAttempt(Base):
+    """A sign-in attempt, kept to slow down password guessing (see :mod:`engine.accounts`)."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (Index("ix_sign_in_attempts_username_at", "username", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    client: Mapped[str | None] = mapped_column(String(100))
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+
+
+class TaskDraft(Base):
+    """What a user typed into a task form and saved without submitting, to come back to."""
+
+    __tablename__ = "task_drafts"
+    __table_args__ = (UniqueConstraint("task_id", "username", name="uq_task_drafts_task_user"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    username: Mapped[str] = mapped_column(String(100))
+    data: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)

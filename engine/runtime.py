@@ -571,6 +571,21 @@ class Runtime:
                      "instance_id": e.instance_id, "task_id": e.task_id, "details": json.loads(e.details)}
                     for e in s.scalars(query)]
 
+    def task_data(self, task_id: str) -> dict[str, Any]:
+        """The data an open task sees (what its form starts from), read from the instance's workflow."""
+        with self.Session() as s:
+            row = self._open_task(s, task_id)
+        task = self.load_workflow(row.instance_id).get_task_from_id(UUID(task_id))
+        if task is None:
+            raise NotFoundError(f"no task {task_id} in instance {row.instance_id}")
+        return plain(dict(task.data))
+
+    def completed_task_element_ids(self, instance_id: int) -> list[str]:
+        """BPMN element ids of the completed steps of an instance, for marking them on its diagram."""
+        workflow = self.load_workflow(instance_id)
+        done = spiff_events.tasks_in_state(workflow, TaskState.COMPLETED)
+        return sorted({t.task_spec.bpmn_id for t in done if getattr(t.task_spec, "bpmn_id", None)})
+
     def load_workflow(self, instance_id: int) -> BpmnWorkflow:
         """The deserialized workflow, read-only (for diagrams and diagnostics)."""
         with self.Session() as s:
@@ -590,3 +605,10 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
             child = data[name] = {}
         data = child
     data[last] = value
+
+
+def open_runtime(db_url: str | None = None) -> Runtime:
+    """The runtime an entry point (CLI, web app, scheduler) uses: the process-wide connector registry with
+    every connector the installed packages declare (``samflyt.connectors`` entry points)."""
+    default_connectors.load_entry_points()
+    return Runtime(db_url, connectors=default_connectors)

@@ -1,0 +1,116 @@
+"""Worklists: the open human tasks a person sees, served from the human-task index, never from workflows.
+
+Four views: ``mine`` (claimed by me), ``available`` (my roles, unclaimed, not blocked for me -- those
+blocked, e.g. by a conflict of interest, come back separately with the reason so the page can say why),
+``overdue`` (mine or available, past the due date) and ``all`` (every open task; AU and admins only).
+Filtering, sorting and paging happen here so every entry point pages the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from . import authz, clock
+from .errors import NotAuthorisedError
+from .models import HumanTask, ProcessInstance, ProcessModel, User
+
+VIEWS = ("mine", "available", "overdue", "all")
+SORTS = ("due", "created", "title")
+#: Roles that may see every open task (besides admins).
+OVERVIEW_ROLES = {"au"}
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    task_id: str
+    name: str
+    title: str
+    lane: str | None
+    process_id: str
+    process_name: str
+    instance_id: int
+    instance_title: str | None
+    business_key: str | None
+    organisation: str | None
+    due_at: datetime | None
+    overdue: bool
+    claimed_by: str | None
+    created_at: datetime
+    blocked_reason: str | None = None
+
+
+@dataclass
+class Page:
+    items: list[WorkItem]
+    total: int
+    page: int
+    per_page: int
+    blocked: list[WorkItem] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def may_see_all(user: User) -> bool:
+    return authz.is_admin(user) or bool(user.role_names & OVERVIEW_ROLES)
+
+
+def _organisation(restrictions: dict[str, Any]) -> str | None:
+    for key in ("organisations", "exclude_organisations"):
+        values = restrictions.get(key) or []
+        if values:
+            return str(values[0])
+    return None
+
+
+def worklist(session: Session, user: User, view: str = "available", text: str | None = None, sort: str = "due",
+             page: int = 1, per_page: int = 25) -> Page:
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {', '.join(VIEWS)}")
+    if view == "all" and not may_see_all(user):
+        raise NotAuthorisedError(f"{user.username} may not see all open tasks")
+    now = clock.now()
+    query = (select(HumanTask, ProcessInstance, ProcessModel.name)
+             .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+             .join(ProcessModel, ProcessModel.process_id == ProcessInstance.process_id, isouter=True)
+             .where(HumanTask.status == "open"))
+    if view == "mine":
+        query = query.where(HumanTask.claimed_by == user.username)
+    elif view in ("available", "overdue"):
+        mine_or_open = or_(HumanTask.claimed_by == user.username, HumanTask.claimed_by.is_(None))
+        query = query.where(mine_or_open if view == "overdue" else HumanTask.claimed_by.is_(None))
+        if not authz.is_admin(user):
+            query = query.where(or_(HumanTask.candidate_role.in_(sorted(user.role_names)),
+                                    HumanTask.candidate_role.is_(None)))
+        if view == "overdue":
+            query = query.where(HumanTask.due_at < now)
+    if text:
+        like = f"%{text.strip()}%"
+        query = query.where(or_(HumanTask.title.ilike(like), ProcessInstance.title.ilike(like),
+                                ProcessInstance.business_key.ilike(like)))
+    order = {"due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at),
+             "created": (HumanTask.created_at,), "title": (HumanTask.title, HumanTask.created_at)}[sort]
+    rows = session.execute(query.order_by(*order, HumanTask.id)).all()
+    items, blocked = [], []
+    for task, instance, process_name in rows:
+        restrictions = json.loads(task.restrictions or "{}")
+        reason = None
+        if view in ("available", "overdue") and task.claimed_by is None:
+            reason = authz.why_not(user, task, restrictions)
+        item = WorkItem(task.task_id, task.spec_name, task.title, task.lane, instance.process_id,
+                        process_name or instance.process_id, instance.id, instance.title, instance.business_key,
+                        _organisation(restrictions), task.due_at, bool(task.due_at and task.due_at < now),
+                        task.claimed_by, task.created_at, reason)
+        if reason is None:
+            items.append(item)
+        elif view == "available" and task.candidate_role in user.role_names:
+            blocked.append(item)
+    start = (max(page, 1) - 1) * per_page
+    return Page(items[start:start + per_page], len(items), max(page, 1), per_page, blocked)

@@ -1,0 +1,241 @@
+"""The web UI through Flask's test client: sign-in, worklists, permissions, task forms, drafts, races,
+languages and security headers. The grant bundle and its seed users are real; so is the database."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from engine import accounts, clock
+from tests.grant_driver import GrantYear, application_form, grant_runtime
+from web import create_app
+
+PASSWORDS = {u: f"passord-{u}" for u in ("ada", "per", "bjorn", "mia", "lars", "hege", "admin", "siri")}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def site(db_engine):
+    """The grant bundle with a published call and Ada's new application; the app on the same database."""
+    rt = grant_runtime(db_engine)
+    with rt.session() as s:
+        for user, password in PASSWORDS.items():
+            accounts.set_password(s, user, password)
+    y = GrantYear(rt)
+    y.at("2025-01-06T09:00")
+    y.open_round("round", "per", ["2025-05-01"], 1_000_000, "Helsefellesskapet i Vestfold")
+    y.start("grant_application", "ada", {"call_id": y.data("round")["call_id"]}, ref="app")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": False,
+                      "DATABASE_URL": db_engine.url.render_as_string(hide_password=False)})
+    app.extensions["samflyt_runtime"] = rt  # the same runtime (and connectors) the scenario uses
+    yield app, y
+    clock.set_now(None)
+
+
+def client_for(app, user: str | None):
+    client = app.test_client()
+    if user:
+        response = client.post("/sign-in", data={"username": user, "password": PASSWORDS[user]})
+        assert response.status_code == 302, response.data
+    return client
+
+
+def _form(title: str = "Trygg hjemkomst") -> dict[str, str]:
+    data = application_form(title, "Horten kommune", ["Sykehuset i Vestfold HF"],
+                            [("Horten kommune", 2025, 200_000), ("Sykehuset i Vestfold HF", 2025, 100_000)],
+                            contact="ada")
+    flat = {k: v for k, v in data.items() if isinstance(v, str)}
+    flat["priority_groups"] = data["priority_groups"][0]
+    flat["partner_organisations.0"] = "Sykehuset i Vestfold HF"
+    for i, line in enumerate(data["budget"]):
+        flat.update({f"budget.{i}.party": line["party"], f"budget.{i}.year": str(line["year"]),
+                     f"budget.{i}.amount": f"{line['amount']:,}".replace(",", " ")})
+    return flat
+
+
+def test_sign_in_out_and_the_rate_limit(site):
+    app, _ = site
+    anonymous = app.test_client()
+    assert anonymous.get("/").location.endswith("/sign-in")
+    assert anonymous.get("/tasks").status_code == 302
+    page = anonymous.post("/sign-in", data={"username": "ada", "password": "feil-passord"})
+    assert page.status_code == 401 and "Feil brukernavn eller passord." in page.get_data(as_text=True)
+    assert 'aria-invalid="true"' in page.get_data(as_text=True)
+    for _attempt in range(5):
+        anonymous.post("/sign-in", data={"username": "mia", "password": "feil"})
+    locked = anonymous.post("/sign-in", data={"username": "mia", "password": PASSWORDS["mia"]})
+    assert locked.status_code == 401 and "For mange mislykkede forsøk" in locked.get_data(as_text=True)
+    signed_in = anonymous.post("/sign-in?next=https://evil.example/",
+                               data={"username": "ada", "password": PASSWORDS["ada"]})
+    assert signed_in.location == "/tasks"  # never an open redirect
+    assert anonymous.get("/").location.endswith("/tasks")
+    assert anonymous.post("/sign-out").location.endswith("/sign-in")
+    assert anonymous.get("/tasks").status_code == 302
+
+
+@pytest.mark.parametrize(("user", "path", "status"), [
+    (None, "/tasks", 302), ("ada", "/tasks", 200), ("ada", "/tasks?view=available", 200),
+    ("ada", "/tasks?view=all", 403), ("per", "/tasks?view=all", 200), ("admin", "/tasks?view=all", 200),
+    ("ada", "/tasks?view=nonsense", 404), ("hege", "/instances/{app}", 403), ("ada", "/instances/{app}", 200),
+    ("per", "/instances/{app}", 200), ("mia", "/instances/{round}", 403), ("ada", "/instances/999999", 404),
+    ("hege", "/tasks/{fill}", 403), ("ada", "/tasks/{fill}", 200), ("admin", "/tasks/{fill}", 200),
+    ("ada", "/tasks/no-such-task", 404),
+])
+def test_who_may_see_what(site, user, path, status):
+    app, y = site
+    fill = y.task("app", "fill_application")
+    url = path.format(app=y.instance_id("app"), round=y.instance_id("round"), fill=fill)
+    assert client_for(app, user).get(url).status_code == status
+
+
+def test_the_worklist_shows_my_work_and_why_i_cannot_take_some(site):
+    app, y = site
+    ada = client_for(app, "ada")
+    available = ada.get("/tasks?view=available").get_data(as_text=True)
+    assert "Fyll ut søknad" in available and '<strong class="overdue">' not in available
+    ada.post(f"/tasks/{y.task('app', 'fill_application')}", data={**_form(), "_action": "complete"})
+    y.cosign("app", "bjorn")
+    y.submit("app", "ada")
+    y.check("app", "per")
+    knut_blocked = client_for(app, "mia").get("/tasks?view=available").get_data(as_text=True)
+    assert "Vurder søknad" in knut_blocked
+    lars = client_for(app, "lars")  # Drammen: no conflict with Horten and the hospital
+    assert "Vurder søknad" in lars.get("/tasks?view=available").get_data(as_text=True)
+    bjorn_view = client_for(app, "bjorn").get("/tasks?view=available").get_data(as_text=True)
+    assert "Vurder søknad" not in bjorn_view  # not a committee member at all
+
+
+def test_a_form_with_errors_keeps_what_was_typed_and_links_each_error(site):
+    app, y = site
+    ada = client_for(app, "ada")
+    task = y.task("app", "fill_application")
+    form = {**_form(), "budget.0.amount": "-5", "contact_email": "ikke-en-adresse", "_action": "complete"}
+    del form["purpose"]
+    page = ada.post(f"/tasks/{task}", data=form)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 422
+    assert '<div class="error-summary" role="alert"' in html
+    assert 'href="#f-budget-0-amount"' in html and 'href="#f-purpose"' in html and 'href="#f-contact_email"' in html
+    assert "Verdien må være minst 0." in html and "Fyll ut feltet." in html
+    assert re.search(r'id="f-budget-0-amount"[^>]*aria-describedby="[^"]*f-budget-0-amount-error"', html)
+    assert 'value="Trygg hjemkomst"' in html  # nothing typed is lost
+    assert [t.name for t in y.rt.tasks(y.instance_id("app"))] == ["fill_application"]
+
+
+def test_rows_can_be_added_and_removed_without_javascript(site):
+    app, y = site
+    ada = client_for(app, "ada")
+    task = y.task("app", "fill_application")
+    added = ada.post(f"/tasks/{task}", data={**_form(), "_add": "budget"}).get_data(as_text=True)
+    assert 'id="f-budget-2-party"' in added and 'value="Horten kommune"' in added
+    removed = ada.post(f"/tasks/{task}", data={**_form(), "_remove": "budget.0"}).get_data(as_text=True)
+    assert 'id="f-budget-1-party"' not in removed and 'value="Sykehuset i Vestfold HF"' in removed
+
+
+def test_a_draft_is_saved_and_comes_back(site):
+    app, y = site
+    ada = client_for(app, "ada")
+    task = y.task("app", "fill_application")
+    saved = ada.post(f"/tasks/{task}", data={"title": "Halvferdig søknad", "_action": "save"})
+    assert saved.status_code == 302
+    page = ada.get(f"/tasks/{task}").get_data(as_text=True)
+    assert 'value="Halvferdig søknad"' in page and "Utkast lagret" in page
+    assert [t.name for t in y.rt.tasks(y.instance_id("app"))] == ["fill_application"]  # not submitted
+    done = ada.post(f"/tasks/{task}", data={**_form(), "_action": "complete"})
+    assert done.status_code == 302
+    assert y.data("app")["title"] == "Trygg hjemkomst" and y.data("app")["budget"][0]["amount"] == 200_000
+
+
+def test_two_claim_at_once_and_the_loser_is_told(site):
+    app, y = site
+    ada = client_for(app, "ada")
+    ada.post(f"/tasks/{y.task('app', 'fill_application')}", data={**_form(), "_action": "complete"})
+    y.cosign("app", "bjorn")
+    y.submit("app", "ada")
+    y.check("app", "per")
+    review = y.task("app", "review_application")
+    mia, lars = client_for(app, "mia"), client_for(app, "lars")
+    assert mia.post(f"/tasks/{review}/claim").status_code == 302
+    lost = lars.post(f"/tasks/{review}/claim", follow_redirects=True).get_data(as_text=True)
+    assert "mia tok oppgaven akkurat nå." in lost
+    refused = lars.post(f"/tasks/{review}", data={"review.conflict_of_interest": "false",
+                                                   "review.conflict_of_interest.present": "1"})
+    assert refused.status_code == 409 and "har tatt denne oppgaven" in refused.get_data(as_text=True)
+
+
+def test_a_task_closed_meanwhile_keeps_the_input(site):
+    app, y = site
+    task = y.task("app", "fill_application")
+    first, second = client_for(app, "ada"), client_for(app, "ada")
+    assert first.post(f"/tasks/{task}", data={**_form(), "_action": "complete"}).status_code == 302
+    late = second.post(f"/tasks/{task}", data={**_form("Min andre versjon"), "_action": "complete"})
+    html = late.get_data(as_text=True)
+    assert late.status_code == 409 and "ble lukket i mellomtiden" in html
+    assert "Min andre versjon" in html or "Oppgaven er fullført" in html
+    refused = [e for e in y.rt.audit(y.instance_id("app")) if e["action"] == "complete_refused"]
+    assert refused and refused[-1]["details"]["data"]["title"] == "Min andre versjon"
+
+
+def test_conflict_of_interest_is_explained_on_claim(site):
+    app, y = site
+    client_for(app, "ada").post(f"/tasks/{y.task('app', 'fill_application')}",
+                                data={**_form(), "_action": "complete"})
+    y.cosign("app", "bjorn")
+    y.submit("app", "ada")
+    y.check("app", "per")
+    with y.rt.session() as s:
+        accounts.set_password(s, "knut", "passord-knut")
+    PASSWORDS["knut"] = "passord-knut"
+    knut = client_for(app, "knut")  # the hospital co-signs: its committee member has a conflict
+    review = y.task("app", "review_application")
+    page = knut.post(f"/tasks/{review}/claim", follow_redirects=True).get_data(as_text=True)
+    assert "Du kan ikke ta denne oppgaven: inhabilitet: du tilhører Sykehuset i Vestfold HF" in page
+    listed = knut.get("/tasks?view=available").get_data(as_text=True)
+    assert "Oppgaver du ikke kan ta" in listed and "inhabilitet: du tilhører Sykehuset i Vestfold HF" in listed
+
+
+def test_languages_and_the_lang_attribute(site):
+    app, _ = site
+    ada = client_for(app, "ada")
+    assert '<html lang="nb">' in ada.get("/tasks").get_data(as_text=True)
+    ada.post("/language", data={"lang": "nn", "next": "/tasks"})
+    nynorsk = ada.get("/tasks").get_data(as_text=True)
+    assert '<html lang="nn">' in nynorsk and "Mine oppgåver" in nynorsk
+    english = ada.get("/tasks?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in english and "My tasks" in english
+    assert ada.post("/language", data={"lang": "de"}).status_code == 400
+
+
+def test_every_ui_message_is_translated_in_all_three_languages():
+    found = {msg[2] for msg in extract_from_dir(str(ROOT / "web"), method_map=[
+        ("**.py", "python"), ("templates/**.html", "jinja2")], keywords={"_": None, "gettext": None})}
+    ids = {m if isinstance(m, str) else m[0] for m in found}
+    for lang in ("nb", "nn", "en"):
+        folder = ROOT / "web" / "translations" / lang / "LC_MESSAGES"
+        with open(folder / "messages.po", "rb") as f:
+            po = {m.id: m.string for m in read_po(f) if m.id}
+        with open(folder / "messages.mo", "rb") as f:
+            mo = {m.id: m.string for m in read_mo(f) if m.id}
+        untranslated = sorted(i for i in ids if not po.get(i))
+        assert not untranslated, f"{lang}: untranslated {untranslated}"
+        assert mo == po, f"{lang}: messages.mo is older than messages.po (run pybabel compile -d web/translations)"
+
+
+def test_security_headers_and_csrf(db_engine):
+    rt = grant_runtime(db_engine)
+    app = create_app({"TESTING": True, "SECRET_KEY": "test",
+                      "DATABASE_URL": db_engine.url.render_as_string(hide_password=False)})
+    app.extensions["samflyt_runtime"] = rt
+    client = app.test_client()
+    page = client.get("/sign-in")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.post("/sign-in", data={"username": "ada", "password": "x"}).status_code == 400  # no CSRF token
+    with pytest.raises(RuntimeError, match="SAMFLYT_SECRET_KEY"):
+        create_app({"DATABASE_URL": db_engine.url.render_as_string(hide_password=False), "SECRET_KEY": None})

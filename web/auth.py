@@ -1,0 +1,104 @@
+"""Sign-in and sign-out with local accounts (argon2, rate-limited in :mod:`engine.accounts`), and the
+language switch. ``/`` sends a signed-in user to the worklist and anyone else to sign-in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import UserMixin, current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+
+from engine import accounts
+from engine.models import User
+
+from . import LANGUAGES, login_manager
+
+bp = Blueprint("auth", __name__)
+
+
+@dataclass
+class SignedIn(UserMixin):
+    """The signed-in person as the views see them (a snapshot of the account, read per request)."""
+
+    username: str
+    display_name: str
+    roles: frozenset[str]
+    organisations: frozenset[str]
+    language: str | None
+
+    def get_id(self) -> str:
+        return self.username
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @classmethod
+    def from_user(cls, user: User) -> SignedIn:
+        return cls(user.username, user.display_name or user.username, frozenset(user.role_names),
+                   frozenset(user.organisation_names), user.language)
+
+
+def runtime():
+    return current_app.extensions["samflyt_runtime"]
+
+
+@login_manager.user_loader
+def load_user(username: str) -> SignedIn | None:
+    with runtime().Session() as s:
+        user = s.scalar(select(User).where(User.username == username, User.active.is_(True)))
+        return SignedIn.from_user(user) if user is not None else None
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: an open redirect would let a link send people elsewhere after sign-in."""
+    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("tasks.worklist")
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("tasks.worklist") if current_user.is_authenticated else url_for("auth.login"))
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def login():
+    error = None
+    username = request.form.get("username", "").strip()
+    if request.method == "POST":
+        with runtime().session() as s:
+            result = accounts.sign_in(s, username, request.form.get("password", ""), request.remote_addr)
+            signed_in = SignedIn.from_user(result.user) if result.user is not None else None
+        if signed_in is not None:
+            session.clear()  # a fresh session on sign-in: no fixation
+            login_user(signed_in)
+            return redirect(_safe_next(request.args.get("next")))
+        error = (_("Too many failed attempts. Wait 15 minutes and try again.") if result.reason == "locked"
+                 else _("Wrong username or password."))
+    status = 401 if error else 200
+    return render_template("login.html", error=error, username=username), status
+
+
+@bp.post("/sign-out")
+@login_required
+def logout():
+    logout_user()
+    session.clear()
+    flash(_("You are signed out."))
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/language")
+def language():
+    chosen = request.form.get("lang")
+    if chosen not in LANGUAGES:
+        abort(400)
+    session["lang"] = chosen
+    if current_user.is_authenticated:
+        with runtime().session() as s:
+            accounts.set_language(s, current_user.username, chosen)
+    return redirect(_safe_next(request.form.get("next")))

@@ -1,0 +1,198 @@
+"""Task forms as HTML fields: JSON Schema (+ UI schema) -> field descriptions for the templates, and the
+posted form back into the JSON the engine validates.
+
+Rendering is server-side and works without JavaScript: repeating rows (budget lines per party and year)
+are added and removed with submit buttons that re-render the form with what the user typed. Validation
+is not done here: the engine validates with the same marshmallow schema it always uses; this module only
+turns the posted strings into JSON of the declared types and maps the engine's errors back onto fields.
+
+Field names are dotted paths (``budget.0.amount``); element ids are ``f-`` plus the path with dashes, so an
+error summary can link to the field it is about (WCAG 3.3.1).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+_INT = re.compile(r"^-?\d+$")
+
+
+@dataclass
+class Field:
+    path: str
+    label: str
+    kind: str  # text textarea number date email checkbox yesno select checkboxes list rows group
+    required: bool = False
+    help: str | None = None
+    value: Any = None
+    options: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    children: list[Field] = field(default_factory=list)  # group: its fields
+    rows: list[list[Field]] = field(default_factory=list)  # rows: one list of fields per row
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return "f-" + self.path.replace(".", "-")
+
+
+def _messages(errors: Any, key: Any) -> Any:
+    if not isinstance(errors, dict):
+        return None
+    return errors.get(key, errors.get(str(key)) if not isinstance(key, str) else errors.get(key))
+
+
+def _as_list(messages: Any) -> list[str]:
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return messages
+    if isinstance(messages, str):
+        return [messages]
+    return []
+
+
+def build_fields(schema: dict[str, Any], ui: dict[str, Any] | None, values: dict[str, Any] | None,
+                 errors: dict[str, Any] | None = None, prefix: str = "", extra_rows: set[str] | None = None
+                 ) -> list[Field]:
+    """Fields for an ``object`` schema in the UI schema's ``ui:order`` (else the schema's order)."""
+    ui = ui or {}
+    values = values or {}
+    properties = schema.get("properties", {})
+    order = [n for n in ui.get("ui:order", []) if n in properties]
+    order += [n for n in properties if n not in order]
+    required = set(schema.get("required", []))
+    return [_field(name, properties[name], ui.get(name) or {}, values.get(name), _messages(errors, name),
+                   f"{prefix}{name}", name in required, extra_rows or set()) for name in order]
+
+
+def _field(name: str, prop: dict[str, Any], ui: dict[str, Any], value: Any, errors: Any, path: str, required: bool,
+           extra_rows: set[str]) -> Field:
+    kind = prop.get("type", "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    f = Field(path, prop.get("title") or name, "text", required, ui.get("ui:help") or prop.get("description"), value,
+              errors=_as_list(errors))
+    widget = ui.get("ui:widget")
+    if kind == "object":
+        f.kind = "group"
+        f.children = build_fields(prop, ui, value if isinstance(value, dict) else {},
+                                  errors if isinstance(errors, dict) else None, f"{path}.", extra_rows)
+    elif kind == "array":
+        items = prop.get("items", {"type": "string"})
+        if "enum" in items:
+            f.kind, f.options = "checkboxes", _options(items, ui)
+            f.value = value if isinstance(value, list) else []
+        elif items.get("type") == "object":
+            f.kind = "rows"
+            rows = value if isinstance(value, list) else []
+            count = max(len(rows), 1 if required or prop.get("minItems") else 0) + (1 if path in extra_rows else 0)
+            item_ui = ui.get("items") or {}
+            f.rows = [build_fields(items, item_ui, rows[i] if i < len(rows) and isinstance(rows[i], dict) else {},
+                                   _messages(errors, i), f"{path}.{i}.", extra_rows) for i in range(count)]
+        else:
+            f.kind = "list"
+            rows = value if isinstance(value, list) else []
+            count = max(len(rows), 1) + (1 if path in extra_rows else 0)
+            f.rows = [[Field(f"{path}.{i}", f"{f.label} {i + 1}", _scalar_kind(items, {}), False,
+                             value=rows[i] if i < len(rows) else None, errors=_as_list(_messages(errors, i)),
+                             attrs=_attrs(items))] for i in range(count)]
+    elif "enum" in prop:
+        f.kind, f.options = "select", _options(prop, ui)
+    elif kind == "boolean":
+        f.kind = "checkbox" if widget == "checkbox" or not required else "yesno"
+    else:
+        f.kind = _scalar_kind(prop, ui)
+        f.attrs = _attrs(prop)
+    return f
+
+
+def _scalar_kind(prop: dict[str, Any], ui: dict[str, Any]) -> str:
+    if prop.get("type") in ("integer", "number"):
+        return "number"
+    if prop.get("format") == "date":
+        return "date"
+    if prop.get("format") == "email":
+        return "email"
+    return "textarea" if ui.get("ui:widget") == "textarea" else "text"
+
+
+def _attrs(prop: dict[str, Any]) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    for key, attr in (("minimum", "min"), ("maximum", "max"), ("maxLength", "maxlength"), ("minLength", "minlength")):
+        if key in prop:
+            attrs[attr] = prop[key]
+    if prop.get("type") == "integer":
+        attrs["step"] = 1
+    return attrs
+
+
+def _options(prop: dict[str, Any], ui: dict[str, Any]) -> list[tuple[str, str]]:
+    codes = [str(c) for c in prop["enum"]]
+    names = ui.get("ui:enumNames") or (ui.get("items") or {}).get("ui:enumNames") or codes
+    return list(zip(codes, [str(n) for n in names], strict=False))
+
+
+# -- posted form -> JSON -----------------------------------------------------------------------------------
+def parse_form(schema: dict[str, Any], form: MultiDict, prefix: str = "", drop_row: str | None = None
+               ) -> dict[str, Any]:
+    """The posted fields as JSON of the declared types; empty optional fields are left out (the engine
+    validates; a value it cannot read as the right type is passed on as typed, so the error says so)."""
+    out: dict[str, Any] = {}
+    for name, prop in schema.get("properties", {}).items():
+        value = _parse(prop, form, f"{prefix}{name}", drop_row)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _parse(prop: dict[str, Any], form: MultiDict, path: str, drop_row: str | None) -> Any:
+    kind = prop.get("type", "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    if kind == "object":
+        value = parse_form(prop, form, f"{path}.", drop_row)
+        return value or None
+    if kind == "array":
+        items = prop.get("items", {"type": "string"})
+        if "enum" in items:
+            chosen = form.getlist(path)
+            return chosen or None
+        indexes = sorted({int(k[len(path) + 1:].split(".")[0]) for k in form
+                          if k.startswith(f"{path}.") and k[len(path) + 1:].split(".")[0].isdigit()})
+        rows = []
+        for i in indexes:
+            if drop_row == f"{path}.{i}":
+                continue
+            row = _parse(items, form, f"{path}.{i}", drop_row)
+            if row not in (None, {}, ""):
+                rows.append(row)
+        return rows or None
+    if kind == "boolean":
+        raw = form.get(path)
+        if raw is None:
+            return False if f"{path}.present" in form else None
+        return raw in ("true", "on", "1", "yes")
+    raw = form.get(path)
+    if raw is None or raw.strip() == "":
+        return None
+    raw = raw.strip()
+    if kind == "integer":
+        compact = raw.replace(" ", "").replace("\u00a0", "")
+        return int(compact) if _INT.match(compact) else raw
+    if kind == "number":
+        return raw.replace(" ", "").replace(",", ".")
+    return raw
+
+
+def error_summary(fields: list[Field]) -> list[tuple[str, str, str]]:
+    """(element id, label, message) for every field with an error, in page order."""
+    out: list[tuple[str, str, str]] = []
+    for f in fields:
+        out.extend((f.id, f.label, m) for m in f.errors)
+        out.extend(error_summary(f.children))
+        for row in f.rows:
+            out.extend(error_summary(row))
+    return out

@@ -1,0 +1,43 @@
+"""Instance pages: status, business key, data summary, the steps done and open (diagram and text list),
+the audit timeline, open tasks and waiting timers."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+from flask_login import current_user, login_required
+from sqlalchemy import or_, select
+
+from engine.errors import NotFoundError
+from engine.models import HumanTask
+
+from .auth import runtime
+
+bp = Blueprint("instances", __name__, url_prefix="/instances")
+
+
+def may_view(instance_id: int, started_by: str | None) -> bool:
+    """Who started it, anyone who has or had one of its tasks, AU and admins."""
+    if current_user.is_admin or "au" in current_user.roles or current_user.username == started_by:
+        return True
+    with runtime().Session() as s:
+        return s.scalar(select(HumanTask.id).where(HumanTask.instance_id == instance_id, or_(
+            HumanTask.claimed_by == current_user.username,
+            HumanTask.completed_by == current_user.username)).limit(1)) is not None
+
+
+@bp.get("/<int:instance_id>")
+@login_required
+def instance(instance_id: int):
+    rt = runtime()
+    try:
+        view = rt.instance(instance_id)
+    except NotFoundError:
+        abort(404)
+    if not may_view(instance_id, view.started_by):
+        abort(403)
+    done = rt.completed_task_element_ids(instance_id)
+    current = sorted({t.name for t in view.tasks} | {t["task"] for t in view.timers})
+    audit = list(reversed(rt.audit(instance_id)))
+    summary = {k: v for k, v in view.data.items() if isinstance(v, str | int | float | bool) and not k.startswith("_")}
+    return render_template("instance.html", instance=view, done=done, current=current, audit=audit,
+                           summary=summary)

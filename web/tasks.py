@@ -1,0 +1,179 @@
+"""Worklists and task forms: claim, give back, save a draft, complete.
+
+Every action goes through the runtime, which checks authorisation itself; the views only turn its
+answers into pages. What the user typed is never lost: a validation error, a task someone else
+completed, or a task a timer closed re-renders the form with their input and a clear message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from engine import accounts
+from engine.errors import (
+    ClaimedByOtherError,
+    ConflictError,
+    InstanceStateError,
+    NotAuthorisedError,
+    NotFoundError,
+    TaskNotOpenError,
+    ValidationError,
+)
+from engine.models import HumanTask, User
+from engine.worklist import SORTS, VIEWS, may_see_all, worklist
+
+from .auth import runtime
+from .form_fields import build_fields, error_summary, parse_form
+from .messages import translate, translate_all
+
+bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+
+
+def _account(session) -> User:
+    return session.scalar(select(User).where(User.username == current_user.username))
+
+
+@bp.get("", endpoint="worklist")
+@login_required
+def worklist_page():
+    view = request.args.get("view", "mine")
+    if view not in VIEWS:
+        abort(404)
+    sort = request.args.get("sort", "due")
+    if sort not in SORTS:
+        sort = "due"
+    page_number = request.args.get("page", 1, type=int) or 1
+    text = request.args.get("q", "").strip() or None
+    with runtime().Session() as s:
+        account = _account(s)
+        if view == "all" and not may_see_all(account):
+            abort(403)
+        page = worklist(s, account, view, text, sort, page_number, current_app.config["WORKLIST_PAGE_SIZE"])
+        show_all = may_see_all(account)
+    return render_template("worklist.html", page=page, view=view, sort=sort, q=text or "", show_all=show_all)
+
+
+def _task_row(task_id: str) -> HumanTask:
+    with runtime().Session() as s:
+        row = s.scalar(select(HumanTask).where(HumanTask.task_id == task_id))
+        if row is None:
+            abort(404)
+        s.expunge(row)
+        return row
+
+
+def _may_view(row: HumanTask) -> bool:
+    """Whoever may work the task, whoever claimed or completed it, AU and admins may look at it."""
+    if current_user.username in (row.claimed_by, row.completed_by) or current_user.is_admin:
+        return True
+    if "au" in current_user.roles:
+        return True
+    return row.status == "open" and runtime().why_not(row.task_id, current_user.username) in (
+        None, f"claimed by {row.claimed_by}")
+
+
+def _render(row: HumanTask, values: dict[str, Any] | None, errors: dict[str, Any] | None = None,
+            message: str | None = None, status: int = 200, extra_rows: set[str] | None = None):
+    rt = runtime()
+    form = rt.form_for(row.task_id)
+    fields = build_fields(form.json_schema, form.ui_schema, values, errors, extra_rows=extra_rows) if form else []
+    instance = rt.instance(row.instance_id)
+    blocked = rt.why_not(row.task_id, current_user.username) if row.status == "open" else None
+    blocked = translate(blocked) if blocked else None
+    with rt.Session() as s:
+        draft = accounts.load_draft(s, row.task_id, current_user.username)
+    return render_template("task.html", task=row, instance=instance, form=form, fields=fields,
+                           summary=error_summary(fields), message=message, blocked=blocked,
+                           draft_saved_at=draft[1] if draft else None, readonly=row.status != "open"), status
+
+
+@bp.get("/<task_id>")
+@login_required
+def task(task_id: str):
+    row = _task_row(task_id)
+    if not _may_view(row):
+        abort(403)
+    if row.status != "open":  # read-only: what was submitted
+        submitted = next((e["details"].get("data") for e in reversed(runtime().audit(row.instance_id))
+                          if e["action"] == "complete" and e["task_id"] == task_id), None)
+        return _render(row, submitted)
+    with runtime().Session() as s:
+        draft = accounts.load_draft(s, task_id, current_user.username)
+    values = draft[0] if draft else runtime().task_data(task_id)
+    return _render(row, values)
+
+
+@bp.post("/<task_id>/claim")
+@login_required
+def claim(task_id: str):
+    try:
+        runtime().claim(task_id, current_user.username)
+        flash(_("The task is yours."))
+    except ClaimedByOtherError as exc:
+        flash(_("Claimed by %(name)s just now.", name=exc.claimed_by), "error")
+    except TaskNotOpenError:
+        flash(_("This task has already been completed."), "error")
+    except NotAuthorisedError as exc:
+        flash(_("You cannot claim this task: %(reason)s", reason=translate(str(exc).split(": ", 1)[-1])), "error")
+        return redirect(url_for("tasks.worklist", view="available"))
+    except NotFoundError:
+        abort(404)
+    return redirect(url_for("tasks.task", task_id=task_id))
+
+
+@bp.post("/<task_id>/unclaim")
+@login_required
+def unclaim(task_id: str):
+    try:
+        runtime().unclaim(task_id, current_user.username)
+        flash(_("You gave the task back."))
+    except (ConflictError, NotAuthorisedError):
+        flash(_("You cannot give back a task someone else has."), "error")
+    except NotFoundError:
+        abort(404)
+    return redirect(url_for("tasks.worklist"))
+
+
+@bp.post("/<task_id>")
+@login_required
+def submit(task_id: str):
+    row = _task_row(task_id)
+    rt = runtime()
+    form = rt.form_for(task_id)
+    schema = form.json_schema if form else {"properties": {}}
+    values = parse_form(schema, request.form, drop_row=request.form.get("_remove"))
+    action = request.form.get("_action", "complete")
+    if "_add" in request.form:
+        return _render(row, values, extra_rows={request.form["_add"]})
+    if "_remove" in request.form:
+        return _render(row, values)
+    if action == "save":
+        with rt.session() as s:
+            accounts.save_draft(s, task_id, current_user.username, values)
+        flash(_("Draft saved. You can come back to it later."))
+        return redirect(url_for("tasks.task", task_id=task_id))
+    try:
+        rt.complete(task_id, current_user.username, values)
+    except ValidationError as exc:
+        return _render(row, values, translate_all(exc.messages),
+                       _("The form has errors. Correct them and submit again."), 422)
+    except ClaimedByOtherError as exc:
+        return _render(row, values, None, _("%(name)s has claimed this task. What you typed is kept below.",
+                                            name=exc.claimed_by), 409)
+    except (TaskNotOpenError, InstanceStateError):
+        fresh = _task_row(task_id)
+        return _render(fresh, values, None, _("This task was closed in the meantime (completed by someone else "
+                                              "or by a deadline). What you typed is kept below and in the log."),
+                       409)
+    except NotAuthorisedError as exc:
+        return _render(row, values, None, _("You cannot complete this task: %(reason)s",
+                                            reason=translate(str(exc).split(": ", 1)[-1])), 403)
+    with rt.session() as s:
+        accounts.drop_draft(s, task_id, current_user.username)
+    flash(_("Task completed: %(title)s", title=row.title))
+    return redirect(url_for("tasks.worklist"))
