@@ -161,6 +161,20 @@ def users_add(ctx: Context, name: str, roles: tuple[str, ...], orgs: tuple[str, 
               "organisations": sorted(user.organisation_names)})
 
 
+@users.command("password")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The new password (asked for when not given).")
+@pass_ctx
+def users_password(ctx: Context, name: str, password: str) -> None:
+    """Set the sign-in password of user NAME (at least 8 characters; stored as an argon2 hash)."""
+    from .accounts import set_password
+
+    with ctx.runtime.session() as s:
+        set_password(s, name, password)
+    ctx.emit({"username": name, "password_set": True}, f"password set for {name}")
+
+
 @main.command()
 @click.argument("process_id")
 @click.option("--data", help="Start data as a JSON object.")
@@ -398,6 +412,7 @@ def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
     for user in users:
         rt.add_user(user["username"], user.get("roles", []), user.get("organisations", []),
                     user.get("display_name"), user.get("email"), actor="demo")
+    passwords = _demo_passwords(rt, [u["username"] for u in users])
     results = rt.deploy(list(bundles), actor=next((u["username"] for u in users if "admin" in u.get("roles", [])),
                                                   None))
     existing = {i["business_key"] for i in rt.instances_summary()}
@@ -415,8 +430,31 @@ def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
             clock.set_now(None)
         started.extend(scenario.refs.values())
     ctx.emit({"deployed": [r.process_id for r in results], "users": [u["username"] for u in users],
-              "started": started},
+              "started": started, "passwords": passwords},
              f"demo ready: {len(results)} process(es), {len(users)} user(s), {len(started)} new instance(s)")
+    if passwords and not ctx.as_json:
+        roles = {u["username"]: ", ".join(u.get("roles", [])) for u in users}
+        click.echo("\nSign in at http://127.0.0.1:5000/ as (new passwords, shown once):")
+        for name, password in passwords.items():
+            click.echo(f"  {name:<10} {password:<14} {roles.get(name, '')}")
+
+
+def _demo_passwords(rt, usernames: list[str]) -> dict[str, str]:
+    """A random password for each demo user who has none yet (printed once; run again, nothing changes)."""
+    from sqlalchemy import select
+
+    from .accounts import new_password, set_password
+    from .models import User
+
+    created = {}
+    with rt.session() as s:
+        without = set(s.scalars(select(User.username).where(User.username.in_(usernames),
+                                                            User.password_hash.is_(None))))
+        for name in usernames:
+            if name in without:
+                created[name] = new_password()
+                set_password(s, name, created[name])
+    return created
 
 
 @main.command()

@@ -586,6 +586,19 @@ class Runtime:
         done = spiff_events.tasks_in_state(workflow, TaskState.COMPLETED)
         return sorted({t.task_spec.bpmn_id for t in done if getattr(t.task_spec, "bpmn_id", None)})
 
+    def diagram(self, instance_id: int) -> str:
+        """The BPMN XML (with its DI) of the file that defines the instance's process, as deployed."""
+        with self.Session() as s:
+            row = s.get(ProcessInstance, instance_id)
+            if row is None:
+                raise NotFoundError(f"instance {instance_id} does not exist")
+            files = json.loads(s.get(ProcessVersion, row.version_id).files_json)
+        marker = f'id="{row.process_id}"'
+        for name, text in sorted(files.items()):
+            if name.endswith(".bpmn") and marker in text and "process" in text:
+                return text
+        raise NotFoundError(f"no diagram for process {row.process_id}")
+
     def load_workflow(self, instance_id: int) -> BpmnWorkflow:
         """The deserialized workflow, read-only (for diagrams and diagnostics)."""
         with self.Session() as s:

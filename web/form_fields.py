@@ -88,7 +88,7 @@ def _field(name: str, prop: dict[str, Any], ui: dict[str, Any], value: Any, erro
         elif items.get("type") == "object":
             f.kind = "rows"
             rows = value if isinstance(value, list) else []
-            count = max(len(rows), 1 if required or prop.get("minItems") else 0) + (1 if path in extra_rows else 0)
+            count = max(len(rows), 1) + (1 if path in extra_rows else 0)  # an empty row to start from
             item_ui = ui.get("items") or {}
             f.rows = [build_fields(items, item_ui, rows[i] if i < len(rows) and isinstance(rows[i], dict) else {},
                                    _messages(errors, i), f"{path}.{i}.", extra_rows) for i in range(count)]

@@ -3,7 +3,7 @@ the audit timeline, open tasks and waiting timers."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, Response, abort, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import or_, select
 
@@ -41,3 +41,17 @@ def instance(instance_id: int):
     summary = {k: v for k, v in view.data.items() if isinstance(v, str | int | float | bool) and not k.startswith("_")}
     return render_template("instance.html", instance=view, done=done, current=current, audit=audit,
                            summary=summary)
+
+
+@bp.get("/<int:instance_id>/diagram.bpmn")
+@login_required
+def diagram(instance_id: int):
+    rt = runtime()
+    try:
+        view = rt.instance(instance_id)
+        xml = rt.diagram(instance_id)
+    except NotFoundError:
+        abort(404)
+    if not may_view(instance_id, view.started_by):
+        abort(403)
+    return Response(xml, mimetype="application/xml")

@@ -1,0 +1,246 @@
+"""Browser tests: Debian's Chromium (/usr/bin/chromium) driven by Playwright against the real app on loopback.
+
+An applicant signs in, fills in and submits an application with budget rows; the hospital co-signs; AU
+returns it as incomplete and then accepts it; a committee member with a conflict of interest is told why
+they cannot take the review, another claims and scores it; the instance page draws the diagram with the
+current step marked. Every page type is checked with axe-core (WCAG 2.1 A/AA) in bokmål, nynorsk and
+English, and one form is completed with the keyboard only. Screenshots go to ``artifacts/screenshots``.
+
+Without Chromium these tests skip, unless ``SAMFLYT_BROWSER_TESTS=required`` (as in CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from engine import accounts, clock, db
+from tests.grant_driver import GrantYear, grant_runtime
+from web import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "artifacts" / "screenshots"
+USERS = ("ada", "bjorn", "per", "knut", "mia", "eva", "admin")
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+if not Path(CHROMIUM).exists():
+    reason = f"{CHROMIUM} is missing (apt-get install -y chromium)"
+    if os.environ.get("SAMFLYT_BROWSER_TESTS") == "required":
+        raise RuntimeError(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app on a free loopback port over a fresh SQLite database with the grant bundle and a call."""
+    path = tmp_path_factory.mktemp("browser") / "samflyt.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    db.migrate(engine)
+    rt = grant_runtime(engine)
+    with rt.session() as s:
+        for user in USERS:
+            accounts.set_password(s, user, f"passord-{user}")
+    year = GrantYear(rt)
+    clock.set_now(None)
+    year.open_round("round", "per", ["2099-05-01"], 2_000_000, "Helsefellesskapet i Vestfold")
+    year.start("grant_application", "ada", {"call_id": year.data("round")["call_id"]}, ref="app",
+               title="Trygg hjemkomst")
+    app = create_app({"SECRET_KEY": "browser-test", "DATABASE_URL": f"sqlite:///{path}"})
+    app.extensions["samflyt_runtime"] = rt
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_port}", year
+    http.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+def sign_in(browser, base: str, user: str):
+    context = browser.new_context(locale="nb-NO")
+    page = context.new_page()
+    page.goto(f"{base}/")
+    page.fill("#username", user)
+    page.fill("#password", f"passord-{user}")
+    page.click("button.primary")
+    page.wait_for_url(f"{base}/tasks")
+    return page
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def open_task(page, base: str, title: str) -> None:
+    page.goto(f"{base}/tasks?view=available")
+    page.get_by_role("link", name=title).first.click()
+
+
+def answer(page, field_id: str, yes: bool) -> None:
+    page.check(f"#{field_id}-{'yes' if yes else 'no'}")
+
+
+def submit(page) -> None:
+    page.get_by_role("button", name="Send inn").click()
+    page.wait_for_load_state()
+
+
+def axe_violations(page) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in results.response["violations"]]
+
+
+def test_an_application_through_the_browser(server, browser):
+    base, year = server
+    ada = sign_in(browser, base, "ada")
+    open_task(ada, base, "Fyll ut søknad")
+    ada.fill("#f-title", "Trygg hjemkomst")
+    ada.fill("#f-purpose", "Tryggere utskrivning fra sykehus til hjem.")
+    ada.fill("#f-effect_goals", "Færre reinnleggelser.")
+    ada.fill("#f-result_goals", "Felles sjekkliste i bruk.")
+    ada.check("#f-priority_groups-4")
+    ada.fill("#f-responsibility", "Horten kommune leder prosjektet.")
+    ada.fill("#f-roles", "Prosjektleder i kommunen, fagperson i sykehuset.")
+    ada.fill("#f-applicant_organisation", "Horten kommune")
+    ada.fill("#f-partner_organisations-0", "Sykehuset i Vestfold HF")
+    ada.fill("#f-budget-0-party", "Horten kommune")
+    ada.fill("#f-budget-0-year", "2099")
+    ada.fill("#f-budget-0-amount", "200000")
+    ada.click("button[name=_add][value=budget]")  # a second budget row, without JavaScript
+    ada.fill("#f-budget-1-party", "Sykehuset i Vestfold HF")
+    ada.fill("#f-budget-1-year", "2099")
+    ada.fill("#f-budget-1-amount", "-100")  # wrong on purpose
+    ada.fill("#f-start_date", "2099-07-01")
+    ada.fill("#f-end_date", "2099-12-31")
+    ada.fill("#f-contact_name", "Ada Søker")
+    ada.fill("#f-contact_email", "ada@horten.example.no")
+    submit(ada)
+    summary = ada.locator("#error-summary")
+    assert summary.is_visible() and "Beløp (kr)" in summary.inner_text()
+    shot(ada, "01-application-with-error")
+    assert axe_violations(ada) == []
+    ada.fill("#f-budget-1-amount", "100000")
+    submit(ada)
+    assert "Oppgaven er fullført" in ada.inner_text("main")
+
+    bjorn = sign_in(browser, base, "bjorn")
+    open_task(bjorn, base, "Signer søknad")
+    answer(bjorn, "f-signature-signed", True)
+    submit(bjorn)
+    open_task(ada, base, "Send inn søknad")
+    answer(ada, "f-confirm", True)
+    submit(ada)
+
+    per = sign_in(browser, base, "per")
+    open_task(per, base, "Kontroller at søknaden er komplett")
+    answer(per, "f-complete", False)
+    per.fill("#f-completeness_comments", "Effektmålene må tallfestes.")
+    shot(per, "02-au-returns-incomplete")
+    submit(per)
+    open_task(ada, base, "Fyll ut søknad")
+    assert ada.input_value("#f-title") == "Trygg hjemkomst"  # the returned application keeps its data
+    ada.fill("#f-effect_goals", "30 % færre reinnleggelser innen 2100.")
+    submit(ada)
+    open_task(bjorn, base, "Signer søknad")
+    answer(bjorn, "f-signature-signed", True)
+    submit(bjorn)
+    open_task(ada, base, "Send inn søknad")
+    answer(ada, "f-confirm", True)
+    submit(ada)
+    open_task(per, base, "Kontroller at søknaden er komplett")
+    answer(per, "f-complete", True)
+    submit(per)
+
+    knut = sign_in(browser, base, "knut")  # the hospital co-signed: its member has a conflict of interest
+    knut.goto(f"{base}/tasks?view=available")
+    blocked = knut.inner_text("main")
+    assert "Oppgaver du ikke kan ta" in blocked and "inhabilitet: du tilhører Sykehuset i Vestfold HF" in blocked
+    shot(knut, "03-committee-conflict-of-interest")
+
+    mia = sign_in(browser, base, "mia")
+    open_task(mia, base, "Vurder søknad")
+    mia.get_by_role("button", name="Ta oppgaven").click()
+    assert "Oppgaven er din." in mia.inner_text("main")
+    answer(mia, "f-review-conflict_of_interest", False)
+    mia.fill("#f-review-scores-0-criterion", "Styrker samhandlingen mellom kommunene og sykehuset")
+    mia.fill("#f-review-scores-0-score", "5")
+    mia.fill("#f-review-comment", "Godt forankret.")
+    submit(mia)
+    assert "Oppgaven er fullført" in mia.inner_text("main")
+
+    instance_id = year.instance_id("app")
+    per.goto(f"{base}/instances/{instance_id}")
+    per.wait_for_selector("#diagram[data-rendered]")
+    assert per.get_attribute("#diagram", "data-rendered") == "true"
+    assert per.locator("#diagram .step-current").count() >= 1
+    assert per.locator("#diagram .step-done").count() >= 5
+    shot(per, "04-instance-diagram")
+
+
+@pytest.mark.parametrize("language", ["nb", "nn", "en"])
+def test_every_page_type_passes_axe(server, browser, language):
+    base, year = server
+    page = sign_in(browser, base, "admin")
+    page.goto(f"{base}/tasks?lang={language}")
+    assert page.get_attribute("html", "lang") == language
+    task = year.rt.tasks()[0].id
+    pages = {"worklist": "/tasks", "available": "/tasks?view=available", "all": "/tasks?view=all",
+             "task": f"/tasks/{task}", "instance": f"/instances/{year.instance_id('round')}",
+             "not-found": "/no-such-page"}
+    problems = {}
+    for name, path in pages.items():
+        page.goto(base + path)
+        if name == "instance":
+            page.wait_for_selector("#diagram[data-rendered]")
+        found = axe_violations(page)
+        if found:
+            problems[name] = found
+        shot(page, f"axe-{language}-{name}")
+    context = browser.new_context(locale="nb-NO")
+    anonymous = context.new_page()
+    anonymous.goto(f"{base}/sign-in?lang={language}")
+    if axe_violations(anonymous):
+        problems["sign-in"] = axe_violations(anonymous)
+    assert problems == {}
+
+
+def test_a_form_can_be_completed_with_the_keyboard_only(server, browser):
+    base, year = server
+    year.start("grant_application", "ada", {"call_id": year.data("round")["call_id"]}, ref="keyboard")
+    page = sign_in(browser, base, "ada")
+    page.goto(f"{base}/tasks/{year.task('keyboard', 'fill_application', 'ada')}")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+    page.keyboard.press("Enter")  # skip to the main content
+    order = []
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()")
+        order.append(focused)
+        if focused == "f-title":
+            page.keyboard.type("Tastaturprosjekt")
+        if focused == "Lagre utkast":
+            page.keyboard.press("Enter")
+            break
+    assert order.index("f-title") < order.index("f-purpose") < order.index("f-budget-0-party")
+    page.wait_for_load_state()
+    assert "Utkastet er lagret" in page.inner_text("main")
+    assert page.input_value("#f-title") == "Tastaturprosjekt"
