@@ -18,6 +18,7 @@ Processes may add rules with :func:`register_narrowing`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -78,6 +79,15 @@ def _check_users(user: User, allowed: list[Any]) -> str | None:
 
 _CHECKS.update({"organisations": _check_organisations, "exclude_organisations": _check_excluded,
                 "users": _check_users})
+
+
+#: Roles that oversee all work (see every open task, reassign); ``SAMFLYT_SUPERVISOR_ROLES``, default AU.
+SUPERVISOR_ROLES = {r.strip().lower() for r in os.environ.get("SAMFLYT_SUPERVISOR_ROLES", "au").split(",") if r.strip()}
+
+
+def is_supervisor(user: User) -> bool:
+    """Admins and the supervising roles (AU in a health community) may see all open tasks and reassign."""
+    return is_admin(user) or bool(user.role_names & SUPERVISOR_ROLES)
 
 
 def is_admin(user: User) -> bool:

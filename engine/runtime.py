@@ -305,12 +305,12 @@ class Runtime:
             unit.audit("unclaim", actor, row.instance_id, task_id, previous=row.claimed_by)
 
     def assign(self, task_id: str, assignee: str, actor: str, reason: str | None = None) -> None:
-        """Give a task to ``assignee`` (admins only); the assignee must be allowed to work it."""
+        """Give a task to ``assignee`` (admins and supervisors, e.g. AU); the assignee must be allowed to work it."""
         with self._unit() as unit:
             s = unit.session
             user = self._user(s, actor)
-            if not authz.is_admin(user):
-                raise NotAuthorisedError(f"{actor} may not assign tasks: admins only")
+            if not authz.is_supervisor(user):
+                raise NotAuthorisedError(f"{actor} may not assign tasks: admins and supervisors only")
             target = self._user(s, assignee)
             row = self._open_task(s, task_id)
             if row.status != "open":

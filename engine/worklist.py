@@ -22,8 +22,6 @@ from .models import HumanTask, ProcessInstance, ProcessModel, User
 
 VIEWS = ("mine", "available", "overdue", "all")
 SORTS = ("due", "created", "title")
-#: Roles that may see every open task (besides admins).
-OVERVIEW_ROLES = {"au"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ class Page:
 
 
 def may_see_all(user: User) -> bool:
-    return authz.is_admin(user) or bool(user.role_names & OVERVIEW_ROLES)
+    return authz.is_supervisor(user)
 
 
 def _organisation(restrictions: dict[str, Any]) -> str | None:

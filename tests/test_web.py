@@ -3,6 +3,7 @@ languages and security headers. The grant bundle and its seed users are real; so
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -239,3 +240,47 @@ def test_security_headers_and_csrf(db_engine):
     assert client.post("/sign-in", data={"username": "ada", "password": "x"}).status_code == 400  # no CSRF token
     with pytest.raises(RuntimeError, match="SAMFLYT_SECRET_KEY"):
         create_app({"DATABASE_URL": db_engine.url.render_as_string(hide_password=False), "SECRET_KEY": None})
+
+
+def test_admin_pages_are_for_admins_and_deploy_retry_cancel_work(site, tmp_path):
+    app, y = site
+    assert client_for(app, "per").get("/admin").status_code == 403
+    admin = client_for(app, "admin")
+    page = admin.get("/admin").get_data(as_text=True)
+    assert "grant_application" in page and "Brukere" in page or "Users" in page
+    broken = admin.post("/admin/deploy", data={"bundle": (io.BytesIO(b"<not-bpmn"), "broken.bpmn")},
+                        content_type="multipart/form-data", follow_redirects=True)
+    assert "Ingenting ble tatt i bruk" in broken.get_data(as_text=True)
+    demo = ROOT / "bpmn" / "demo"
+    files = [(io.BytesIO(p.read_bytes()), p.name) for p in sorted(demo.iterdir()) if p.suffix in (".bpmn", ".json")
+             and p.name != "demo.json"]
+    deployed = admin.post("/admin/deploy", data={"bundle": files}, content_type="multipart/form-data",
+                          follow_redirects=True).get_data(as_text=True)
+    assert "demo_request versjon 1: tatt i bruk" in deployed
+    instance_id = y.instance_id("app")
+    assert admin.post(f"/admin/instances/{instance_id}/cancel", data={"reason": ""},
+                      follow_redirects=True).status_code == 200
+    assert y.rt.instance(instance_id).status == "running"  # no reason, no cancel
+    admin.post(f"/admin/instances/{instance_id}/cancel", data={"reason": "Søknaden er sendt på papir."})
+    assert y.rt.instance(instance_id).status == "cancelled"
+
+
+def test_au_gives_a_task_to_someone_else_with_a_reason(site):
+    app, y = site
+    client_for(app, "ada").post(f"/tasks/{y.task('app', 'fill_application')}",
+                                data={**_form(), "_action": "complete"})
+    y.cosign("app", "bjorn")
+    y.submit("app", "ada")
+    y.check("app", "per")
+    review = y.task("app", "review_application")
+    per = client_for(app, "per")
+    refused = per.post(f"/tasks/{review}/assign", data={"assignee": "knut", "reason": "Ferie"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "inhabilitet" in refused  # the engine's rule holds for reassignment too
+    per.post(f"/tasks/{review}/assign", data={"assignee": "mia", "reason": "Lars har ferie"})
+    assert next(t for t in y.rt.tasks(y.instance_id("app")) if t.id == review).claimed_by == "mia"
+    assign = [e for e in y.rt.audit(y.instance_id("app")) if e["action"] == "assign"][-1]
+    assert assign["actor"] == "per" and assign["details"]["reason"] == "Lars har ferie"
+    assert client_for(app, "ada").post(f"/tasks/{review}/assign", data={"assignee": "lars", "reason": "x"},
+                                       follow_redirects=True).status_code == 200
+    assert next(t for t in y.rt.tasks(y.instance_id("app")) if t.id == review).claimed_by == "mia"

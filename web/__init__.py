@@ -66,12 +66,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     Babel(app, locale_selector=select_locale)
 
-    from . import auth, formatting, health, instances, security, tasks
+    from . import admin, auth, formatting, health, instances, security, tasks
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(instances.bp)
+    app.register_blueprint(admin.bp)
     security.init_app(app)
     formatting.init_app(app)
 

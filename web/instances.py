@@ -7,6 +7,7 @@ from flask import Blueprint, Response, abort, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import or_, select
 
+from engine.authz import SUPERVISOR_ROLES
 from engine.errors import NotFoundError
 from engine.models import HumanTask
 
@@ -17,7 +18,7 @@ bp = Blueprint("instances", __name__, url_prefix="/instances")
 
 def may_view(instance_id: int, started_by: str | None) -> bool:
     """Who started it, anyone who has or had one of its tasks, AU and admins."""
-    if current_user.is_admin or "au" in current_user.roles or current_user.username == started_by:
+    if current_user.is_admin or current_user.roles & SUPERVISOR_ROLES or current_user.username == started_by:
         return True
     with runtime().Session() as s:
         return s.scalar(select(HumanTask.id).where(HumanTask.instance_id == instance_id, or_(

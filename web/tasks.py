@@ -15,6 +15,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from engine import accounts
+from engine.authz import SUPERVISOR_ROLES
 from engine.errors import (
     ClaimedByOtherError,
     ConflictError,
@@ -71,7 +72,7 @@ def _may_view(row: HumanTask) -> bool:
     """Whoever may work the task, whoever claimed or completed it, AU and admins may look at it."""
     if current_user.username in (row.claimed_by, row.completed_by) or current_user.is_admin:
         return True
-    if "au" in current_user.roles:
+    if current_user.roles & SUPERVISOR_ROLES:
         return True
     return row.status == "open" and runtime().why_not(row.task_id, current_user.username) in (
         None, f"claimed by {row.claimed_by}")
@@ -87,7 +88,8 @@ def _render(row: HumanTask, values: dict[str, Any] | None, errors: dict[str, Any
     blocked = translate(blocked) if blocked else None
     with rt.Session() as s:
         draft = accounts.load_draft(s, row.task_id, current_user.username)
-    return render_template("task.html", task=row, instance=instance, form=form, fields=fields,
+    supervisor = current_user.is_admin or bool(current_user.roles & SUPERVISOR_ROLES)
+    return render_template("task.html", task=row, instance=instance, form=form, fields=fields, supervisor=supervisor,
                            summary=error_summary(fields), message=message, blocked=blocked,
                            draft_saved_at=draft[1] if draft else None, readonly=row.status != "open"), status
 
@@ -177,3 +179,22 @@ def submit(task_id: str):
         accounts.drop_draft(s, task_id, current_user.username)
     flash(_("Task completed: %(title)s", title=row.title))
     return redirect(url_for("tasks.worklist"))
+
+
+@bp.post("/<task_id>/assign")
+@login_required
+def assign(task_id: str):
+    assignee = request.form.get("assignee", "").strip()
+    reason = request.form.get("reason", "").strip()
+    if not assignee or not reason:
+        flash(_("Give the person and a reason."), "error")
+        return redirect(url_for("tasks.task", task_id=task_id))
+    try:
+        runtime().assign(task_id, assignee, current_user.username, reason)
+        flash(_("The task is given to %(name)s.", name=assignee))
+    except NotAuthorisedError as exc:
+        flash(_("The task cannot be given to %(name)s: %(reason)s", name=assignee,
+                reason=translate(str(exc).split(": ", 1)[-1])), "error")
+    except (ConflictError, NotFoundError) as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("tasks.task", task_id=task_id))

@@ -1,0 +1,89 @@
+"""Administration: deploy a bundle, models and versions, instances in error (retry), cancel an instance,
+waiting timers, users with their roles and organisations. Admins only; every action is audited by the
+runtime it calls."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from werkzeug.utils import secure_filename
+
+from engine.errors import DeployError, InstanceStateError, NotFoundError, SamflytError
+from engine.models import User
+
+from .auth import runtime
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+BUNDLE_SUFFIXES = (".bpmn", ".dmn", ".json")
+
+
+@bp.before_request
+@login_required
+def admins_only():
+    if not current_user.is_admin:
+        abort(403)
+
+
+@bp.get("")
+def overview():
+    rt = runtime()
+    in_error = [rt.instance(i["id"]) for i in rt.instances_summary("error")]
+    with rt.Session() as s:
+        users = s.scalars(select(User).order_by(User.username)).unique().all()
+        people = [{"username": u.username, "name": u.display_name or "", "roles": sorted(u.role_names),
+                   "organisations": sorted(u.organisation_names), "active": u.active} for u in users]
+    return render_template("admin.html", models=rt.models(), in_error=in_error, timers=rt.timers(),
+                           running=rt.instances_summary("running")[:50], people=people)
+
+
+@bp.post("/deploy")
+def deploy():
+    files = [f for f in request.files.getlist("bundle") if f.filename]
+    if not files:
+        flash(_("Choose the bundle's .bpmn, .dmn and form .json files."), "error")
+        return redirect(url_for("admin.overview"))
+    with tempfile.TemporaryDirectory() as folder:
+        for upload in files:
+            name = secure_filename(upload.filename)
+            if not name.endswith(BUNDLE_SUFFIXES):
+                flash(_("%(name)s is not a .bpmn, .dmn or .json file.", name=name), "error")
+                return redirect(url_for("admin.overview"))
+            upload.save(Path(folder) / name)
+        try:
+            results = runtime().deploy([folder], actor=current_user.username)
+        except DeployError as exc:
+            flash(_("Nothing was deployed: %(reason)s", reason=str(exc)), "error")
+            return redirect(url_for("admin.overview"))
+    for r in results:
+        flash(_("%(process)s version %(version)s: %(what)s", process=r.process_id, version=r.version,
+                what=_("deployed") if r.created else _("unchanged")))
+    return redirect(url_for("admin.overview"))
+
+
+@bp.post("/instances/<int:instance_id>/retry")
+def retry(instance_id: int):
+    try:
+        status = runtime().retry(instance_id, current_user.username)
+        flash(_("Instance %(id)s was run again: %(status)s", id=instance_id, status=status))
+    except (InstanceStateError, NotFoundError) as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.overview"))
+
+
+@bp.post("/instances/<int:instance_id>/cancel")
+def cancel(instance_id: int):
+    reason = request.form.get("reason", "").strip()
+    if not reason:
+        flash(_("Give a reason for cancelling."), "error")
+        return redirect(url_for("instances.instance", instance_id=instance_id))
+    try:
+        runtime().cancel(instance_id, current_user.username, reason)
+        flash(_("Instance %(id)s is cancelled.", id=instance_id))
+    except SamflytError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("instances.instance", instance_id=instance_id))
