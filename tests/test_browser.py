@@ -203,7 +203,9 @@ def test_every_page_type_passes_axe(server, browser, language):
     task = year.rt.tasks()[0].id
     pages = {"worklist": "/tasks", "available": "/tasks?view=available", "all": "/tasks?view=all",
              "task": f"/tasks/{task}", "instance": f"/instances/{year.instance_id('round')}",
-             "not-found": "/no-such-page"}
+             "not-found": "/no-such-page", "admin": "/admin", "grants": "/grants",
+             "call": f"/grants/calls/{year.data('round')['call_id']}", "ledger": "/grants/ledger",
+             "reports": "/grants/reports"}
     problems = {}
     for name, path in pages.items():
         page.goto(base + path)

@@ -284,3 +284,21 @@ def test_au_gives_a_task_to_someone_else_with_a_reason(site):
     assert client_for(app, "ada").post(f"/tasks/{review}/assign", data={"assignee": "lars", "reason": "x"},
                                        follow_redirects=True).status_code == 200
     assert next(t for t in y.rt.tasks(y.instance_id("app")) if t.id == review).claimed_by == "mia"
+
+
+def test_overviews_of_rounds_ledger_and_reports(site):
+    app, y = site
+    y.connector("ledger.allocate", {"year": 2025, "amount": 6_960_000, "reference": "HSØ 2025"}, "admin")
+    y.connector("ledger.set_aside", {"year": 2025, "amount": 100_000, "purpose": "Partnerskapskonferansen"}, "admin")
+    assert client_for(app, "ada").get("/grants").status_code == 403
+    per = client_for(app, "per")
+    calls = per.get("/grants").get_data(as_text=True)
+    assert "Rekrutterings- og samhandlingstilskudd 2025" in calls and "1\u00a0000\u00a0000\u00a0kr" in calls
+    call_id = y.data("round")["call_id"]
+    page = per.get(f"/grants/calls/{call_id}").get_data(as_text=True)
+    assert "01.05.2025" in page and "Etter bærekraftskuttet (20 %)" in page and "800\u00a0000\u00a0kr" in page
+    ledger = per.get("/grants/ledger?year=2025").get_data(as_text=True)
+    assert "6\u00a0860\u00a0000\u00a0kr" in ledger and "Partnerskapskonferansen" in ledger
+    assert per.get("/grants/ledger?year=1999").status_code == 404
+    assert per.get("/grants/reports").status_code == 200
+    assert per.get("/grants/calls/9999").status_code == 404

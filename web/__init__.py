@@ -66,19 +66,21 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     Babel(app, locale_selector=select_locale)
 
-    from . import admin, auth, formatting, health, instances, security, tasks
+    from . import admin, auth, formatting, grants, health, instances, security, tasks
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(instances.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(grants.bp)
     security.init_app(app)
     formatting.init_app(app)
 
     @app.context_processor
     def languages() -> dict[str, Any]:
-        return {"languages": LANGUAGES, "current_language": select_locale()}
+        reader = current_user.is_authenticated and bool(current_user.roles & grants.READERS)
+        return {"languages": LANGUAGES, "current_language": select_locale(), "grant_reader": reader}
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError):

@@ -437,3 +437,48 @@ def register(registry) -> None:
                         "grants.record_report": record_report, "grants.handle_report": handle_report,
                         "grants.complete_project": complete_project}.items():
         registry.register(name, func_)
+
+
+# -- read models for the overview pages (no connector: nothing here writes) ------------------------------
+def calls_overview(session: Session) -> list[dict[str, Any]]:
+    """Every call with its deadlines and how many applications it has per status."""
+    out = []
+    for call in session.scalars(select(GrantCall).order_by(GrantCall.year.desc(), GrantCall.id.desc())):
+        counts = dict(session.execute(select(GrantApplication.status, func.count()).where(
+            GrantApplication.call_id == call.id).group_by(GrantApplication.status)).all())
+        out.append({"call_id": call.id, "title": call.title, "year": call.year, "community": call.community,
+                    "frame": call.frame, "deadlines": json.loads(call.deadlines), "status": call.status,
+                    "applications": sum(counts.values()), "by_status": counts, "instance_id": call.instance_id})
+    return out
+
+
+def round_overview(session: Session, call_id: int) -> dict[str, Any]:
+    """A call's applications with status, score, amounts applied for, recommended and granted."""
+    call = _call(session, call_id)
+    rows = session.scalars(select(GrantApplication).where(GrantApplication.call_id == call.id)
+                           .order_by(GrantApplication.deadline, GrantApplication.recommended_rank,
+                                     GrantApplication.id)).all()
+    applications = [{"application_id": a.id, "instance_id": a.instance_id, "title": a.title,
+                     "applicant": a.applicant_organisation, "deadline": a.deadline, "status": a.status,
+                     "average_score": _average(session, a.id), "amount_applied": a.amount_applied,
+                     "recommended": a.recommended_amount, "rank": a.recommended_rank,
+                     "granted": a.amount_granted if a.granted else None} for a in rows]
+    return {"call": {"call_id": call.id, "title": call.title, "year": call.year, "community": call.community,
+                     "frame": call.frame, "cut_percent": call.sustainability_cut_percent,
+                     "after_cut": call.frame * (100 - call.sustainability_cut_percent) // 100,
+                     "deadlines": json.loads(call.deadlines), "closed": json.loads(call.closed_deadlines),
+                     "instance_id": call.instance_id},
+            "applications": applications,
+            "totals": {"applied": sum(a["amount_applied"] for a in applications),
+                       "recommended": sum(a["recommended"] or 0 for a in applications),
+                       "granted": sum(a["granted"] or 0 for a in applications)}}
+
+
+def reports_overview(session: Session) -> list[dict[str, Any]]:
+    """Reports received, newest first, with the project they belong to."""
+    rows = session.execute(select(GrantReport, GrantApplication.title, GrantApplication.applicant_organisation)
+                           .join(GrantApplication, GrantApplication.id == GrantReport.application_id)
+                           .order_by(GrantReport.submitted_at.desc())).all()
+    return [{"report_id": r.id, "kind": r.kind, "period": r.period, "state": r.state, "title": title,
+             "applicant": org, "spent_total": r.spent_total, "submitted_at": r.submitted_at,
+             "application_id": r.application_id} for r, title, org in rows]

@@ -241,3 +241,8 @@ def register(registry) -> None:
                         "ledger.close_application": close_application,
                         "ledger.balances": ledger_balances}.items():
         registry.register(name, func_)
+
+
+def entries(session: Session, year: int) -> list[LedgerEntry]:
+    """The year's ledger entries in the order they were made (for the ledger page)."""
+    return list(session.scalars(select(LedgerEntry).where(LedgerEntry.year == year).order_by(LedgerEntry.id)))

@@ -1,0 +1,68 @@
+"""Overviews for AU, SSU and the secretariat: calls and their applications, the funds ledger per year,
+and reports due, overdue and received. Read-only: the numbers come from the domain records and the
+human-task index (:mod:`engine.connectors.grants`, :mod:`engine.connectors.ledger`)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from engine import clock
+from engine.connectors import grants as grant_records
+from engine.connectors import ledger
+from engine.errors import SamflytError
+from engine.models import HumanTask, ProcessInstance
+
+from .auth import runtime
+
+bp = Blueprint("grants", __name__, url_prefix="/grants")
+READERS = {"au", "ssu", "secretariat", "admin"}
+REPORT_TASKS = ("status_report", "final_report")
+
+
+@bp.before_request
+@login_required
+def readers_only():
+    if not current_user.roles & READERS:
+        abort(403)
+
+
+@bp.get("")
+def calls():
+    with runtime().Session() as s:
+        return render_template("grants/calls.html", calls=grant_records.calls_overview(s))
+
+
+@bp.get("/calls/<int:call_id>")
+def call(call_id: int):
+    with runtime().Session() as s:
+        try:
+            overview = grant_records.round_overview(s, call_id)
+        except SamflytError:
+            abort(404)
+    return render_template("grants/call.html", **overview)
+
+
+@bp.get("/ledger")
+def ledger_page():
+    with runtime().Session() as s:
+        years = ledger.years(s) or [clock.now().year]
+        year = request.args.get("year", type=int) or years[-1]
+        if year not in years:
+            abort(404)
+        return render_template("grants/ledger.html", years=years, year=year, balances=ledger.balances(s, year),
+                               entries=ledger.entries(s, year))
+
+
+@bp.get("/reports")
+def reports():
+    now = clock.now()
+    with runtime().Session() as s:
+        due = s.execute(select(HumanTask, ProcessInstance.title).join(
+            ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(
+            HumanTask.status == "open", HumanTask.spec_name.in_(REPORT_TASKS)).order_by(HumanTask.due_at)).all()
+        items = [{"task": t, "title": title, "overdue": bool(t.due_at and t.due_at < now)} for t, title in due]
+        received = grant_records.reports_overview(s)
+    return render_template("grants/reports.html", due=[i for i in items if not i["overdue"]],
+                           overdue=[i for i in items if i["overdue"]], received=received)
