@@ -70,6 +70,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
+    auth.init_oidc(app)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(instances.bp)
     app.register_blueprint(admin.bp)

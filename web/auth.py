@@ -1,11 +1,19 @@
-"""Sign-in and sign-out with local accounts (argon2, rate-limited in :mod:`engine.accounts`), and the
-language switch. ``/`` sends a signed-in user to the worklist and anyone else to sign-in."""
+"""Sign-in and sign-out, and the language switch. ``/`` sends a signed-in user to the worklist and anyone
+else to sign-in.
+
+Two ways in: local accounts (argon2, rate-limited in :mod:`engine.accounts`), and OpenID Connect when
+``SAMFLYT_OIDC_ISSUER``, ``SAMFLYT_OIDC_CLIENT_ID`` and ``SAMFLYT_OIDC_CLIENT_SECRET`` are set -- so a health
+community can use ID-porten, Ansattporten, HelseID or Entra ID. The claim named by
+``SAMFLYT_OIDC_USER_CLAIM`` (default ``email``) picks the account: ``email`` matches the e-mail address,
+any other claim the username. Nobody is created on the fly: an identity without an account is refused.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
@@ -17,6 +25,21 @@ from engine.models import User
 from . import LANGUAGES, login_manager
 
 bp = Blueprint("auth", __name__)
+
+
+def init_oidc(app) -> None:
+    """Register the OIDC provider when it is configured (discovery, JWKS and token checks by Authlib).
+
+    One client registry per app: two apps (tests, or two communities in one process) never share a provider.
+    """
+    oauth = app.extensions["samflyt_oauth"] = OAuth(app)
+    issuer = app.config.get("OIDC_ISSUER")
+    if issuer and app.config.get("OIDC_CLIENT_ID"):
+        oauth.register("oidc", client_id=app.config["OIDC_CLIENT_ID"],
+                       client_secret=app.config.get("OIDC_CLIENT_SECRET"),
+                       server_metadata_url=issuer.rstrip("/") + "/.well-known/openid-configuration",
+                       client_kwargs={"scope": app.config.get("OIDC_SCOPE", "openid email profile")})
+        app.config["OIDC_ENABLED"] = True
 
 
 @dataclass
@@ -80,7 +103,47 @@ def login():
         error = (_("Too many failed attempts. Wait 15 minutes and try again.") if result.reason == "locked"
                  else _("Wrong username or password."))
     status = 401 if error else 200
-    return render_template("login.html", error=error, username=username), status
+    return render_template("login.html", error=error, username=username,
+                           oidc_name=current_app.config.get("OIDC_NAME", "ID-porten")
+                           if current_app.config.get("OIDC_ENABLED") else None), status
+
+
+def _oidc():
+    return current_app.extensions["samflyt_oauth"].oidc
+
+
+@bp.get("/sign-in/oidc")
+def oidc_login():
+    if not current_app.config.get("OIDC_ENABLED"):
+        abort(404)
+    session["oidc_next"] = _safe_next(request.args.get("next"))
+    return _oidc().authorize_redirect(url_for("auth.oidc_callback", _external=True))
+
+
+@bp.get("/sign-in/oidc/callback")
+def oidc_callback():
+    if not current_app.config.get("OIDC_ENABLED"):
+        abort(404)
+    try:
+        token = _oidc().authorize_access_token()
+    except Exception as exc:  # noqa: BLE001 - any failure to verify the identity refuses the sign-in
+        current_app.logger.warning("OIDC sign-in failed: %s", exc)
+        return render_template("login.html", error=_("Sign-in with %(name)s failed. Try again.",
+                                                     name=current_app.config.get("OIDC_NAME", "ID-porten")),
+                               username="", oidc_name=None), 401
+    claims = token.get("userinfo") or {}
+    claim = current_app.config.get("OIDC_USER_CLAIM", "email")
+    value = str(claims.get(claim) or "")
+    with runtime().session() as s:
+        user = accounts.user_for_claim(s, claim, value) if value else None
+        signed_in = SignedIn.from_user(user) if user is not None else None
+    if signed_in is None:
+        return render_template("login.html", error=_("There is no account for %(who)s. Ask an administrator.",
+                                                     who=value or claim), username="", oidc_name=None), 403
+    target = session.pop("oidc_next", None)
+    session.clear()
+    login_user(signed_in)
+    return redirect(_safe_next(target))
 
 
 @bp.post("/sign-out")
