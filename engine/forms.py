@@ -94,6 +94,9 @@ def _field_for(name: str, prop: dict[str, Any], required: bool, pointer: str) ->
             return _IsoDateTime(**common)
         if fmt == "email":
             return fields.Email(**common)
+        if fmt == "attachment":  # the id of an uploaded file (engine.attachments)
+            common["validate"].append(validate.Regexp(r"^[0-9a-f-]{36}$", error="Not a valid attachment."))
+            return fields.String(**common)
         return fields.String(**common)
     if kind == "integer":
         return _StrictInteger(**common)

@@ -322,3 +322,22 @@ class TaskDraft(Base):
     username: Mapped[str] = mapped_column(String(100))
     data: Mapped[str] = mapped_column(Text)
     saved_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+
+
+class Attachment(Base):
+    """An uploaded file: the bytes live in the attachment store (a folder), this row says what they are.
+
+    Task data holds only the attachment's id (a form field ``{"type": "string", "format": "attachment"}``),
+    so workflow state stays small and files can be scanned, moved or removed without touching it.
+    """
+
+    __tablename__ = "attachments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    uploaded_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    task_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)

@@ -38,9 +38,10 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, monkeypatch_module):
     """The app on a free loopback port over a fresh SQLite database with the grant bundle and a call."""
     path = tmp_path_factory.mktemp("browser") / "samflyt.db"
+    monkeypatch_module.setenv("SAMFLYT_ATTACHMENTS_DIR", str(path.parent / "attachments"))
     engine = db.make_engine(f"sqlite:///{path}")
     db.migrate(engine)
     rt = grant_runtime(engine)
@@ -59,6 +60,12 @@ def server(tmp_path_factory):
     thread.start()
     yield f"http://127.0.0.1:{http.server_port}", year
     http.shutdown()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
 
 
 @pytest.fixture(scope="module")
@@ -131,12 +138,15 @@ def test_an_application_through_the_browser(server, browser):
     ada.fill("#f-end_date", "2099-12-31")
     ada.fill("#f-contact_name", "Ada Søker")
     ada.fill("#f-contact_email", "ada@horten.example.no")
+    ada.set_input_files("#f-attachment", files=[{"name": "prosjektplan.pdf", "mimeType": "application/pdf",
+                                                 "buffer": b"%PDF-1.7 Prosjektplan for Trygg hjemkomst"}])
     submit(ada)
     summary = ada.locator("#error-summary")
     assert summary.is_visible() and "Beløp (kr)" in summary.inner_text()
     shot(ada, "01-application-with-error")
     assert axe_violations(ada) == []
     ada.fill("#f-budget-1-amount", "100000")
+    assert ada.get_by_role("link", name="Filen som er lastet opp").is_visible()  # kept across the error
     submit(ada)
     assert "Oppgaven er fullført" in ada.inner_text("main")
 

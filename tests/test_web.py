@@ -302,3 +302,31 @@ def test_overviews_of_rounds_ledger_and_reports(site):
     assert per.get("/grants/ledger?year=1999").status_code == 404
     assert per.get("/grants/reports").status_code == 200
     assert per.get("/grants/calls/9999").status_code == 404
+
+
+def test_an_attachment_is_checked_stored_outside_the_rows_and_downloadable(site, tmp_path, monkeypatch):
+    app, y = site
+    monkeypatch.setenv("SAMFLYT_ATTACHMENTS_DIR", str(tmp_path / "files"))
+    monkeypatch.setenv("SAMFLYT_ATTACHMENT_MAX_BYTES", "2000")
+    ada = client_for(app, "ada")
+    task = y.task("app", "fill_application")
+    refused = ada.post(f"/tasks/{task}", data={**_form(), "_action": "complete",
+                                               "attachment": (io.BytesIO(b"MZ..."), "virus.exe")},
+                       content_type="multipart/form-data")
+    assert refused.status_code == 422 and "virus.exe: files of type .exe are not accepted" in refused.get_data(True)
+    too_big = ada.post(f"/tasks/{task}", data={**_form(), "_action": "complete",
+                                               "attachment": (io.BytesIO(b"%PDF" + b"x" * 3000), "plan.pdf")},
+                       content_type="multipart/form-data")
+    assert too_big.status_code == 422 and "larger than" in too_big.get_data(True)
+    assert not (tmp_path / "files").exists() or not any((tmp_path / "files").iterdir())
+    done = ada.post(f"/tasks/{task}", data={**_form(), "_action": "complete",
+                                            "attachment": (io.BytesIO(b"%PDF-1.7 prosjektplan"), "prosjektplan.pdf")},
+                    content_type="multipart/form-data")
+    assert done.status_code == 302
+    attachment_id = y.data("app")["attachment"]
+    assert (tmp_path / "files" / attachment_id).read_bytes() == b"%PDF-1.7 prosjektplan"  # a file, not a row
+    download = ada.get(f"/instances/attachments/{attachment_id}")
+    assert download.status_code == 200 and download.data == b"%PDF-1.7 prosjektplan"
+    assert "prosjektplan.pdf" in download.headers["Content-Disposition"]
+    assert client_for(app, "hege").get(f"/instances/attachments/{attachment_id}").status_code == 403
+    assert client_for(app, "per").get(f"/instances/attachments/{attachment_id}").status_code == 200

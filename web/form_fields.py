@@ -110,6 +110,8 @@ def _field(name: str, prop: dict[str, Any], ui: dict[str, Any], value: Any, erro
 
 
 def _scalar_kind(prop: dict[str, Any], ui: dict[str, Any]) -> str:
+    if prop.get("format") == "attachment":
+        return "file"
     if prop.get("type") in ("integer", "number"):
         return "number"
     if prop.get("format") == "date":
@@ -176,6 +178,8 @@ def _parse(prop: dict[str, Any], form: MultiDict, path: str, drop_row: str | Non
             return False if f"{path}.present" in form else None
         return raw in ("true", "on", "1", "yes")
     raw = form.get(path)
+    if (raw is None or raw.strip() == "") and prop.get("format") == "attachment":
+        raw = form.get(f"{path}.current")  # the file uploaded before, kept when no new one is chosen
     if raw is None or raw.strip() == "":
         return None
     raw = raw.strip()
@@ -185,6 +189,17 @@ def _parse(prop: dict[str, Any], form: MultiDict, path: str, drop_row: str | Non
     if kind == "number":
         return raw.replace(" ", "").replace(",", ".")
     return raw
+
+
+def file_fields(schema: dict[str, Any], prefix: str = "") -> list[str]:
+    """Paths of the attachment fields of a form (top level and inside objects)."""
+    paths = []
+    for name, prop in schema.get("properties", {}).items():
+        if prop.get("type") == "object":
+            paths += file_fields(prop, f"{prefix}{name}.")
+        elif prop.get("format") == "attachment":
+            paths.append(f"{prefix}{name}")
+    return paths
 
 
 def error_summary(fields: list[Field]) -> list[tuple[str, str, str]]:

@@ -3,10 +3,13 @@ the audit timeline, open tasks and waiting timers."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask import Blueprint, Response, abort, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import or_, select
 
+from engine import attachments
 from engine.authz import SUPERVISOR_ROLES
 from engine.errors import NotFoundError
 from engine.models import HumanTask
@@ -56,3 +59,21 @@ def diagram(instance_id: int):
     if not may_view(instance_id, view.started_by):
         abort(403)
     return Response(xml, mimetype="application/xml")
+
+
+@bp.get("/attachments/<attachment_id>")
+@login_required
+def attachment(attachment_id: str):
+    """An uploaded file, for whoever may see the instance it belongs to."""
+    rt = runtime()
+    with rt.Session() as s:
+        try:
+            row, content = attachments.load(s, attachment_id)
+        except NotFoundError:
+            abort(404)
+    started_by = rt.instance(row.instance_id).started_by if row.instance_id else None
+    visible = row.instance_id is not None and may_view(row.instance_id, started_by)
+    if not visible and row.uploaded_by != current_user.username:
+        abort(403)
+    return Response(content, mimetype=row.media_type, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.filename)}"})

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine import accounts
+from engine import accounts, attachments
 from engine.authz import SUPERVISOR_ROLES
 from engine.errors import (
     ClaimedByOtherError,
@@ -29,7 +29,7 @@ from engine.models import HumanTask, User
 from engine.worklist import SORTS, VIEWS, may_see_all, worklist
 
 from .auth import runtime
-from .form_fields import build_fields, error_summary, parse_form
+from .form_fields import build_fields, error_summary, file_fields, parse_form
 from .messages import translate, translate_all
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
@@ -141,6 +141,30 @@ def unclaim(task_id: str):
     return redirect(url_for("tasks.worklist"))
 
 
+def _with_uploads(row: HumanTask, schema: dict[str, Any]):
+    """The posted form with each newly uploaded file stored and replaced by its attachment id."""
+    posted = request.form.copy()
+    errors: dict[str, Any] = {}
+    if row.status != "open":
+        return posted, errors
+    for path in file_fields(schema):
+        upload = request.files.get(path)
+        if upload is None or not upload.filename:
+            continue
+        try:
+            with runtime().session() as s:
+                stored = attachments.store(s, upload.read(), upload.filename, current_user.username, row.task_id,
+                                           row.instance_id)
+                posted[path] = stored.id
+        except attachments.AttachmentError as exc:
+            node = errors
+            *parents, last = path.split(".")
+            for name in parents:
+                node = node.setdefault(name, {})
+            node[last] = [str(exc)]
+    return posted, errors
+
+
 @bp.post("/<task_id>")
 @login_required
 def submit(task_id: str):
@@ -148,7 +172,10 @@ def submit(task_id: str):
     rt = runtime()
     form = rt.form_for(task_id)
     schema = form.json_schema if form else {"properties": {}}
-    values = parse_form(schema, request.form, drop_row=request.form.get("_remove"))
+    posted, upload_errors = _with_uploads(row, schema)
+    values = parse_form(schema, posted, drop_row=request.form.get("_remove"))
+    if upload_errors:
+        return _render(row, values, upload_errors, _("The form has errors. Correct them and submit again."), 422)
     action = request.form.get("_action", "complete")
     if "_add" in request.form:
         return _render(row, values, extra_rows={request.form["_add"]})
