@@ -1,0 +1,43 @@
+"""The demo year through the web UI: every demo user signs in and every task in their worklists opens,
+so a newcomer can do each role's work in the browser after the README's first command."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from engine import accounts, clock
+from engine.scenario import Scenario
+from tests.grant_driver import BUNDLE, grant_runtime
+from web import create_app
+
+
+def test_every_demo_user_can_open_their_work(db_engine):
+    rt = grant_runtime(db_engine)
+    demo = json.loads((BUNDLE / "demo.json").read_text(encoding="utf-8"))
+    try:
+        Scenario(rt).run(demo["steps"])
+    finally:
+        clock.set_now(None)
+    app = create_app({"TESTING": True, "SECRET_KEY": "demo", "WTF_CSRF_ENABLED": False,
+                      "DATABASE_URL": db_engine.url.render_as_string(hide_password=False)})
+    app.extensions["samflyt_runtime"] = rt
+    opened = {}
+    for user in demo["users"]:
+        name = user["username"]
+        with rt.session() as s:
+            accounts.set_password(s, name, f"demo-{name}-passord")
+        client = app.test_client()
+        assert client.post("/sign-in", data={"username": name, "password": f"demo-{name}-passord"}).status_code == 302
+        for view in ("mine", "available", "overdue"):
+            page = client.get(f"/tasks?view={view}")
+            assert page.status_code == 200, (name, view)
+            for task_id in set(re.findall(r'href="/tasks/([0-9a-f-]{36})"', page.get_data(as_text=True))):
+                task = client.get(f"/tasks/{task_id}")
+                assert task.status_code == 200, (name, task_id)
+                opened.setdefault(name, set()).add(task_id)
+        if {"au", "ssu", "secretariat", "admin"} & set(user["roles"]):
+            for path in ("/grants", "/grants/ledger", "/grants/reports"):
+                assert client.get(path).status_code == 200, (name, path)
+    for role_user in ("ada", "bjorn", "per", "mia", "eva", "frida", "siri", "emma"):
+        assert opened.get(role_user), f"{role_user} has nothing to do in the demo"
