@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import authz, clock, mail, spiff_events
-from .bpmn_loader import Bundle, DeployResult, collect_files, parse_bundle
+from .bpmn_loader import Bundle, DeployResult, collect_files, find_file, parse_bundle
 from .bpmn_loader import deploy as write_bundle
 from .connectors import ConnectorRegistry
 from .connectors import registry as default_connectors
@@ -45,7 +45,17 @@ from .errors import (
     ValidationError,
 )
 from .forms import Form
-from .models import AuditEvent, HumanTask, Message, ProcessInstance, ProcessModel, ProcessVersion, Timer, User
+from .models import (
+    AuditEvent,
+    HumanTask,
+    Message,
+    MessageWait,
+    ProcessInstance,
+    ProcessModel,
+    ProcessVersion,
+    Timer,
+    User,
+)
 from .scripting import SamflytScriptEngine
 from .serialization import dumps, load_state
 from .spec_cache import CachedVersion, SpecCache, WorkflowCache
@@ -334,6 +344,40 @@ class Runtime:
             row = self._open_task(s, task_id)
             version_id = s.scalar(select(ProcessInstance.version_id).where(ProcessInstance.id == row.instance_id))
             return self.cache.get(s, version_id).form(row.form_key, row.ui_form_key)
+
+    def message_forms(self, instance_id: int) -> list[dict[str, Any]]:
+        """Messages an instance waits for that people may send from a form: a wait whose message has a form
+        file of the same name in the bundle (``deviation_report.json`` for ``deviation_report``) and whose
+        correlation values are all known, so the message reaches exactly this instance."""
+        with self.Session() as s:
+            row = s.get(ProcessInstance, instance_id)
+            if row is None:
+                raise NotFoundError(f"instance {instance_id} does not exist")
+            if row.status in ("completed", "cancelled"):
+                return []
+            version = self.cache.get(s, row.version_id)
+            waits = s.scalars(select(MessageWait).where(MessageWait.instance_id == instance_id)
+                              .order_by(MessageWait.id)).all()
+            out: dict[str, dict[str, Any]] = {}
+            for wait in waits:
+                key = f"{wait.message_name}.json"
+                correlations = json.loads(wait.correlations or "{}")
+                if wait.message_name in out:
+                    continue
+                if find_file(version.files, key) is None or set(json.loads(wait.properties_json or "{}")) - set(
+                        correlations) or any(v is None for v in correlations.values()):
+                    continue
+                out[wait.message_name] = {"message": wait.message_name, "form_key": key,
+                                          "correlations": correlations, "form": version.form(key),
+                                          "texts": version.form_texts}
+            return list(out.values())
+
+    def form_texts(self, task_id: str, language: str) -> dict[str, Any] | None:
+        """The task form's labels in ``language``, when the bundle has them (see ``CachedVersion.form_texts``)."""
+        with self.Session() as s:
+            row = self._open_task(s, task_id)
+            version_id = s.scalar(select(ProcessInstance.version_id).where(ProcessInstance.id == row.instance_id))
+            return self.cache.get(s, version_id).form_texts(row.form_key, language)
 
     def complete(self, task_id: str, actor: str, data: dict[str, Any] | None = None) -> InstanceView:
         """Complete a human task with ``data`` (validated against its form) and advance the instance.

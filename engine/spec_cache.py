@@ -12,6 +12,7 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -40,6 +41,17 @@ class CachedVersion:
     subprocess_specs: dict[str, BpmnProcessSpec]
     files: dict[str, str]
     _forms: dict[str, Form] = field(default_factory=dict)
+
+    def form_texts(self, key: str | None, language: str) -> dict[str, Any] | None:
+        """A form's labels in another language: ``<form>.<language>.json`` next to the form, if deployed.
+
+        ``{"title": ..., "fields": {"budget.party": {"label", "help", "options": {code: label}}}}``; paths
+        have no array indexes. Forms are written in the default language; these only replace texts.
+        """
+        if not key or not key.endswith(".json"):
+            return None
+        text = find_file(self.files, f"{key[:-5]}.{language}.json")
+        return json.loads(text) if text else None
 
     def form(self, key: str | None, ui_key: str | None = None) -> Form | None:
         if not key:

@@ -330,3 +330,24 @@ def test_an_attachment_is_checked_stored_outside_the_rows_and_downloadable(site,
     assert "prosjektplan.pdf" in download.headers["Content-Disposition"]
     assert client_for(app, "hege").get(f"/instances/attachments/{attachment_id}").status_code == 403
     assert client_for(app, "per").get(f"/instances/attachments/{attachment_id}").status_code == 200
+
+
+def test_the_applicant_reports_a_deviation_and_withdraws_from_the_case_page(site):
+    app, y = site
+    ada = client_for(app, "ada")
+    ada.post(f"/tasks/{y.task('app', 'fill_application')}", data={**_form(), "_action": "complete"})
+    y.cosign("app", "bjorn")
+    y.submit("app", "ada")
+    instance_id = y.instance_id("app")
+    page = ada.get(f"/instances/{instance_id}").get_data(as_text=True)
+    assert "Meld avvik" in page and "Trekk søknaden" in page
+    assert client_for(app, "hege").get(f"/instances/{instance_id}/messages/deviation_report").status_code == 403
+    missing = ada.post(f"/instances/{instance_id}/messages/deviation_report", data={"description": "Forsinket"})
+    assert missing.status_code == 422 and 'href="#f-consequences"' in missing.get_data(as_text=True)
+    sent = ada.post(f"/instances/{instance_id}/messages/deviation_report", data={
+        "description": "Prosjektleder har sluttet.", "consequences": "Oppstarten utsettes."})
+    assert sent.status_code == 302
+    assert "review_deviation" in [t.name for t in y.rt.tasks(instance_id)]
+    ada.post(f"/instances/{instance_id}/messages/withdraw_application", data={"reason": "Prosjektet utsettes."})
+    assert y.rt.instance(instance_id).status == "completed" and y.application_row("app").status == "withdrawn"
+    assert ada.get(f"/instances/{instance_id}/messages/deviation_report").status_code == 404  # nothing waits now

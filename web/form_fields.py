@@ -55,9 +55,40 @@ def _as_list(messages: Any) -> list[str]:
 
 
 def build_fields(schema: dict[str, Any], ui: dict[str, Any] | None, values: dict[str, Any] | None,
-                 errors: dict[str, Any] | None = None, prefix: str = "", extra_rows: set[str] | None = None
-                 ) -> list[Field]:
-    """Fields for an ``object`` schema in the UI schema's ``ui:order`` (else the schema's order)."""
+                 errors: dict[str, Any] | None = None, prefix: str = "", extra_rows: set[str] | None = None,
+                 texts: dict[str, Any] | None = None) -> list[Field]:
+    """Fields for an ``object`` schema in the UI schema's ``ui:order`` (else the schema's order).
+
+    ``texts`` (a form's ``<form>.<language>.json``) replaces labels, help texts and option labels.
+    """
+    fields = _build(schema, ui, values, errors, prefix, extra_rows)
+    if texts:
+        _translate(fields, texts.get("fields", {}))
+    return fields
+
+
+def _translate(fields: list[Field], texts: dict[str, Any]) -> None:
+    for f in fields:
+        key = re.sub(r"\.\d+(?=\.|$)", "", f.path)
+        entry = texts.get(key) or {}
+        if entry.get("label"):
+            f.label = entry["label"]
+        if entry.get("help"):
+            f.help = entry["help"]
+        if entry.get("options"):
+            f.options = [(code, entry["options"].get(code, label)) for code, label in f.options]
+        if f.kind == "list":  # one input per row, labelled "<label> <n>"
+            for number, (item,) in enumerate(f.rows, 1):
+                item.label = f"{f.label} {number}"
+            continue
+        _translate(f.children, texts)
+        for row in f.rows:
+            _translate(row, texts)
+
+
+def _build(schema: dict[str, Any], ui: dict[str, Any] | None, values: dict[str, Any] | None,
+           errors: dict[str, Any] | None = None, prefix: str = "", extra_rows: set[str] | None = None
+           ) -> list[Field]:
     ui = ui or {}
     values = values or {}
     properties = schema.get("properties", {})
@@ -78,7 +109,7 @@ def _field(name: str, prop: dict[str, Any], ui: dict[str, Any], value: Any, erro
     widget = ui.get("ui:widget")
     if kind == "object":
         f.kind = "group"
-        f.children = build_fields(prop, ui, value if isinstance(value, dict) else {},
+        f.children = _build(prop, ui, value if isinstance(value, dict) else {},
                                   errors if isinstance(errors, dict) else None, f"{path}.", extra_rows)
     elif kind == "array":
         items = prop.get("items", {"type": "string"})
@@ -90,7 +121,7 @@ def _field(name: str, prop: dict[str, Any], ui: dict[str, Any], value: Any, erro
             rows = value if isinstance(value, list) else []
             count = max(len(rows), 1) + (1 if path in extra_rows else 0)  # an empty row to start from
             item_ui = ui.get("items") or {}
-            f.rows = [build_fields(items, item_ui, rows[i] if i < len(rows) and isinstance(rows[i], dict) else {},
+            f.rows = [_build(items, item_ui, rows[i] if i < len(rows) and isinstance(rows[i], dict) else {},
                                    _messages(errors, i), f"{path}.{i}.", extra_rows) for i in range(count)]
         else:
             f.kind = "list"

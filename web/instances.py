@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import or_, select
 
 from engine import attachments
 from engine.authz import SUPERVISOR_ROLES
-from engine.errors import NotFoundError
+from engine.errors import NotFoundError, ValidationError
 from engine.models import HumanTask
 
+from . import select_locale
 from .auth import runtime
+from .form_fields import build_fields, error_summary, parse_form
+from .messages import translate_all
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
 
@@ -43,8 +47,16 @@ def instance(instance_id: int):
     current = sorted({t.name for t in view.tasks} | {t["task"] for t in view.timers})
     audit = list(reversed(rt.audit(instance_id)))
     summary = {k: v for k, v in view.data.items() if isinstance(v, str | int | float | bool) and not k.startswith("_")}
+    may_send = current_user.username == view.started_by or current_user.is_admin or bool(
+        current_user.roles & SUPERVISOR_ROLES)
+    language = select_locale()
+    messages = []
+    for m in rt.message_forms(instance_id) if may_send else []:
+        texts = m["texts"](m["form_key"], language) if language != "nb" else None
+        messages.append({"name": m["message"], "title": (texts or {}).get("title") or m["form"].json_schema.get(
+            "title", m["message"])})
     return render_template("instance.html", instance=view, done=done, current=current, audit=audit,
-                           summary=summary)
+                           summary=summary, messages=messages)
 
 
 @bp.get("/<int:instance_id>/diagram.bpmn")
@@ -77,3 +89,47 @@ def attachment(attachment_id: str):
         abort(403)
     return Response(content, mimetype=row.media_type, headers={
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.filename)}"})
+
+
+def _message_form(instance_id: int, name: str):
+    """The form for sending message ``name`` to this instance; only its starter, supervisors and admins."""
+    rt = runtime()
+    try:
+        view = rt.instance(instance_id)
+    except NotFoundError:
+        abort(404)
+    if not (current_user.username == view.started_by or current_user.is_admin
+            or current_user.roles & SUPERVISOR_ROLES):
+        abort(403)
+    entry = next((m for m in rt.message_forms(instance_id) if m["message"] == name), None)
+    if entry is None:
+        abort(404)
+    return view, entry
+
+
+@bp.route("/<int:instance_id>/messages/<name>", methods=["GET", "POST"])
+@login_required
+def send_message(instance_id: int, name: str):
+    """Send a message the instance waits for (a deviation report, a withdrawal) from its form."""
+    view, entry = _message_form(instance_id, name)
+    form = entry["form"]
+    values, errors, status = {}, None, 200
+    if request.method == "POST":
+        values = parse_form(form.json_schema, request.form)
+        try:
+            payload = form.validate(values)
+        except ValidationError as exc:
+            errors, status = translate_all(exc.messages), 422
+        else:
+            result = runtime().send_message(name, {**payload, "sent_by": current_user.username},
+                                            entry["correlations"], current_user.username)
+            if result.status == "delivered":
+                flash(_("Sent: %(title)s", title=form.json_schema.get("title", name)))
+            else:
+                flash(_("The case no longer waits for this; nothing was sent."), "error")
+            return redirect(url_for("instances.instance", instance_id=instance_id))
+    language = select_locale()
+    texts = entry["texts"](entry["form_key"], language) if language != "nb" else None
+    fields = build_fields(form.json_schema, form.ui_schema, values, errors, texts=texts)
+    return render_template("message.html", instance=view, name=name, fields=fields, summary=error_summary(fields),
+                           title=(texts or {}).get("title") or form.json_schema.get("title", name)), status

@@ -28,6 +28,7 @@ from engine.errors import (
 from engine.models import HumanTask, User
 from engine.worklist import SORTS, VIEWS, may_see_all, worklist
 
+from . import select_locale
 from .auth import runtime
 from .form_fields import build_fields, error_summary, file_fields, parse_form
 from .messages import translate, translate_all
@@ -82,7 +83,10 @@ def _render(row: HumanTask, values: dict[str, Any] | None, errors: dict[str, Any
             message: str | None = None, status: int = 200, extra_rows: set[str] | None = None):
     rt = runtime()
     form = rt.form_for(row.task_id)
-    fields = build_fields(form.json_schema, form.ui_schema, values, errors, extra_rows=extra_rows) if form else []
+    language = select_locale()
+    texts = rt.form_texts(row.task_id, language) if form and language != "nb" else None
+    fields = build_fields(form.json_schema, form.ui_schema, values, errors, extra_rows=extra_rows,
+                          texts=texts) if form else []
     instance = rt.instance(row.instance_id)
     blocked = rt.why_not(row.task_id, current_user.username) if row.status == "open" else None
     blocked = translate(blocked) if blocked else None
@@ -90,6 +94,7 @@ def _render(row: HumanTask, values: dict[str, Any] | None, errors: dict[str, Any
         draft = accounts.load_draft(s, row.task_id, current_user.username)
     supervisor = current_user.is_admin or bool(current_user.roles & SUPERVISOR_ROLES)
     return render_template("task.html", task=row, instance=instance, form=form, fields=fields, supervisor=supervisor,
+                           form_title=(texts or {}).get("title"),
                            summary=error_summary(fields), message=message, blocked=blocked,
                            draft_saved_at=draft[1] if draft else None, readonly=row.status != "open"), status
 
