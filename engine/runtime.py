@@ -624,11 +624,21 @@ class Runtime:
             raise NotFoundError(f"no task {task_id} in instance {row.instance_id}")
         return plain(dict(task.data))
 
-    def completed_task_element_ids(self, instance_id: int) -> list[str]:
-        """BPMN element ids of the completed steps of an instance, for marking them on its diagram."""
+    def steps(self, instance_id: int) -> dict[str, list[dict[str, str]]]:
+        """The instance's steps by BPMN element: ``done`` (completed, oldest first) and ``current`` (ready or
+        waiting), each ``{"id", "name"}`` -- for marking the diagram and listing the same steps as text."""
         workflow = self.load_workflow(instance_id)
-        done = spiff_events.tasks_in_state(workflow, TaskState.COMPLETED)
-        return sorted({t.task_spec.bpmn_id for t in done if getattr(t.task_spec, "bpmn_id", None)})
+
+        def steps_in(state: int) -> list[dict[str, str]]:
+            found: dict[str, dict[str, str]] = {}
+            tasks = sorted(spiff_events.tasks_in_state(workflow, state), key=lambda t: t.last_state_change)
+            for t in tasks:
+                bpmn_id = getattr(t.task_spec, "bpmn_id", None)
+                if bpmn_id and bpmn_id not in found:
+                    found[bpmn_id] = {"id": bpmn_id, "name": t.task_spec.bpmn_name or bpmn_id}
+            return list(found.values())
+
+        return {"done": steps_in(TaskState.COMPLETED), "current": steps_in(TaskState.READY | TaskState.WAITING)}
 
     def diagram(self, instance_id: int) -> str:
         """The BPMN XML (with its DI) of the file that defines the instance's process, as deployed."""

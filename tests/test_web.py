@@ -351,3 +351,15 @@ def test_the_applicant_reports_a_deviation_and_withdraws_from_the_case_page(site
     ada.post(f"/instances/{instance_id}/messages/withdraw_application", data={"reason": "Prosjektet utsettes."})
     assert y.rt.instance(instance_id).status == "completed" and y.application_row("app").status == "withdrawn"
     assert ada.get(f"/instances/{instance_id}/messages/deviation_report").status_code == 404  # nothing waits now
+
+
+def test_form_labels_follow_the_language(site):
+    app, y = site
+    ada = client_for(app, "ada")
+    task = y.task("app", "fill_application")
+    assert "Prosjektets tittel" in ada.get(f"/tasks/{task}").get_data(as_text=True)
+    nynorsk = ada.get(f"/tasks/{task}?lang=nn").get_data(as_text=True)
+    assert "Prosjektet sin tittel" in nynorsk and "Heile kroner" in nynorsk
+    english = ada.get(f"/tasks/{task}?lang=en").get_data(as_text=True)
+    assert "<h1>Application – project plan</h1>" in english and "Project title" in english
+    assert "Frail elderly people" in english and "Prosjektets tittel" not in english

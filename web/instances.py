@@ -43,8 +43,7 @@ def instance(instance_id: int):
         abort(404)
     if not may_view(instance_id, view.started_by):
         abort(403)
-    done = rt.completed_task_element_ids(instance_id)
-    current = sorted({t.name for t in view.tasks} | {t["task"] for t in view.timers})
+    steps = rt.steps(instance_id)
     audit = list(reversed(rt.audit(instance_id)))
     summary = {k: v for k, v in view.data.items() if isinstance(v, str | int | float | bool) and not k.startswith("_")}
     may_send = current_user.username == view.started_by or current_user.is_admin or bool(
@@ -55,7 +54,7 @@ def instance(instance_id: int):
         texts = m["texts"](m["form_key"], language) if language != "nb" else None
         messages.append({"name": m["message"], "title": (texts or {}).get("title") or m["form"].json_schema.get(
             "title", m["message"])})
-    return render_template("instance.html", instance=view, done=done, current=current, audit=audit,
+    return render_template("instance.html", instance=view, steps=steps, audit=audit,
                            summary=summary, messages=messages)
 
 
