@@ -59,6 +59,14 @@ def _form(title: str = "Trygg hjemkomst") -> dict[str, str]:
     return flat
 
 
+def _to_review(app, y) -> None:
+    """Ada fills in the application in the browser's way, the hospital co-signs, she submits, AU accepts it."""
+    client_for(app, "ada").post(f"/tasks/{y.task('app', 'fill_application')}", data={**_form(), "_action": "complete"})
+    y.cosign("app", "bjorn")
+    y.submit("app", "ada")
+    y.check("app", "per")
+
+
 def test_sign_in_out_and_the_rate_limit(site):
     app, _ = site
     anonymous = app.test_client()
@@ -99,10 +107,7 @@ def test_the_worklist_shows_my_work_and_why_i_cannot_take_some(site):
     ada = client_for(app, "ada")
     available = ada.get("/tasks?view=available").get_data(as_text=True)
     assert "Fyll ut søknad" in available and '<strong class="overdue">' not in available
-    ada.post(f"/tasks/{y.task('app', 'fill_application')}", data={**_form(), "_action": "complete"})
-    y.cosign("app", "bjorn")
-    y.submit("app", "ada")
-    y.check("app", "per")
+    _to_review(app, y)
     knut_blocked = client_for(app, "mia").get("/tasks?view=available").get_data(as_text=True)
     assert "Vurder søknad" in knut_blocked
     lars = client_for(app, "lars")  # Drammen: no conflict with Horten and the hospital
@@ -154,11 +159,7 @@ def test_a_draft_is_saved_and_comes_back(site):
 
 def test_two_claim_at_once_and_the_loser_is_told(site):
     app, y = site
-    ada = client_for(app, "ada")
-    ada.post(f"/tasks/{y.task('app', 'fill_application')}", data={**_form(), "_action": "complete"})
-    y.cosign("app", "bjorn")
-    y.submit("app", "ada")
-    y.check("app", "per")
+    _to_review(app, y)
     review = y.task("app", "review_application")
     mia, lars = client_for(app, "mia"), client_for(app, "lars")
     assert mia.post(f"/tasks/{review}/claim").status_code == 302
@@ -184,11 +185,7 @@ def test_a_task_closed_meanwhile_keeps_the_input(site):
 
 def test_conflict_of_interest_is_explained_on_claim(site):
     app, y = site
-    client_for(app, "ada").post(f"/tasks/{y.task('app', 'fill_application')}",
-                                data={**_form(), "_action": "complete"})
-    y.cosign("app", "bjorn")
-    y.submit("app", "ada")
-    y.check("app", "per")
+    _to_review(app, y)
     with y.rt.session() as s:
         accounts.set_password(s, "knut", "passord-knut")
     PASSWORDS["knut"] = "passord-knut"
@@ -267,11 +264,7 @@ def test_admin_pages_are_for_admins_and_deploy_retry_cancel_work(site, tmp_path)
 
 def test_au_gives_a_task_to_someone_else_with_a_reason(site):
     app, y = site
-    client_for(app, "ada").post(f"/tasks/{y.task('app', 'fill_application')}",
-                                data={**_form(), "_action": "complete"})
-    y.cosign("app", "bjorn")
-    y.submit("app", "ada")
-    y.check("app", "per")
+    _to_review(app, y)
     review = y.task("app", "review_application")
     per = client_for(app, "per")
     refused = per.post(f"/tasks/{review}/assign", data={"assignee": "knut", "reason": "Ferie"},
