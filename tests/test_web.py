@@ -356,3 +356,55 @@ def test_form_labels_follow_the_language(site):
     english = ada.get(f"/tasks/{task}?lang=en").get_data(as_text=True)
     assert "<h1>Application – project plan</h1>" in english and "Project title" in english
     assert "Frail elderly people" in english and "Prosjektets tittel" not in english
+
+
+ACTIONS = {
+    # action: (method, path template, form data)
+    "claim review": ("post", "/tasks/{review}/claim", {}),
+    "complete review": ("post", "/tasks/{review}", {"_action": "complete", "review.conflict_of_interest": "false",
+                                                    "review.conflict_of_interest.present": "1"}),
+    "reassign review": ("post", "/tasks/{review}/assign", {"assignee": "mia", "reason": "Fordeling"}),
+    "deploy": ("post", "/admin/deploy", {}),
+    "retry": ("post", "/admin/instances/{app}/retry", {}),
+    "cancel": ("post", "/admin/instances/{app}/cancel", {"reason": "Test"}),
+    "report deviation": ("post", "/instances/{app}/messages/deviation_report",
+                         {"description": "Avvik", "consequences": "Forsinkelse"}),
+    "read ledger": ("get", "/grants/ledger", {}),
+    "see all tasks": ("get", "/tasks?view=all", {}),
+}
+# who may do what: True = allowed, False = refused (403, or the engine's refusal shown without effect)
+ALLOWED = {
+    "ada": {"report deviation"},
+    "lars": {"claim review", "complete review"},
+    "knut": set(),  # the hospital co-signed: a conflict of interest for its committee member
+    "per": {"reassign review", "read ledger", "see all tasks", "report deviation"},
+    "admin": set(ACTIONS),
+}
+
+
+@pytest.mark.parametrize("db_engine", ["sqlite"], indirect=True)  # authorisation does not depend on the database
+@pytest.mark.parametrize("user", sorted(ALLOWED))
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_the_roles_by_actions_matrix(site, user, action):
+    """Every action by every kind of user: allowed ones take effect, the rest are refused and change nothing."""
+    app, y = site
+    _to_review(app, y)
+    with y.rt.session() as s:
+        accounts.set_password(s, "knut", "passord-knut")
+    PASSWORDS["knut"] = "passord-knut"
+    ids = {"review": y.task("app", "review_application"), "app": y.instance_id("app")}
+    method, template, data = ACTIONS[action]
+    client = client_for(app, user)
+    before = y.rt.audit(ids["app"])
+    response = getattr(client, method)(template.format(**ids), data=data)
+    allowed = action in ALLOWED[user]
+    effects = [e for e in y.rt.audit(ids["app"])[len(before):] if e["action"] != "complete_refused"]
+    if method == "get":
+        assert (response.status_code == 200) == allowed, response.status_code
+    elif action in ("deploy", "retry", "cancel", "read ledger", "see all tasks", "report deviation") and not allowed:
+        assert response.status_code == 403
+        assert effects == []
+    elif not allowed:
+        assert response.status_code in (302, 403, 409, 422) and effects == []
+    elif action not in ("deploy", "retry"):
+        assert effects, f"{user} {action}: nothing happened ({response.status_code})"
