@@ -162,6 +162,30 @@ class Runtime:
                        organisations=sorted(user.organisation_names))
         return user
 
+    def set_user(self, username: str, roles: list[str], organisations: list[str], display_name: str | None,
+                 email: str | None, active: bool, actor: str) -> None:
+        """Create or change a user with exactly these roles and organisations (admins only; audited)."""
+        from .models import Organisation, Role
+
+        with self._unit() as unit:
+            s = unit.session
+            if not authz.is_admin(self._user(s, actor)):
+                raise NotAuthorisedError(f"{actor} may not change users: admins only")
+            if username == actor and (not active or "admin" not in {r.lower() for r in roles}):
+                raise ConflictError("you cannot take your own admin role or deactivate yourself")
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                user = User(username=username, created_at=clock.now())
+                s.add(user)
+            user.display_name, user.email, user.active = display_name or None, email or None, active
+            user.roles = [s.scalar(select(Role).where(Role.name == name.lower())) or Role(name=name.lower())
+                          for name in dict.fromkeys(r.strip() for r in roles if r.strip())]
+            user.organisations = [s.scalar(select(Organisation).where(Organisation.name == name))
+                                  or Organisation(name=name)
+                                  for name in dict.fromkeys(o.strip() for o in organisations if o.strip())]
+            unit.audit("user_saved", actor, username=username, roles=sorted(user.role_names),
+                       organisations=sorted(user.organisation_names), active=active)
+
     # -- deploy
     def deploy(self, paths: list[str], actor: str | None = None) -> list[DeployResult]:
         """Parse, validate and deploy a bundle. When ``actor`` is given it must hold the admin role."""

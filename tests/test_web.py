@@ -408,3 +408,25 @@ def test_the_roles_by_actions_matrix(site, user, action):
         assert response.status_code in (302, 403, 409, 422) and effects == []
     elif action not in ("deploy", "retry"):
         assert effects, f"{user} {action}: nothing happened ({response.status_code})"
+
+
+def test_admin_changes_a_users_roles_and_organisations(site):
+    app, y = site
+    admin = client_for(app, "admin")
+    admin.post("/admin/users", data={"username": "ada", "display_name": "Ada Søker", "email": "ada@horten.example.no",
+                                     "roles": "applicant, committee", "organisations": "Horten kommune, Færder kommune",
+                                     "active": "true"})
+    with y.rt.Session() as s:
+        from engine.models import User
+
+        ada = s.query(User).filter_by(username="ada").one()
+        assert ada.role_names == {"applicant", "committee"}
+        assert ada.organisation_names == {"Horten kommune", "Færder kommune"}
+    admin.post("/admin/users", data={"username": "ada", "roles": "applicant", "organisations": "Horten kommune"})
+    page = admin.get("/admin").get_data(as_text=True)
+    assert "ada (deaktivert)" in page  # the box was not ticked: deactivated
+    assert app.test_client().post("/sign-in", data={"username": "ada", "password": PASSWORDS["ada"]}).status_code == 401
+    refused = admin.post("/admin/users", data={"username": "admin", "roles": "applicant", "active": "true"},
+                         follow_redirects=True).get_data(as_text=True)
+    assert "cannot take your own admin role" in refused
+    assert "user_saved" in {e["action"] for e in y.rt.audit()}

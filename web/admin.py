@@ -87,3 +87,20 @@ def cancel(instance_id: int):
     except SamflytError as exc:
         flash(str(exc), "error")
     return redirect(url_for("instances.instance", instance_id=instance_id))
+
+
+@bp.post("/users")
+def save_user():
+    """Create or change a user: roles and organisations as comma-separated lists (replacing the old ones)."""
+    username = request.form.get("username", "").strip()
+    if not username:
+        flash(_("Give a username."), "error")
+        return redirect(url_for("admin.overview"))
+    split = lambda name: [part.strip() for part in request.form.get(name, "").split(",") if part.strip()]  # noqa: E731
+    try:
+        runtime().set_user(username, split("roles"), split("organisations"), request.form.get("display_name"),
+                           request.form.get("email"), request.form.get("active") == "true", current_user.username)
+        flash(_("User %(name)s is saved.", name=username))
+    except SamflytError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.overview"))
