@@ -430,3 +430,18 @@ def test_admin_changes_a_users_roles_and_organisations(site):
                          follow_redirects=True).get_data(as_text=True)
     assert "cannot take your own admin role" in refused
     assert "user_saved" in {e["action"] for e in y.rt.audit()}
+
+
+def test_an_unexpected_error_shows_the_error_page_without_a_stack_trace(site):
+    app, _ = site
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret detail from deep inside")
+
+    app.testing = False
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    page = client_for(app, "ada").get("/boom")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 500 and "Noe gikk galt" in html
+    assert "secret detail" not in html and "Traceback" not in html
