@@ -195,6 +195,21 @@ class Runtime:
                 raise NotAuthorisedError(f"{actor} may not deploy: only admins deploy (scripts run as trusted code)")
             return write_bundle(unit.session, bundle, actor)
 
+    def element_names(self, language: str) -> dict[str, dict[str, str]]:
+        """Element names in ``language`` from the ``names.<language>.json`` files deployed with the latest
+        version of each model: ``{process id: {element id: name, "": process name}}``. Diagrams are named in
+        the default language (bokmål); these translate what worklists and instance pages show."""
+        names: dict[str, dict[str, str]] = {}
+        with self.Session() as s:
+            latest = s.execute(select(ProcessVersion.files_json).join(ProcessModel).where(
+                ProcessVersion.version == select(func.max(ProcessVersion.version)).where(
+                    ProcessVersion.model_id == ProcessModel.id).correlate(ProcessModel).scalar_subquery())).scalars()
+            for files_json in latest:
+                text = find_file(json.loads(files_json), f"names.{language}.json")
+                for process_id, mapping in (json.loads(text) if text else {}).items():
+                    names.setdefault(process_id, {}).update(mapping)
+        return names
+
     def models(self) -> list[dict[str, Any]]:
         with self.Session() as s:
             out = []

@@ -4,7 +4,9 @@ languages and security headers. The grant bundle and its seed users are real; so
 from __future__ import annotations
 
 import io
+import json
 import re
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -445,3 +447,17 @@ def test_an_unexpected_error_shows_the_error_page_without_a_stack_trace(site):
     html = page.get_data(as_text=True)
     assert page.status_code == 500 and "Noe gikk galt" in html
     assert "secret detail" not in html and "Traceback" not in html
+
+
+def test_task_titles_follow_the_language(site):
+    app, y = site
+    names = {lang: json.loads((ROOT / "bpmn" / "grant" / f"names.{lang}.json").read_text(encoding="utf-8"))
+             for lang in ("nn", "en")}
+    ada = client_for(app, "ada")
+    assert "Fyll ut søknad" in ada.get("/tasks?view=available").get_data(as_text=True)
+    for lang in ("nn", "en"):
+        page = ada.get(f"/tasks?view=available&lang={lang}").get_data(as_text=True)
+        assert escape(names[lang]["grant_application"]["fill_application"]) in page
+        assert escape(names[lang]["grant_application"][""]) in page
+        case = ada.get(f"/instances/{y.instance_id('app')}").get_data(as_text=True)
+        assert escape(names[lang]["grant_application"]["prepare"]) in case  # a done step, by name

@@ -31,7 +31,28 @@ def tidspunkt(value) -> str:
     return value.astimezone(clock.LOCAL_TZ).strftime("%d.%m.%Y %H:%M")
 
 
+def element_name(default: str, process_id: str | None, element_id: str | None = "") -> str:
+    """A BPMN element's (or, with no element id, a process's) name in the user's language, if translated."""
+    from flask import current_app, g
+
+    from . import select_locale
+
+    language = select_locale()
+    if language == "nb" or not process_id:
+        return default
+    cache = g.setdefault("element_names", {})
+    if language not in cache:
+        cache[language] = current_app.extensions["samflyt_runtime"].element_names(language)
+    names = cache[language]
+    key = element_id or ""
+    if key in names.get(process_id, {}):
+        return names[process_id][key]
+    if key:  # a step of a called process (a status report inside the follow-up) shown on the caller's page
+        return next((mapping[key] for mapping in names.values() if key in mapping), default)
+    return default
+
+
 def init_app(app: Flask) -> None:
     from .messages import translate
 
-    app.jinja_env.filters.update(kr=kroner, dato=dato, tidspunkt=tidspunkt, reason=translate)
+    app.jinja_env.filters.update(kr=kroner, dato=dato, tidspunkt=tidspunkt, reason=translate, element=element_name)
