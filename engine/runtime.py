@@ -86,6 +86,7 @@ class Runtime:
         self.script_engine = SamflytScriptEngine(self.connectors)
         self.cache = SpecCache(enabled=spec_cache)
         self.workflows = WorkflowCache(workflow_cache_size)
+        self._names: dict[tuple[tuple[int, ...], str], dict[str, dict[str, str]]] = {}
 
     # -- transactions
     @contextmanager
@@ -198,17 +199,26 @@ class Runtime:
     def element_names(self, language: str) -> dict[str, dict[str, str]]:
         """Element names in ``language`` from the ``names.<language>.json`` files deployed with the latest
         version of each model: ``{process id: {element id: name, "": process name}}``. Diagrams are named in
-        the default language (bokmål); these translate what worklists and instance pages show."""
-        names: dict[str, dict[str, str]] = {}
+        the default language (bokmål); these translate what worklists and instance pages show.
+
+        Versions never change, so the result is kept per set of latest versions: a page asks one cheap
+        query, and the bundle files are read again only after a deploy.
+        """
+        latest_version = select(func.max(ProcessVersion.version)).where(
+            ProcessVersion.model_id == ProcessModel.id).correlate(ProcessModel).scalar_subquery()
         with self.Session() as s:
-            latest = s.execute(select(ProcessVersion.files_json).join(ProcessModel).where(
-                ProcessVersion.version == select(func.max(ProcessVersion.version)).where(
-                    ProcessVersion.model_id == ProcessModel.id).correlate(ProcessModel).scalar_subquery())).scalars()
-            for files_json in latest:
-                text = find_file(json.loads(files_json), f"names.{language}.json")
-                for process_id, mapping in (json.loads(text) if text else {}).items():
-                    names.setdefault(process_id, {}).update(mapping)
-        return names
+            ids = tuple(sorted(s.scalars(select(ProcessVersion.id).join(ProcessModel).where(
+                ProcessVersion.version == latest_version))))
+            key = (ids, language)
+            if key not in self._names:
+                names: dict[str, dict[str, str]] = {}
+                for files_json in s.scalars(select(ProcessVersion.files_json).where(ProcessVersion.id.in_(ids))):
+                    text = find_file(json.loads(files_json), f"names.{language}.json")
+                    for process_id, mapping in (json.loads(text) if text else {}).items():
+                        names.setdefault(process_id, {}).update(mapping)
+                self._names = {k: v for k, v in self._names.items() if k[0] == ids}  # older sets are stale
+                self._names[key] = names
+        return self._names[key]
 
     def models(self) -> list[dict[str, Any]]:
         with self.Session() as s:
