@@ -18,6 +18,8 @@ SHORT = definitions(process(
     f'<bpmn:intermediateCatchEvent id="pause">{timer("duration", chr(39) + "PT1S" + chr(39))}'
     "</bpmn:intermediateCatchEvent>",
     user_task("after"), end(), chain("start", "pause", "after", "end")))
+# Not due for an hour: a scheduler started on a slow machine must still find nothing to fire.
+LONG = SHORT.replace('"short"', '"long"').replace("PT1S", "PT1H")
 
 
 def _deployed(url: str, tmp_path: Path) -> Runtime:
@@ -26,6 +28,7 @@ def _deployed(url: str, tmp_path: Path) -> Runtime:
     db.migrate(engine)
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "short.bpmn").write_text(SHORT)
+    (tmp_path / "b" / "long.bpmn").write_text(LONG)
     rt = Runtime(engine)
     rt.deploy([str(tmp_path / "b")])
     return rt
@@ -34,11 +37,12 @@ def _deployed(url: str, tmp_path: Path) -> Runtime:
 def test_scheduler_process_fires_due_timers_and_stops_on_sigterm(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'sched.db'}"
     rt = _deployed(url, tmp_path)
-    iid = rt.start("short")
-    assert rt.instance(iid).status == "waiting"
+    later = rt.start("long")
+    assert rt.instance(later).status == "waiting"
     once = subprocess.run([sys.executable, "-m", "engine.cli", "--db", url, "--json", "scheduler", "--once"],
                           capture_output=True, text=True, timeout=60)
     assert once.returncode == 0 and '"instances": []' in once.stdout  # not due yet
+    iid = rt.start("short")
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "--db", url, "scheduler", "--interval", "0.2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -52,6 +56,30 @@ def test_scheduler_process_fires_due_timers_and_stops_on_sigterm(tmp_path: Path)
     assert proc.returncode == 0, err
     assert "fired timers in 1 instance" in err
     assert len([e for e in rt.audit(iid) if e["action"] == "timer_fired"]) == 1
+    assert rt.instance(later).status == "waiting"
+
+
+def _wait_for_log(proc: subprocess.Popen, text: str, timeout: float = 60) -> None:
+    """Block until the process logs ``text`` on stderr: a slow machine may take seconds to import.
+
+    Reads the raw descriptor, not the text wrapper, so no line sits unseen in a Python buffer.
+    """
+    import os
+    import selectors
+
+    fd = proc.stderr.fileno()
+    sel = selectors.DefaultSelector()
+    sel.register(fd, selectors.EVENT_READ)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sel.select(timeout=0.5):
+            chunk = os.read(fd, 65536)
+            assert chunk, f"the process ended before logging {text!r}: {seen.decode()[-2000:]}"
+            seen += chunk
+            if text.encode() in seen:
+                return
+    raise AssertionError(f"no {text!r} within {timeout} s: {seen.decode()[-2000:]}")
 
 
 def test_a_second_scheduler_on_the_same_sqlite_file_refuses_to_start(tmp_path: Path):
@@ -60,7 +88,7 @@ def test_a_second_scheduler_on_the_same_sqlite_file_refuses_to_start(tmp_path: P
     first = subprocess.Popen([sys.executable, "-m", "engine.cli", "--db", url, "scheduler", "--interval", "0.5"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.5)
+        _wait_for_log(first, "scheduler started")  # it holds the lock from here on
         assert first.poll() is None
         second = subprocess.run([sys.executable, "-m", "engine.cli", "--db", url, "scheduler"], capture_output=True,
                                 text=True, timeout=60)
