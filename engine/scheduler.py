@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import math
 import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from . import clock
 from .errors import SamflytError
@@ -36,6 +39,8 @@ JOB_DEFAULTS = {"coalesce": True, "max_instances": 1}
 NOTIFY_INTERVAL = float(os.environ.get("SAMFLYT_NOTIFY_INTERVAL", "15"))
 #: Shortest sleep between rounds of one poll.
 MIN_SLEEP = 0.05
+#: A poll ends this long before the next run would start, so that run is never skipped as overlapping.
+TICK_MARGIN = timedelta(milliseconds=20)
 
 
 def default_workers(runtime: Runtime) -> int:
@@ -115,14 +120,26 @@ def single_scheduler_lock(runtime: Runtime):
     return handle
 
 
-def run_until_next_poll(runtime: Runtime, interval: float, workers: int = 1) -> None:
+def next_tick(origin: datetime, interval: float, at: datetime | None = None) -> datetime:
+    """The first run of an interval job started at ``origin`` that comes after ``at`` (default: now)."""
+    at = at or datetime.now(UTC)
+    elapsed = max(0.0, (at - origin).total_seconds())
+    return origin + timedelta(seconds=interval * (math.floor(elapsed / interval) + 1))
+
+
+def run_until_next_poll(runtime: Runtime, interval: float, workers: int = 1, origin: datetime | None = None) -> None:
     """One poll: fire what is due, and keep firing timers that fall due before the next poll.
 
     Waking up for the next due time instead of waiting for the next poll keeps lateness to the time a
     step takes, not the poll interval. A round that fires nothing ends the poll, so timers that cannot
     fire yet (claimed by another scheduler, a locked instance) never make it spin.
+
+    "The next poll" is the next run APScheduler will really start. When a busy poll outlasts its interval,
+    the runs it overlapped are skipped (one instance at a time), so the poll goes on serving timers until
+    the first tick after now, counted from ``origin``, the job's start; ending at the nominal deadline would
+    leave timers due in the skipped stretch waiting for a whole interval.
     """
-    deadline = time.monotonic() + interval
+    origin = origin or datetime.now(UTC)
     seen: set[int] = set()
     while True:
         if not fire_timers(runtime, workers, seen):
@@ -131,14 +148,16 @@ def run_until_next_poll(runtime: Runtime, interval: float, workers: int = 1) -> 
         if upcoming is None:
             return
         wait = max(MIN_SLEEP, (upcoming - clock.now()).total_seconds())
-        if time.monotonic() + wait >= deadline:
+        wake = datetime.now(UTC) + timedelta(seconds=wait)
+        if wake >= next_tick(origin, interval) - TICK_MARGIN:
             return
         time.sleep(wait)
 
 
 def _add_jobs(scheduler, runtime: Runtime, interval: float, workers: int | None, notify_interval: float) -> None:
-    scheduler.add_job(run_until_next_poll, "interval", seconds=interval,
-                      args=[runtime, interval, workers or default_workers(runtime)], id="fire_due_timers")
+    origin = datetime.now(UTC)
+    scheduler.add_job(run_until_next_poll, IntervalTrigger(seconds=interval, start_date=origin),
+                      args=[runtime, interval, workers or default_workers(runtime), origin], id="fire_due_timers")
     scheduler.add_job(notify, "interval", seconds=notify_interval, args=[runtime], id="notify")
 
 

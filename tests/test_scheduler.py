@@ -20,6 +20,9 @@ SHORT = definitions(process(
     user_task("after"), end(), chain("start", "pause", "after", "end")))
 # Not due for an hour: a scheduler started on a slow machine must still find nothing to fire.
 LONG = SHORT.replace('"short"', '"long"').replace("PT1S", "PT1H")
+DATED = definitions(process(
+    "dated", start(), f'<bpmn:intermediateCatchEvent id="pause">{timer("date", "due")}</bpmn:intermediateCatchEvent>',
+    user_task("after"), end(), chain("start", "pause", "after", "end")))
 
 
 def _deployed(url: str, tmp_path: Path) -> Runtime:
@@ -138,3 +141,36 @@ def test_serve_with_scheduler_fires_timers_in_process(tmp_path: Path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=20)
+
+
+def test_next_tick_counts_intervals_from_the_jobs_start():
+    from datetime import UTC, datetime, timedelta
+
+    from engine.scheduler import next_tick
+
+    origin = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert next_tick(origin, 1.0, origin) == origin + timedelta(seconds=1)
+    assert next_tick(origin, 1.0, origin + timedelta(seconds=0.4)) == origin + timedelta(seconds=1)
+    assert next_tick(origin, 1.0, origin + timedelta(seconds=2.3)) == origin + timedelta(seconds=3)
+    assert next_tick(origin, 0.5, origin + timedelta(seconds=1.0)) == origin + timedelta(seconds=1.5)
+
+
+def test_a_poll_that_outlasted_its_interval_serves_timers_until_the_next_run_that_starts(tmp_path: Path):
+    """APScheduler skips the runs an overlong poll overlapped; timers due meanwhile must not wait for the one after."""
+    from datetime import UTC, datetime, timedelta
+
+    from engine.scheduler import run_until_next_poll
+
+    url = f"sqlite:///{tmp_path / 'overrun.db'}"
+    rt = _deployed(url, tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "dated.bpmn").write_text(DATED)
+    rt.deploy([str(tmp_path / "d")])
+    due = datetime.now(UTC) + timedelta(seconds=0.5)
+    first = rt.start("dated", {"due": due.isoformat()})
+    second = rt.start("dated", {"due": (due + timedelta(seconds=0.3)).isoformat()})
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.05)
+    assert rt.instance(first).status == rt.instance(second).status == "waiting"
+    # The job started 1.2 intervals ago: its nominal deadline has passed, its next run is 0.8 s away.
+    run_until_next_poll(rt, 1.0, 1, origin=datetime.now(UTC) - timedelta(seconds=1.2))
+    assert rt.instance(first).status == rt.instance(second).status == "running"
