@@ -22,6 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from SpiffWorkflow.bpmn.specs.bpmn_task_spec import BpmnTaskSpec
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Engine, func, or_, select, update
@@ -30,7 +33,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import authz, clock, mail, spiff_events
-from .bpmn_loader import Bundle, DeployResult, collect_files, find_file, parse_bundle
+from .bpmn_loader import FORM_PROPERTIES, Bundle, DeployResult, collect_files, find_file, parse_bundle
 from .bpmn_loader import deploy as write_bundle
 from .connectors import ConnectorRegistry
 from .connectors import registry as default_connectors
@@ -324,6 +327,69 @@ class Runtime:
                 reason = f"you already have another '{row.title}' task in this case"
             return reason
 
+    def may_view_task(self, task_id: str, username: str) -> bool:
+        """Whether ``username`` may open task ``task_id`` (see :func:`engine.authz.may_view_task`)."""
+        with self.Session() as s:
+            user = self._user(s, username)
+            row = self._open_task(s, task_id)
+            return authz.may_view_task(user, row, json.loads(row.restrictions or "{}"))
+
+    def may_view_instance(self, instance_id: int, username: str) -> bool:
+        """Whether ``username`` may open instance ``instance_id``: its starter, its workers and candidates,
+        supervisors and admins (see :func:`engine.authz.may_view_instance`)."""
+        with self.Session() as s:
+            user = self._user(s, username)
+            row = s.get(ProcessInstance, instance_id)
+            if row is None:
+                raise NotFoundError(f"instance {instance_id} does not exist")
+            tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
+            return authz.may_view_instance(user, row.started_by, list(tasks))
+
+    @staticmethod
+    def _start_event(version: CachedVersion) -> BpmnTaskSpec | None:
+        """The top-level start event a person starts the process from: a plain one (no message, timer...)."""
+        for spec in version.spec.task_specs.values():
+            if isinstance(spec, StartEvent) and isinstance(spec.event_definition, NoneEventDefinition):
+                return spec
+        return None
+
+    def startable(self, username: str) -> list[dict[str, Any]]:
+        """The processes ``username`` may start from the start page, by the start event's
+        ``samflyt.starterRoles``: ``[{"process_id", "name", "version", "form"}]`` (latest versions)."""
+        with self.Session() as s:
+            user = self._user(s, username)
+            out = []
+            for model in s.scalars(select(ProcessModel).order_by(ProcessModel.process_id)):
+                if not model.versions:
+                    continue
+                version = self.cache.get(s, model.versions[-1].id)
+                event = self._start_event(version)
+                properties = (getattr(event, "extensions", None) or {}).get("properties", {}) if event else {}
+                if event is None or not authz.may_start(user, properties):
+                    continue
+                out.append({"process_id": model.process_id, "name": model.name or model.process_id,
+                            "version": version.version, "form": version.form(
+                                *(properties.get(p) for p in FORM_PROPERTIES)), "form_texts": version.form_texts})
+            return out
+
+    def start_as(self, process_id: str, actor: str, data: dict[str, Any] | None = None,
+                 business_key: str | None = None, title: str | None = None) -> int:
+        """Start the latest version of ``process_id`` for a person, as the start page does: only when the
+        start event's ``samflyt.starterRoles`` lets them (admins always), with ``data`` validated against
+        the start event's form when it has one. Audited as every start is; returns the new instance id."""
+        with self._unit() as unit:
+            user = self._user(unit.session, actor)
+            version = self._latest_version(unit.session, process_id)
+            event = self._start_event(version)
+            properties = (getattr(event, "extensions", None) or {}).get("properties", {}) if event else {}
+            if event is None or not authz.may_start(user, properties):
+                raise NotAuthorisedError(f"{actor} may not start {process_id}")
+            form = version.form(*(properties.get(p) for p in FORM_PROPERTIES))
+            values = form.validate(data or {}) if form is not None else dict(data or {})
+            li = unit.create(version, data=values, business_key=business_key, title=title, actor=user.username)
+            unit.advance(li)
+            return li.row.id
+
     def claim(self, task_id: str, actor: str) -> TaskView:
         with self._unit() as unit:
             s = unit.session
@@ -432,13 +498,18 @@ class Runtime:
         """Complete a human task with ``data`` (validated against its form) and advance the instance.
 
         Refuses tasks that are not READY -- including one a timer closed after the form was shown: the
-        timers are refreshed first, and the submitted data is kept in the audit log either way.
+        timers are refreshed first, and the submitted data is kept in the audit log either way, but only
+        for someone who may work the task (the permission is checked before anything is written).
         """
         data = {} if data is None else data
         with self._unit() as unit:
             user = self._user(unit.session, actor)
             row, li = unit.load_for_task(task_id)
             if row.status != "open":
+                # only someone who could have worked it gets their input kept: anyone else's data is
+                # never written into another case's audit log
+                if user.username not in (row.claimed_by, row.completed_by):
+                    authz.require_may_work(user, row, json.loads(row.restrictions))
                 unit.audit("complete_refused", actor, row.instance_id, task_id, reason=row.status, data=plain(data))
                 unit.deferred = TaskNotOpenError(f"task {task_id} is no longer open ({row.status}); "
                                                  "your input is kept in the audit log")
@@ -587,7 +658,7 @@ class Runtime:
             if not due or row.status not in ("running", "waiting"):
                 unit.session.execute(release)
                 return False  # fired meanwhile by another scheduler, or not runnable
-            li = unit.load(instance_id)
+            li = unit.load_row(row)  # locked above: not read again
             li.timer_rows = {t.task_id: t for t in timers}  # the save needs not read them again
             for due_at in sorted({t.due_at for t in due}):  # in time order: an earlier timer may cancel a later
                 with clock.frozen_at(due_at + timedelta(microseconds=1)):

@@ -226,7 +226,7 @@ class Unit:
             if skip_locked:
                 return None
             raise NotFoundError(f"instance {instance_id} does not exist")
-        return self._load_row(row)
+        return self.load_row(row)
 
     def load_for_task(self, task_id: str) -> tuple[HumanTask, Loaded]:
         """Lock and load the instance of a human task, then read the task's row.
@@ -241,10 +241,13 @@ class Unit:
                                        .execution_options(populate_existing=True))
         if instance_row is None or task_row is None:
             raise NotFoundError(f"no human task {task_id}")
-        loaded = self.loaded.get(instance_row.id) or self._load_row(instance_row)
+        loaded = self.loaded.get(instance_row.id) or self.load_row(instance_row)
         return task_row, loaded
 
-    def _load_row(self, row: ProcessInstance) -> Loaded:
+    def load_row(self, row: ProcessInstance) -> Loaded:
+        """Load the workflow of an instance row this unit has locked (without reading the row again)."""
+        if row.id in self.loaded:
+            return self.loaded[row.id]
         version = self.rt.cache.get(self.session, row.version_id)
         workflow = self.rt.workflows.take(row.id, row.lock_version)
         if workflow is None:
