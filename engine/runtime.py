@@ -586,7 +586,9 @@ class Runtime:
         scheduler's claims expire and are taken over. SpiffWorkflow fires a timer when its due time is
         strictly in the past, so the engine clock is set a microsecond past ``now``: a timer due exactly at
         ``now`` fires. Each instance is advanced at most once per ``seen`` set (one per call unless the
-        caller shares one across calls), so a late cycle timer fires once per pass, not in a burst.
+        caller shares one across calls), so a late cycle timer fires once per pass, not in a burst. Only
+        instances that could be claimed again stay in ``seen`` (a timer still due, or busy), since the claim
+        query excludes them: under a backlog, a set of every instance fired would grow without end.
         Returns the ids of the instances advanced.
         """
         live = now is None  # the scheduler's real time: each instance runs at the moment it is advanced
@@ -603,8 +605,11 @@ class Runtime:
                 moment = max(now, clock.now()) if live else now
                 with clock.frozen_at(moment + timedelta(microseconds=1)):
                     try:
-                        if self._fire_instance(instance_id, now, worker):
+                        advanced, again = self._fire_instance(instance_id, now, worker)
+                        if advanced:
                             fired.append(instance_id)
+                        if advanced and not again:  # nothing of it is due any more, so the claims of this
+                            seen.discard(instance_id)  # pass need not exclude it: the exclusion stays small
                     except (ConflictError, DBAPIError) as exc:  # busy: its claims lapse, it is tried again
                         log.warning("timers of instance %s not fired this time: %s", instance_id, exc)
                     except Exception as exc:  # noqa: BLE001 - a broken instance must not block the others
@@ -645,19 +650,24 @@ class Runtime:
                           .values(claimed_by=worker, claimed_until=wall + TIMER_LEASE))
         return list(dict.fromkeys(r.instance_id for r in rows))
 
-    def _fire_instance(self, instance_id: int, now: datetime, worker: str) -> bool:
+    def _fire_instance(self, instance_id: int, now: datetime, worker: str) -> tuple[bool, bool]:
+        """Fire the due timers of one claimed instance in one transaction.
+
+        Returns whether it was advanced, and whether a timer of it is still due by ``now`` afterwards (a
+        late cycle timer's next round), which this pass must leave for the next one.
+        """
         with self._unit() as unit:
             release = update(Timer).where(Timer.instance_id == instance_id).values(claimed_by=None, claimed_until=None)
             row = unit.lock_row(instance_id, skip_locked=True)
             if row is None:  # someone is working on it (a user's step, another scheduler): let our claims go,
                 unit.session.execute(release.where(Timer.claimed_by == worker))  # so the next poll takes them
-                return False
+                return False, False
             timers = unit.session.scalars(select(Timer).where(Timer.instance_id == instance_id)
                                           .order_by(Timer.due_at)).all()
             due = [t for t in timers if t.due_at <= now]
             if not due or row.status not in ("running", "waiting"):
                 unit.session.execute(release)
-                return False  # fired meanwhile by another scheduler, or not runnable
+                return False, False  # fired meanwhile by another scheduler, or not runnable
             li = unit.load_row(row)  # locked above: not read again
             li.timer_rows = {t.task_id: t for t in timers}  # the save needs not read them again
             for due_at in sorted({t.due_at for t in due}):  # in time order: an earlier timer may cancel a later
@@ -671,7 +681,8 @@ class Runtime:
                     unit.audit("timer_fired", SYSTEM, instance_id, timer.task_id, element=timer.spec_name,
                                due_at=timer.due_at.isoformat(), fired_at=now.isoformat(), worker=worker,
                                wall_time=datetime.now(UTC).isoformat())
-            return True  # fired rows are deleted (a cycle's re-armed) by the save
+        # saved: fired rows are deleted, a cycle's re-armed; li.timers are what it waits for now
+        return True, any(datetime.fromisoformat(t["due_at"]) <= now for t in li.timers)
 
     def timers(self) -> list[dict[str, Any]]:
         with self.Session() as s:

@@ -291,6 +291,21 @@ def test_cycle_timer_late_tick_fires_once_not_a_burst(rt, deploy):
     assert rt.instance(iid).status == "completed"
 
 
+def test_a_pass_excludes_only_instances_that_could_fire_again(rt, deploy):
+    """The claim query excludes the pass's ``seen`` instances; under a backlog a set of every instance
+    fired would grow with each claim (and so would the query). Only a late cycle, still due, stays."""
+    deploy({"cyc.bpmn": _cycle_bpmn()})
+    late = rt.start("cyc")
+    with clock.frozen_at(T0 + timedelta(days=29, hours=23)):  # its first hour is due before the pass
+        done = [rt.start("cyc") for _ in range(12)]  # more than one claim batch
+    seen: set[int] = set()
+    far = T0 + timedelta(days=30)
+    assert sorted(rt.fire_due_timers(now=far, batch=5, seen=seen)) == sorted([late, *done])
+    assert seen == {late}  # its next missed cycle is due already: not again in this pass
+    assert rt.fire_due_timers(now=far, seen=seen) == []
+    assert _reminders(rt, late) == 1 and all(_reminders(rt, i) == 1 for i in done)
+
+
 # --------------------------------------------------------------------------- messages with correlation
 def _request_reply_bpmn() -> str:
     return definitions(
