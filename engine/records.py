@@ -36,6 +36,8 @@ class GrantCall(Base):
     reviewers_per_application: Mapped[int] = mapped_column(Integer, default=3)
     deadlines: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of ISO dates
     closed_deadlines: Mapped[str] = mapped_column(Text, default="[]")  # deadlines whose intake has closed
+    #: deadlines whose recommendation went to SSU: the intake is settled and takes no (re)submission
+    recommended_deadlines: Mapped[str] = mapped_column(Text, default="[]")
     status: Mapped[str] = mapped_column(String(20), default="published")  # published | closed
     instance_id: Mapped[int | None] = mapped_column(Integer)
     published_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
@@ -58,7 +60,8 @@ class GrantApplication(Base):
     end_date: Mapped[date | None] = mapped_column(Date)
     amount_applied: Mapped[int] = mapped_column(BigInteger, default=0)
     deadline: Mapped[date | None] = mapped_column(Date)  # the intake it was submitted to
-    #: submitted | registered | granted | rejected | refused_late | withdrawn | completed
+    #: submitted | returned (incomplete, back with the applicant) | registered | granted | rejected |
+    #: refused_late | withdrawn | completed
     status: Mapped[str] = mapped_column(String(20), default="submitted")
     submitted_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     published: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -125,8 +128,12 @@ class LedgerEntry(Base):
     """
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_entries_year_kind", "year", "kind"),)
+    __table_args__ = (Index("ix_ledger_entries_year_kind", "year", "kind"),
+                      Index("ix_ledger_entries_community_year", "community", "year"))
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: the health community whose money it is; every balance is per community and year (``None``: a ledger
+    #: kept without a community, e.g. entries made before communities were recorded)
+    community: Mapped[str | None] = mapped_column(String(200))
     year: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(30))
     amount: Mapped[int] = mapped_column(BigInteger)  # always >= 0; the kind gives the direction

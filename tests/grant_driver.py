@@ -56,9 +56,10 @@ def application_form(title: str, applicant_organisation: str, partners: list[str
 class GrantYear(Scenario):
     """Scenario steps named after what the people of the grant process do."""
 
-    def ledger(self, year: int) -> dict[str, int]:
+    def ledger(self, year: int, community: str | None = None) -> dict[str, int]:
+        """The year's balances of one community (``""``: entries kept without one; ``None``: all together)."""
         with self.rt.Session() as s:
-            return balances(s, year)
+            return balances(s, year, community)
 
     def application_row(self, ref: str) -> GrantApplication:
         with self.rt.Session() as s:

@@ -10,6 +10,7 @@ from engine.scenario import ScenarioError
 from tests.grant_driver import GrantYear, application_form
 
 HF = "Vestre Viken HF"
+VV = "Helsefellesskap Vest-Viken"
 
 
 def test_the_vestfold_ledger_from_the_ssu_papers(year):
@@ -73,7 +74,8 @@ def _status(y: GrantYear, spent: int) -> None:
 def test_a_three_year_project_carries_unspent_money_over(year):
     y = year
     for year_ in (2025, 2026, 2027):
-        y.connector("ledger.allocate", {"year": year_, "amount": 1_000_000, "reference": f"HSØ {year_}"}, "admin")
+        y.connector("ledger.allocate", {"year": year_, "amount": 1_000_000, "reference": f"HSØ {year_}",
+                                        "community": VV}, "admin")
     form = application_form("Treårig kompetanseprogram", "Kongsberg kommune", [HF],
                             [("Kongsberg kommune", 2025, 300_000), ("Kongsberg kommune", 2026, 300_000),
                              ("Kongsberg kommune", 2027, 250_000)], "2025-03-01", "2027-12-31", "leif")
@@ -87,14 +89,14 @@ def test_a_three_year_project_carries_unspent_money_over(year):
     assert (y.ledger(2025)["paid"], y.ledger(2025)["released"], y.ledger(2025)["reserved"]) == (200_000, 100_000, 0)
     assert y.ledger(2026)["reserved"] == 300_000
     y.at("2026-01-02T08:00")
-    y.connector("ledger.carry_over", {"year": 2025}, "admin")
+    y.connector("ledger.carry_over", {"year": 2025, "community": VV}, "admin")
     assert y.ledger(2026)["carried_in"] == 1_000_000 - 300_000 + 100_000  # the unspent 100 000 kr included
 
     y.at("2026-11-20T10:00")
     _status(y, 300_000)
     y.complete("decide_continuation", "app", "vera", {"continue_project": True, "continuation_amount": 250_000})
     y.at("2027-01-04T08:00")
-    y.connector("ledger.carry_over", {"year": 2026}, "admin")
+    y.connector("ledger.carry_over", {"year": 2026, "community": VV}, "admin")
     assert y.ledger(2027)["carried_in"] == 1_000_000 + 800_000 - 300_000
 
     y.at("2027-11-20T10:00")

@@ -53,9 +53,10 @@ def test_a_whole_grant_year(year):
     y, rt = year, year.rt
 
     # -- January: money for the year, the conference set-aside, and the call --------------------------
-    y.connector("ledger.allocate", {"year": 2025, "amount": 9_000_000, "reference": "Tildelingsbrev HSØ 2025"},
-                "admin")
-    y.connector("ledger.set_aside", {"year": 2025, "amount": 100_000, "purpose": "Partnerskapskonferansen"}, "admin")
+    y.connector("ledger.allocate", {"year": 2025, "amount": 9_000_000, "reference": "Tildelingsbrev HSØ 2025",
+                                    "community": VV}, "admin")
+    y.connector("ledger.set_aside", {"year": 2025, "amount": 100_000, "purpose": "Partnerskapskonferansen",
+                                     "community": VV}, "admin")
     assert y.ledger(2025)["free"] == 8_900_000
     call_id = y.open_round("round", "vera", ["2025-05-01", "2025-10-01"], 8_000_000, VV, cut=20, reviewers=2)
 
@@ -168,8 +169,8 @@ def test_a_whole_grant_year(year):
     text = _pdf_text(rt, award["document_id"])
     assert "Felles rehabiliteringsforløp" in text and "400 000 kr" in text and case_id in text
     assert "Søknaden nådde ikke opp" in _pdf_text(rt, y.data("a2")["rejection_letter"]["document_id"])
-    y.connector("ledger.spend_set_aside", {"year": 2025, "amount": 50_000, "purpose": "Partnerskapsmøtet 5. juni"},
-                "admin")
+    y.connector("ledger.spend_set_aside", {"year": 2025, "amount": 50_000, "purpose": "Partnerskapsmøtet 5. juni",
+                                           "community": VV}, "admin")
 
     # -- A deviation report in the middle of the year goes to AU at once --------------------------------
     y.at("2025-09-15T09:00")
@@ -201,9 +202,17 @@ def test_a_whole_grant_year(year):
     view = y.submit("a14", "marit")
     assert view.status == "completed", view.error
     assert "Søknadsfristen" in view.data["submission_refused"] and "01.10.2025" in view.data["submission_refused"]
+    # the applicant sees it: the application ends as "came too late", is on record as refused, and a mail
+    # with the reason goes to the contact person
+    assert {"id": "end_refused", "name": "Søknaden kom for sent"} in rt.steps(y.instance_id("a14"))["done"]
+    late_row = y.application_row("a14")
+    assert (late_row.status, late_row.deadline) == ("refused_late", None)
+    assert "01.10.2025" in late_row.decision_reason
     with rt.Session() as s:
-        assert s.scalar(select(func.count()).select_from(GrantApplication).where(
-            GrantApplication.instance_id == y.instance_id("a14"))) == 0
+        [late_mail] = s.scalars(select(OutboxMessage).where(OutboxMessage.instance_id == y.instance_id("a14"))).all()
+        assert late_mail.to_address == "marit@example.no"
+        assert late_mail.subject == "Søknaden kom for sent: For sent innsendt"
+        assert "01.10.2025" in late_mail.body
     y.complete("committee_assessment", "round", "eva",
                {"assessment_summary": "Sju søknader vurdert.", "assessment_done": True})
     y.complete("fsu_input", "round", "fredrik", {"fsu_input": "Ingen merknader."})
@@ -225,7 +234,7 @@ def test_a_whole_grant_year(year):
     with rt.Session() as s:
         statuses = dict(s.execute(select(GrantApplication.status, func.count())
                                   .group_by(GrantApplication.status)).all())
-        assert statuses == {"granted": 7, "rejected": 5, "withdrawn": 1}
+        assert statuses == {"granted": 7, "rejected": 5, "withdrawn": 1, "refused_late": 1}
         awards = s.scalar(select(func.count()).select_from(Document).where(Document.kind == "award_letter"))
         assert awards == 7
         assert s.scalar(select(func.count()).select_from(OutboxMessage).where(

@@ -17,7 +17,7 @@ DEADLINE=$(python3 -c "import datetime; print(datetime.date.today() + datetime.t
 AFTER=$(python3 -c "import datetime; print(datetime.date.today() + datetime.timedelta(days=34))")T08:00:00
 
 echo "1. The allocation letter for $YEAR is recorded; AU drafts, approves and publishes the call"
-$S connector ledger.allocate --as admin --params "{\"year\": $YEAR, \"amount\": 5000000, \"reference\": \"Tildelingsbrev $YEAR\"}" > /dev/null
+$S connector ledger.allocate --as admin --params "{\"year\": $YEAR, \"amount\": 5000000, \"reference\": \"Tildelingsbrev $YEAR\", \"community\": \"Helsefellesskapet i Vestfold\"}" > /dev/null
 ROUND=$($S --json start grant_round --as per --title "Gjennomgang $YEAR" | json "d['id']")
 complete "$ROUND" draft_call per "{\"title\": \"Rekrutterings- og samhandlingstilskudd $YEAR\", \"year\": $YEAR,
   \"criteria\": [\"Styrker samhandlingen\", \"Retter seg mot prioriterte grupper\"], \"priority_groups\": [\"frail_elderly\"],
@@ -68,4 +68,4 @@ complete "$APP" final_report ada '{"results": "Sjekklisten er fast rutine.", "go
   "benefit_realisation": "Dokumentert.", "spent": [{"party": "Horten kommune", "amount": 40000}]}'
 complete "$APP" approve_final_report per '{"report_approved": true}'
 $S --json instance "$APP" | json "'  application instance: ' + d['status']"
-$S connector ledger.balances --params "{\"year\": $YEAR}"
+$S connector ledger.balances --params "{\"year\": $YEAR, \"community\": \"Helsefellesskapet i Vestfold\"}"

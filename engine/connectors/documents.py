@@ -45,11 +45,12 @@ def render(template: str, context: dict, filename: str = "", application_id: int
 
 
 def export_year(year: int, community: str = "") -> dict:
-    """The year's status reports as XLSX and CSV (per-project economy and goal attainment) and a PDF report."""
+    """The year's status reports of ``community``'s projects (all communities when not given) as XLSX and
+    CSV: per-project economy and goal attainment, for Helse Sør-Øst and the annual report."""
     from ..documents import export_rows_csv, export_rows_xlsx, format_kroner
 
     rows: list[dict[str, Any]] = []
-    for r in status_reports(_session(), year):
+    for r in status_reports(_session(), year, community):
         spent = "; ".join(f"{s.get('party')}: {format_kroner(int(s.get('amount') or 0))}" for s in r["spent"])
         rows.append({**r, "spent_by_party": spent})
     xlsx = store("export_xlsx", f"tilskudd-{year}.xlsx",

@@ -128,21 +128,28 @@ def open_deadline(call: GrantCall, now: datetime) -> date | None:
 def submit_application(call_id: int, title: str, applicant_organisation: str, partner_organisations: list,
                        budget: list, start_date: str, end_date: str, plan: dict | None = None,
                        contact_name: str = "", contact_email: str = "", application_id: int | None = None) -> dict:
-    """Record a signed application as submitted to the call's open intake, or refuse it if intake closed.
+    """Record a signed application as submitted to the call's open intake, or refuse it with a reason.
 
     A refusal is an answer, not a failure: ``{"accepted": false, "reason": ...}`` lets the process tell the
-    applicant why. An application that comes back after being returned keeps the intake it was first
-    submitted to.
+    applicant why, and the application is kept on record as ``refused_late`` so AU sees that it came.
+    An application that comes back after being returned keeps the intake it was first submitted to, also
+    after that intake closed (AU may still check it), but not once AU's recommendation for that intake has
+    gone to SSU: the decision is made, and an application that entered then would wait for a decision
+    that never comes.
     """
     session = _session()
     call = _call(session, call_id)
     row = _application(session, application_id) if application_id else None
     day = row.deadline if row is not None and row.deadline else open_deadline(call, clock.now())
+    reason = None
     if day is None:
         last = max(date.fromisoformat(d) for d in json.loads(call.deadlines))
-        return {"accepted": False, "application_id": application_id,
-                "reason": f"Søknadsfristen for «{call.title}» gikk ut {legal_deadline(last).strftime('%d.%m.%Y')}, "
-                          "og mottaket er stengt. Søknaden kan ikke sendes inn."}
+        reason = (f"Søknadsfristen for «{call.title}» gikk ut {legal_deadline(last).strftime('%d.%m.%Y')}, "
+                  "og mottaket er stengt. Søknaden kan ikke sendes inn.")
+    elif day.isoformat() in json.loads(call.recommended_deadlines or "[]"):
+        reason = (f"Søknadene til fristen {legal_deadline(day).strftime('%d.%m.%Y')} i «{call.title}» er "
+                  "ferdig vurdert, og innstillingen er sendt til SSU. Søknaden kan ikke sendes inn på nytt "
+                  "til denne fristen.")
     lines = _budget_lines(budget)
     start, end = _iso(start_date), _iso(end_date)
     if start and end and end < start:
@@ -157,16 +164,22 @@ def submit_application(call_id: int, title: str, applicant_organisation: str, pa
     row.contact_name, row.contact_email = contact_name or None, contact_email or None
     row.start_date, row.end_date = start, end
     row.amount_applied = sum(line["amount"] for line in lines)
-    row.deadline, row.status, row.submitted_at = day, "submitted", clock.now()
+    row.submitted_at = clock.now()
+    if reason:
+        row.status, row.decision_reason = "refused_late", reason
+    else:
+        row.deadline, row.status = day, "submitted"
     session.flush()
     for old in session.scalars(select(BudgetLine).where(BudgetLine.application_id == row.id)):
         session.delete(old)
     for line in lines:
         session.add(BudgetLine(application_id=row.id, **line))
+    if reason:
+        return {"accepted": False, "application_id": row.id, "reason": reason, "status": row.status}
     return {"accepted": True, "application_id": row.id, "deadline": day.isoformat(), "reason": None,
-            "amount_applied": row.amount_applied, "community": call.community, "year": call.year,
-            "criteria": json.loads(call.criteria), "reviewers_per_application": call.reviewers_per_application,
-            "parties": [applicant_organisation, *partners]}
+            "status": row.status, "amount_applied": row.amount_applied, "community": call.community,
+            "year": call.year, "criteria": json.loads(call.criteria),
+            "reviewers_per_application": call.reviewers_per_application, "parties": [applicant_organisation, *partners]}
 
 
 def _budget_lines(budget: list) -> list[dict[str, Any]]:
@@ -184,6 +197,14 @@ def _budget_lines(budget: list) -> list[dict[str, Any]]:
     if not lines:
         raise GrantError("an application needs a budget with at least one line")
     return lines
+
+
+def return_application(application_id: int, comments: str = "") -> dict:
+    """AU found the application incomplete: it is back with the applicant, and does not hold up the
+    recommendation for its intake until it is submitted again."""
+    row = _application(_session(), application_id)
+    row.status, row.decision_reason = "returned", comments or None
+    return {"application_id": row.id, "status": row.status}
 
 
 def register_application(application_id: int) -> dict:
@@ -285,7 +306,7 @@ def review_summary(call_id: int, deadline: str) -> dict:
               "amount_applied": a.amount_applied, "average_score": _average(session, a.id)} for a in rows]
     items.sort(key=lambda i: (-(i["average_score"] or 0), i["application_id"]))
     return {"applications": items, "frame": call.frame, "cut_percent": call.sustainability_cut_percent,
-            "available": available_for_recommendation(session, call, day)}
+            "available": available_for_recommendation(session, call, day), "not_ready": not_ready(session, call, day)}
 
 
 def recommend(call_id: int, deadline: str, recommendation: list) -> dict:
@@ -301,6 +322,11 @@ def recommend(call_id: int, deadline: str, recommendation: list) -> dict:
     expected = {a["application_id"]: a for a in summary["applications"]}
     given = {int(r["application_id"]): r for r in recommendation or []}
     problems = []
+    unfinished = not_ready(session, call, _iso(deadline))
+    if unfinished:
+        problems.append("Innstillingen kan ikke sendes før alle søknader til fristen er ferdig vurdert. Ikke ferdig: "
+                        + "; ".join(f"søknad {u['application_id']} «{u['title']}» ({u['waiting_for']})"
+                                    for u in unfinished) + ".")
     if set(given) != set(expected):
         missing, extra = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
         if missing:
@@ -317,10 +343,37 @@ def recommend(call_id: int, deadline: str, recommendation: list) -> dict:
                         f"({call.sustainability_cut_percent} %): {summary['available']} kr er tilgjengelig.")
     if problems:
         return {"valid": False, "error": " ".join(problems), "total": total, "available": summary["available"]}
-    for app_id, r in given.items():
+    ranked = []
+    for app_id, r in sorted(given.items(), key=lambda item: (int(item[1].get("rank") or 0), item[0])):
         row = _application(session, app_id)
         row.recommended_amount, row.recommended_rank = int(r.get("proposed_amount") or 0), int(r.get("rank") or 0)
-    return {"valid": True, "error": None, "total": total, "available": summary["available"]}
+        ranked.append({"rank": row.recommended_rank, "application_id": row.id, "title": row.title,
+                       "applicant": row.applicant_organisation, "amount_applied": row.amount_applied,
+                       "proposed_amount": row.recommended_amount,
+                       "average_score": expected[app_id]["average_score"],
+                       "justification": r.get("justification") or ""})
+    settled = set(json.loads(call.recommended_deadlines or "[]")) | {_iso(deadline).isoformat()}
+    call.recommended_deadlines = dumps(sorted(settled))
+    return {"valid": True, "error": None, "total": total, "available": summary["available"], "ranked": ranked,
+            "community": call.community, "call_title": call.title, "year": call.year,
+            "deadline": _iso(deadline).isoformat()}
+
+
+def not_ready(session: Session, call: GrantCall, day: date | None) -> list[dict[str, Any]]:
+    """Applications of one intake that cannot be decided yet: submitted and not yet checked by AU, or
+    registered with the committee's reviews still open. A decision made before they are ready would reach
+    nobody (the application does not yet wait for it), so the recommendation waits for them."""
+    rows = session.scalars(select(GrantApplication).where(
+        GrantApplication.call_id == call.id, GrantApplication.deadline == day,
+        GrantApplication.status.in_(("submitted", "registered"))).order_by(GrantApplication.id)).all()
+    out = []
+    for a in rows:
+        if a.status == "submitted":
+            out.append({"application_id": a.id, "title": a.title, "waiting_for": "venter på kontroll i AU"})
+        elif not session.scalar(select(func.count()).select_from(GrantReview).where(
+                GrantReview.application_id == a.id)):
+            out.append({"application_id": a.id, "title": a.title, "waiting_for": "vurderingene er ikke ferdige"})
+    return out
 
 
 def check_decisions(call_id: int, deadline: str, decisions: list) -> dict:
@@ -406,10 +459,14 @@ def complete_project(application_id: int) -> dict:
     return {"application_id": row.id, "status": row.status}
 
 
-def status_reports(session: Session, year: int) -> list[dict[str, Any]]:
-    """The approved (else latest) status report of each project for ``year``, with its economy."""
-    reports = session.scalars(select(GrantReport).where(GrantReport.kind == "status", GrantReport.period == year)
-                              .order_by(GrantReport.application_id, GrantReport.id)).all()
+def status_reports(session: Session, year: int, community: str = "") -> list[dict[str, Any]]:
+    """The approved (else latest) status report of each project for ``year``, with its economy; with
+    ``community``, only that community's projects (each community reports its own money)."""
+    query = select(GrantReport).where(GrantReport.kind == "status", GrantReport.period == year)
+    if community:
+        query = query.join(GrantApplication, GrantApplication.id == GrantReport.application_id).join(
+            GrantCall, GrantCall.id == GrantApplication.call_id).where(GrantCall.community == community)
+    reports = session.scalars(query.order_by(GrantReport.application_id, GrantReport.id)).all()
     latest: dict[int, GrantReport] = {}
     for r in reports:
         if r.application_id not in latest or latest[r.application_id].state != "approved":
@@ -430,6 +487,7 @@ def register(registry) -> None:
     for name, func_ in {"grants.create_call": create_call, "grants.close_intake": close_intake,
                         "grants.submit_application": submit_application,
                         "grants.register_application": register_application, "grants.publish": publish,
+                        "grants.return_application": return_application,
                         "grants.withdraw": withdraw, "grants.review_plan": review_plan,
                         "grants.record_reviews": record_reviews, "grants.review_summary": review_summary,
                         "grants.recommend": recommend, "grants.check_decisions": check_decisions,

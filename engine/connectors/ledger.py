@@ -5,6 +5,12 @@ partnership conference, up to 100 000 kr a year); awards reserve it; reports tur
 payouts and release what was not spent; at the year's close the unused set-asides are released and
 the free balance carries over to the next year. Every figure people see is derived from the entries by
 :func:`balances`, so nothing is stored twice and nothing can drift.
+
+Each health community has its own money: an entry belongs to one community (``community``), and every
+balance, reservation check and carry-over is per community and year, so two communities in one database
+never pay from each other's allocation. Entries for an application always take the community of its
+call. A connector called without ``community`` works on the entries kept without one (a database used by
+a single community before communities were recorded), never on all of them.
 """
 
 from __future__ import annotations
@@ -38,28 +44,39 @@ def _instance_id() -> int | None:
     return current_instance_id()
 
 
-def _sums(session: Session, year: int, application_id: int | None = None) -> dict[str, int]:
+def _community_filter(query, community: str | None):
+    """``community`` a name: that community's entries; ``""``: the entries kept without a community;
+    ``None``: every community together (overview pages only, never a rule about money)."""
+    if community is None:
+        return query
+    return query.where(LedgerEntry.community.is_(None) if community == "" else LedgerEntry.community == community)
+
+
+def _sums(session: Session, year: int, application_id: int | None = None,
+          community: str | None = None) -> dict[str, int]:
     query = select(LedgerEntry.kind, func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
         LedgerEntry.year == year).group_by(LedgerEntry.kind)
     if application_id is not None:
         query = query.where(LedgerEntry.application_id == application_id)
+    query = _community_filter(query, community)
     sums = {kind: 0 for kind in KINDS}
     sums.update({kind: int(total) for kind, total in session.execute(query)})
     return sums
 
 
-def balances(session: Session, year: int) -> dict[str, int]:
-    """The year's figures, all derived from its entries.
+def balances(session: Session, year: int, community: str | None = None) -> dict[str, Any]:
+    """The year's figures for one community (see :func:`_community_filter`), all derived from its entries.
 
     ``available``: allocated plus carried in; ``set_aside``: still set aside (spent or not);
     ``reserved``: awarded and not yet paid; ``free``: not yet allocated to anything.
     """
-    s = _sums(session, year)
+    s = _sums(session, year, community=community)
     set_aside = s["set_aside"] - s["set_aside_release"]
     committed = s["reservation"] - s["release"]
     available = s["allocation"] + s["carry_over_in"]
     return {
         "year": year,
+        "community": community,
         "allocated": s["allocation"],
         "carried_in": s["carry_over_in"],
         "available": available,
@@ -73,8 +90,35 @@ def balances(session: Session, year: int) -> dict[str, int]:
     }
 
 
-def years(session: Session) -> list[int]:
-    return list(session.scalars(select(LedgerEntry.year).distinct().order_by(LedgerEntry.year)))
+def years(session: Session, community: str | None = None) -> list[int]:
+    return list(session.scalars(_community_filter(select(LedgerEntry.year).distinct(), community)
+                                .order_by(LedgerEntry.year)))
+
+
+def communities(session: Session) -> list[str]:
+    """The communities with entries in the ledger (``""`` for entries kept without one)."""
+    return sorted({c or "" for c in session.scalars(select(LedgerEntry.community).distinct())})
+
+
+def application_community(session: Session, application_id: int) -> str:
+    """The community an application's money belongs to: that of its call."""
+    from ..records import GrantApplication, GrantCall
+
+    community = session.scalar(select(GrantCall.community).join(
+        GrantApplication, GrantApplication.call_id == GrantCall.id).where(GrantApplication.id == int(application_id)))
+    if community is None:
+        raise LedgerError(f"no application {application_id}")
+    return community
+
+
+def _community_for(session: Session, community: str, application_id: int | None) -> str:
+    """The community of a movement: the application's, which a ``community`` given as well must match."""
+    if application_id is None:
+        return community or ""
+    own = application_community(session, application_id)
+    if community and community != own:
+        raise LedgerError(f"application {application_id} belongs to {own}, not {community}")
+    return own
 
 
 def open_reservation(session: Session, application_id: int, year: int) -> int:
@@ -98,106 +142,122 @@ def add_entry(session: Session, year: int, kind: str, amount: int, **fields: Any
         raise LedgerError(f"unknown ledger entry kind '{kind}'")
     if amount is None or int(amount) < 0:
         raise LedgerError(f"a ledger amount must be a whole, non-negative number of kroner, not {amount!r}")
-    entry = LedgerEntry(year=int(year), kind=kind, amount=int(amount), instance_id=_instance_id(), **fields)
+    community = fields.pop("community", None) or None
+    entry = LedgerEntry(year=int(year), kind=kind, amount=int(amount), community=community,
+                        instance_id=_instance_id(), **fields)
     session.add(entry)
     session.flush()
     return entry
 
 
-def _require_free(session: Session, year: int, amount: int, what: str) -> None:
-    free = balances(session, year)["free"]
+def _require_free(session: Session, year: int, amount: int, what: str, community: str) -> None:
+    free = balances(session, year, community)["free"]
     if amount > free:
-        raise LedgerError(f"not enough free grant money in {year} for {what}: {amount} kr asked, {free} kr free")
+        where = f" ({community})" if community else ""
+        raise LedgerError(f"not enough free grant money in {year}{where} for {what}: {amount} kr asked, "
+                          f"{free} kr free")
 
 
 # -- connectors ------------------------------------------------------------------------------------------
-def allocate(year: int, amount: int, reference: str = "") -> dict:
-    """Record money allocated for ``year`` (e.g. from the allocation letter of Helse Sør-Øst)."""
-    entry = add_entry(_session(), year, "allocation", amount, reference=reference or None)
-    return {"entry_id": entry.id, **balances(_session(), year)}
+def allocate(year: int, amount: int, reference: str = "", community: str = "") -> dict:
+    """Record money allocated to ``community`` for ``year`` (e.g. from the allocation letter of Helse Sør-Øst)."""
+    session = _session()
+    entry = add_entry(session, year, "allocation", amount, reference=reference or None, community=community)
+    return {"entry_id": entry.id, **balances(session, year, community or "")}
 
 
-def set_aside(year: int, amount: int, purpose: str) -> dict:
+def set_aside(year: int, amount: int, purpose: str, community: str = "") -> dict:
     """Set money aside for a purpose (e.g. up to 100 000 kr for the partnership conference)."""
     session = _session()
-    _require_free(session, year, amount, purpose)
-    entry = add_entry(session, year, "set_aside", amount, purpose=purpose)
-    return {"entry_id": entry.id, **balances(session, year)}
+    _require_free(session, year, amount, purpose, community or "")
+    entry = add_entry(session, year, "set_aside", amount, purpose=purpose, community=community)
+    return {"entry_id": entry.id, **balances(session, year, community or "")}
 
 
-def spend_set_aside(year: int, amount: int, purpose: str) -> dict:
+def spend_set_aside(year: int, amount: int, purpose: str, community: str = "") -> dict:
     """Record spending from a set-aside (it stays set aside; what is left is released at year end)."""
     session = _session()
-    s = _sums(session, year)
+    s = _sums(session, year, community=community or "")
     left = s["set_aside"] - s["set_aside_release"] - s["set_aside_spent"]
     if amount > left:
         raise LedgerError(f"only {left} kr is set aside and unspent in {year}, not {amount} kr")
-    entry = add_entry(session, year, "set_aside_spent", amount, purpose=purpose)
-    return {"entry_id": entry.id, **balances(session, year)}
+    entry = add_entry(session, year, "set_aside_spent", amount, purpose=purpose, community=community)
+    return {"entry_id": entry.id, **balances(session, year, community or "")}
 
 
 def reserve(year: int, amount: int, application_id: int | None = None, purpose: str = "",
-            reference: str = "") -> dict:
-    """Reserve awarded money in a budget year; refuses more than is free.
+            reference: str = "", community: str = "") -> dict:
+    """Reserve awarded money in a budget year of the community; refuses more than it has free.
 
-    Usually for an application; without one (``purpose`` instead) for measures SSU decided outside an
-    application round, such as the coordinator positions in the Vestfold papers.
+    Usually for an application (its call's community); without one (``purpose`` instead) for measures SSU
+    decided outside an application round, such as the coordinator positions in the Vestfold papers.
     """
     if application_id is None and not purpose:
         raise LedgerError("a reservation needs an application or a purpose")
     session = _session()
-    _require_free(session, year, amount, f"application {application_id}" if application_id else purpose)
+    community = _community_for(session, community, application_id)
+    _require_free(session, year, amount, f"application {application_id}" if application_id else purpose, community)
     entry = add_entry(session, year, "reservation", amount, application_id=application_id, purpose=purpose or None,
-                      reference=reference or None)
+                      reference=reference or None, community=community)
     reserved = open_reservation(session, application_id, year) if application_id else amount
-    return {"entry_id": entry.id, "reserved": reserved}
+    return {"entry_id": entry.id, "reserved": reserved, "community": community}
 
 
-def pay(application_id: int, year: int, amount: int, reference: str = "") -> dict:
+def pay(application_id: int, year: int, amount: int, reference: str = "", community: str = "") -> dict:
     """Pay out from an application's reservation (what its report shows was spent)."""
     session = _session()
+    community = _community_for(session, community, application_id)
     left = open_reservation(session, application_id, year)
     if amount > left:
         raise LedgerError(f"application {application_id} has {left} kr reserved in {year}, cannot pay {amount} kr")
-    add_entry(session, year, "payout", amount, application_id=application_id, reference=reference or None)
+    add_entry(session, year, "payout", amount, application_id=application_id, reference=reference or None,
+              community=community)
     return {"paid": amount, "reserved": open_reservation(session, application_id, year)}
 
 
-def release(application_id: int, year: int, amount: int | None = None, reference: str = "") -> dict:
+def release(application_id: int, year: int, amount: int | None = None, reference: str = "",
+            community: str = "") -> dict:
     """Release an application's unspent reservation (all of it when ``amount`` is not given)."""
     session = _session()
+    community = _community_for(session, community, application_id)
     left = open_reservation(session, application_id, year)
     amount = left if amount is None else amount
     if amount > left:
         raise LedgerError(f"application {application_id} has {left} kr reserved in {year}, cannot release {amount}")
     if amount:
-        add_entry(session, year, "release", amount, application_id=application_id, reference=reference or None)
-    return {"released": amount, "free": balances(session, year)["free"]}
+        add_entry(session, year, "release", amount, application_id=application_id, reference=reference or None,
+                  community=community)
+    return {"released": amount, "free": balances(session, year, community)["free"]}
 
 
-def settle(application_id: int, year: int, spent: int, release_rest: bool = False, reference: str = "") -> dict:
+def settle(application_id: int, year: int, spent: int, release_rest: bool = False, reference: str = "",
+           community: str = "") -> dict:
     """Pay what a project's approved report shows was spent in a funded year (up to its reservation).
 
     With ``release_rest`` (the year is over for the project: next year has its own decision), what was
     not spent is released: it becomes free money of that year and carries over at the year's close.
     """
     session = _session()
+    community = _community_for(session, community, application_id)
     if int(spent) < 0:
         raise LedgerError("spent amounts cannot be negative")
     left = open_reservation(session, application_id, year)
     paid = min(int(spent), left)
     if paid:
-        add_entry(session, year, "payout", paid, application_id=application_id, reference=reference or None)
+        add_entry(session, year, "payout", paid, application_id=application_id, reference=reference or None,
+                  community=community)
     released = left - paid if release_rest else 0
     if released:
-        add_entry(session, year, "release", released, application_id=application_id, reference=reference or None)
+        add_entry(session, year, "release", released, application_id=application_id, reference=reference or None,
+                  community=community)
     return {"year": year, "paid": paid, "released": released, "overspent": int(spent) - paid}
 
 
-def close_application(application_id: int, spent: int = 0, reference: str = "") -> dict:
+def close_application(application_id: int, spent: int = 0, reference: str = "", community: str = "") -> dict:
     """At the final report: pay what was spent since the last settlement, oldest reservation first, and
     release every reservation still open."""
     session = _session()
+    community = _community_for(session, community, application_id)
     if int(spent) < 0:
         raise LedgerError("spent amounts cannot be negative")
     years_ = sorted(set(session.scalars(select(LedgerEntry.year).where(LedgerEntry.application_id == application_id))))
@@ -206,32 +266,38 @@ def close_application(application_id: int, spent: int = 0, reference: str = "") 
         left = open_reservation(session, application_id, year)
         pay_now = min(to_pay, left)
         if pay_now:
-            add_entry(session, year, "payout", pay_now, application_id=application_id, reference=reference or None)
+            add_entry(session, year, "payout", pay_now, application_id=application_id, reference=reference or None,
+                      community=community)
         if left - pay_now:
             add_entry(session, year, "release", left - pay_now, application_id=application_id,
-                      reference=reference or None)
+                      reference=reference or None, community=community)
         to_pay, paid, released = to_pay - pay_now, paid + pay_now, released + left - pay_now
     return {"paid": paid, "released": released, "overspent": to_pay}
 
 
-def carry_over(year: int) -> dict:
-    """Close ``year``: release unused set-asides and carry the free balance over to ``year + 1``."""
+def carry_over(year: int, community: str = "") -> dict:
+    """Close ``year`` for ``community``: release its unused set-asides and carry its free balance over to
+    ``year + 1``. Another community's year is closed on its own."""
     session = _session()
-    if session.scalar(select(func.count()).where(LedgerEntry.year == year, LedgerEntry.kind == "carry_over_out")):
-        raise LedgerError(f"{year} is already closed")
-    s = _sums(session, year)
+    community = community or ""
+    closed = _community_filter(select(func.count()).where(LedgerEntry.year == year,
+                                                          LedgerEntry.kind == "carry_over_out"), community)
+    if session.scalar(closed):
+        raise LedgerError(f"{year} is already closed" + (f" for {community}" if community else ""))
+    s = _sums(session, year, community=community)
     unused = s["set_aside"] - s["set_aside_release"] - s["set_aside_spent"]
     if unused:
-        add_entry(session, year, "set_aside_release", unused, purpose="unused set-aside at year end")
-    free = balances(session, year)["free"]
-    add_entry(session, year, "carry_over_out", free, reference=f"to {year + 1}")
-    add_entry(session, year + 1, "carry_over_in", free, reference=f"from {year}")
-    return {"year": year, "carried_over": free, "released_set_aside": unused}
+        add_entry(session, year, "set_aside_release", unused, purpose="unused set-aside at year end",
+                  community=community)
+    free = balances(session, year, community)["free"]
+    add_entry(session, year, "carry_over_out", free, reference=f"to {year + 1}", community=community)
+    add_entry(session, year + 1, "carry_over_in", free, reference=f"from {year}", community=community)
+    return {"year": year, "community": community, "carried_over": free, "released_set_aside": unused}
 
 
-def ledger_balances(year: int) -> dict:
-    """The year's balances (see :func:`balances`)."""
-    return balances(_session(), year)
+def ledger_balances(year: int, community: str = "") -> dict:
+    """The year's balances of ``community`` (see :func:`balances`)."""
+    return balances(_session(), year, community or "")
 
 
 def register(registry) -> None:
@@ -243,6 +309,7 @@ def register(registry) -> None:
         registry.register(name, func_)
 
 
-def entries(session: Session, year: int) -> list[LedgerEntry]:
+def entries(session: Session, year: int, community: str | None = None) -> list[LedgerEntry]:
     """The year's ledger entries in the order they were made (for the ledger page)."""
-    return list(session.scalars(select(LedgerEntry).where(LedgerEntry.year == year).order_by(LedgerEntry.id)))
+    return list(session.scalars(_community_filter(select(LedgerEntry).where(LedgerEntry.year == year), community)
+                                .order_by(LedgerEntry.id)))
