@@ -18,6 +18,7 @@ Processes may add rules with :func:`register_narrowing`.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -128,3 +129,56 @@ def require_may_work(user: User, task: HumanTask, restrictions: dict[str, list[A
     reason = why_not(user, task, restrictions)
     if reason:
         raise NotAuthorisedError(f"{user.username} may not work task {task.task_id}: {reason}")
+
+
+def may_view_task(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> bool:
+    """Who may open a task's page: whoever may work it (even while someone else holds it, so a colleague
+    can see who has it), whoever claimed or completed it, supervisors and admins.
+
+    Decided here and not in a view, so every entry point (pages, downloads, form posts) applies one rule.
+    """
+    if not user.active:
+        return False
+    if is_supervisor(user) or user.username in (task.claimed_by, task.completed_by):
+        return True
+    return task.status == "open" and _member_reason(user, task, restrictions) is None
+
+
+def may_view_instance(user: User, started_by: str | None, tasks: list[HumanTask]) -> bool:
+    """Who may open an instance's page: its starter, anyone who has or had one of its tasks, anyone who
+    may claim one of its open tasks (the case link in "Available" must open), supervisors and admins.
+
+    ``tasks`` are the instance's human-task rows, open and closed.
+    """
+    if not user.active:
+        return False
+    if is_supervisor(user) or user.username == started_by:
+        return True
+    for task in tasks:
+        if user.username in (task.claimed_by, task.completed_by):
+            return True
+        if (task.status == "open" and task.claimed_by is None
+                and _member_reason(user, task, json.loads(task.restrictions or "{}")) is None):
+            return True
+    return False
+
+
+#: Start-event property: comma-separated roles whose members may start the process from the UI.
+STARTER_ROLES_PROPERTY = "samflyt.starterRoles"
+
+
+def starter_roles(properties: dict[str, str]) -> set[str]:
+    """The roles a start event's ``samflyt.starterRoles`` names (lower-case, as roles are stored)."""
+    return {r.strip().lower() for r in properties.get(STARTER_ROLES_PROPERTY, "").split(",") if r.strip()}
+
+
+def may_start(user: User, properties: dict[str, str]) -> bool:
+    """Whether ``user`` may start a process whose start event has ``properties``.
+
+    The diagram decides: only members of the roles its start event names, and admins. A process whose
+    start event names no roles is started by the processes, messages or operators that own it, never
+    by a person from the start page (except an admin).
+    """
+    if not user.active:
+        return False
+    return is_admin(user) or bool(user.role_names & starter_roles(properties))

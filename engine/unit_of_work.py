@@ -98,6 +98,25 @@ def _initiator_data(version: CachedVersion, actor: str | None) -> dict[str, Any]
     return fields
 
 
+#: Start-event property naming the data field (a dotted path) an instance's title is taken from after each step.
+TITLE_FIELD_PROPERTY = "samflyt.titleField"
+
+
+def _derived_title(version: CachedVersion, data: dict[str, Any]) -> str | None:
+    """The title the model derives from the instance's data, so worklists name a case by what it is about
+    (an application by its project title) once the data says so; ``None`` keeps the title as it is."""
+    for spec in version.spec.task_specs.values():
+        path = (getattr(spec, "extensions", None) or {}).get("properties", {}).get(TITLE_FIELD_PROPERTY)
+        if not path:
+            continue
+        value: Any = data
+        for name in path.split("."):
+            value = value.get(name) if isinstance(value, dict) else None
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()[:500]
+    return None
+
+
 def _reminder_days(rule: str | None) -> list[int]:
     """``samflyt.reminders="10,2"``: remind 10 and 2 working days before the due date."""
     days = []
@@ -422,7 +441,9 @@ class Unit:
         wf, row = li.workflow, li.row
         now = clock.now()
         row.state = dump_state(wf)
-        row.data = dumps(instance_data(wf))
+        data = instance_data(wf)
+        row.data = dumps(data)
+        row.title = _derived_title(li.version, data) or row.title
         if row.status not in ("error", "cancelled"):
             row.error_message = row.error_task = None
             if wf.completed:

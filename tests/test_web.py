@@ -461,3 +461,178 @@ def test_task_titles_follow_the_language(site):
         assert escape(names[lang]["grant_application"][""]) in page
         case = ada.get(f"/instances/{y.instance_id('app')}").get_data(as_text=True)
         assert escape(names[lang]["grant_application"]["prepare"]) in case  # a done step, by name
+
+
+def test_someone_who_may_not_see_a_task_can_post_nothing_to_it(site, tmp_path, monkeypatch):
+    """Hege (another municipality's applicant) may not see Ada's application: no file, draft, page or audit."""
+    app, y = site
+    monkeypatch.setenv("SAMFLYT_ATTACHMENTS_DIR", str(tmp_path / "files"))
+    task = y.task("app", "fill_application")
+    hege = client_for(app, "hege")
+    posts = {
+        "upload": {**_form(), "_action": "save", "attachment": (io.BytesIO(b"%PDF-1.7 hege"), "hege.pdf")},
+        "draft": {"title": "Heges utkast", "_action": "save"},
+        "add row": {**_form(), "_add": "budget"},
+        "remove row": {**_form(), "_remove": "budget.0"},
+        "complete": {**_form("Heges tittel"), "_action": "complete"},
+    }
+    for name, data in posts.items():
+        response = hege.post(f"/tasks/{task}", data=data, content_type="multipart/form-data")
+        assert response.status_code == 403, name
+        assert "Trygg hjemkomst" not in response.get_data(as_text=True), name  # not the form with its values
+    assert not (tmp_path / "files").exists() or not any((tmp_path / "files").iterdir())
+    with y.rt.Session() as s:
+        assert accounts.load_draft(s, task, "hege") is None
+    client_for(app, "ada").post(f"/tasks/{task}", data={**_form(), "_action": "complete"})
+    late = hege.post(f"/tasks/{task}", data={**_form("Heges tittel"), "_action": "complete"})
+    assert late.status_code == 403
+    audit = y.rt.audit(y.instance_id("app"))
+    assert "hege" not in {e["actor"] for e in audit}
+    assert "Heges tittel" not in json.dumps([e["details"] for e in audit], ensure_ascii=False)
+
+
+def test_the_engine_keeps_no_refused_input_of_someone_who_may_not_work_the_task(site):
+    """``complete`` on a closed task audits the input only for someone who could have worked it."""
+    app, y = site
+    task = y.task("app", "fill_application")
+    client_for(app, "ada").post(f"/tasks/{task}", data={**_form(), "_action": "complete"})
+    from engine.errors import NotAuthorisedError, TaskNotOpenError
+
+    with pytest.raises(NotAuthorisedError):
+        y.rt.complete(task, "hege", {"title": "Skrevet inn i en annens sak"})
+    with pytest.raises(TaskNotOpenError):
+        y.rt.complete(task, "ada", {"title": "Ada for sent"})
+    refused = [e for e in y.rt.audit(y.instance_id("app")) if e["action"] == "complete_refused"]
+    assert [(e["actor"], e["details"]["data"]["title"]) for e in refused] == [("ada", "Ada for sent")]
+
+
+def test_a_draft_is_refused_for_someone_who_may_see_but_not_work_the_task(site):
+    """AU may look at the applicant's task but keeps no draft in it (nor uploads)."""
+    app, y = site
+    task = y.task("app", "fill_application")
+    per = client_for(app, "per")
+    assert per.get(f"/tasks/{task}").status_code == 200
+    refused = per.post(f"/tasks/{task}", data={"title": "AU sitt utkast", "_action": "save"})
+    assert refused.status_code == 403 and "Du kan ikke lagre utkast" in refused.get_data(as_text=True)
+    with y.rt.Session() as s:
+        assert accounts.load_draft(s, task, "per") is None
+
+
+def test_the_request_size_follows_the_attachment_limit(site, monkeypatch):
+    """An upload larger than the limit allows is refused before the view reads it (nothing is stored)."""
+    _, y = site
+    monkeypatch.setenv("SAMFLYT_ATTACHMENT_MAX_BYTES", "1000")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": False,
+                      "DATABASE_URL": str(y.rt.engine.url.render_as_string(hide_password=False))})
+    app.extensions["samflyt_runtime"] = y.rt
+    from web import FORM_SLACK_BYTES, UPLOADS_PER_REQUEST
+
+    assert app.config["MAX_CONTENT_LENGTH"] == UPLOADS_PER_REQUEST * 1000 + FORM_SLACK_BYTES
+    task = y.task("app", "fill_application")
+    huge = client_for(app, "ada").post(f"/tasks/{task}", data={
+        **_form(), "_action": "save", "attachment": (io.BytesIO(b"%PDF" + b"x" * FORM_SLACK_BYTES * 2), "a.pdf")},
+        content_type="multipart/form-data")
+    assert huge.status_code == 413 and "For stor fil" in huge.get_data(as_text=True)
+    with y.rt.Session() as s:
+        assert accounts.load_draft(s, task, "ada") is None
+
+
+def test_a_candidate_opens_the_case_from_available_and_the_engine_decides(site):
+    """Lars may claim the review, so its case opens for him; Knut (conflict of interest) and Hege may not."""
+    app, y = site
+    _to_review(app, y)
+    instance_id, review = y.instance_id("app"), y.task("app", "review_application")
+    with y.rt.session() as s:
+        accounts.set_password(s, "knut", "passord-knut")
+    PASSWORDS["knut"] = "passord-knut"
+    assert client_for(app, "lars").get(f"/instances/{instance_id}").status_code == 200
+    assert client_for(app, "lars").get(f"/instances/{instance_id}/diagram.bpmn").status_code == 200
+    assert client_for(app, "knut").get(f"/instances/{instance_id}").status_code == 403
+    assert client_for(app, "hege").get(f"/instances/{instance_id}").status_code == 403
+    assert y.rt.may_view_instance(instance_id, "lars") and y.rt.may_view_task(review, "lars")
+    assert not y.rt.may_view_instance(instance_id, "knut") and not y.rt.may_view_task(review, "knut")
+    assert y.rt.may_view_instance(instance_id, "ada") and y.rt.may_view_instance(instance_id, "per")
+    y.rt.claim(review, "mia")
+    assert y.rt.may_view_task(review, "lars")  # the task page still says who has it
+
+
+def _start_bundle(folder: Path) -> Path:
+    """A permit process its start event lets applicants start with a start form, and one nobody may start."""
+    from tests import bpmn_builder as b
+
+    start_props = b.props(**{"samflyt.starterRoles": "Applicant, secretariat", "samflyt.titleField": "subject",
+                             "formJsonSchemaFilename": "permit_start.json", "samflyt.initiatorField": "requested_by"})
+    permit = b.definitions(b.process(
+        "permit", b.start("start", f"<bpmn:extensionElements>{start_props}</bpmn:extensionElements>"),
+        b.user_task("write", "Skriv søknaden", form="permit_write.json"), b.user_task("check", "Kontroller"), b.end(),
+        b.chain("start", "write", "check", "end"), lanes={"Applicant": ["write"], "AU": ["check"]},
+        name="Søknad om løyve"), id="permit_defs")
+    internal = b.definitions(b.process("internal", b.start(), b.user_task("do"), b.end(), b.chain("start", "do", "end"),
+                                       name="Intern sak"), id="internal_defs")
+    folder.mkdir()
+    (folder / "permit.bpmn").write_text(permit, encoding="utf-8")
+    (folder / "internal.bpmn").write_text(internal, encoding="utf-8")
+    (folder / "permit_start.json").write_text(json.dumps({
+        "title": "Hva gjelder søknaden?", "type": "object", "required": ["subject"],
+        "properties": {"subject": {"type": "string", "title": "Emne"}}}), encoding="utf-8")
+    (folder / "permit_write.json").write_text(json.dumps({
+        "title": "Søknaden", "type": "object",
+        "properties": {"subject": {"type": "string", "title": "Emne"}}}), encoding="utf-8")
+    return folder
+
+
+def test_the_start_page_lists_what_the_diagram_lets_me_start(site, tmp_path):
+    app, y = site
+    y.rt.deploy([str(_start_bundle(tmp_path / "bundle"))], actor="admin")
+    ada = client_for(app, "ada")
+    listed = ada.get("/start").get_data(as_text=True)
+    assert "Søknad om løyve" in listed and "Intern sak" not in listed
+    assert 'href="/start/permit"' in listed
+    everything = client_for(app, "admin").get("/start").get_data(as_text=True)
+    assert "Søknad om løyve" in everything and "Intern sak" in everything  # admins always
+    assert "Søknad om løyve" not in client_for(app, "per").get("/start").get_data(as_text=True)
+    assert ada.get("/start/internal").status_code == 403
+    assert ada.get("/start/no_such_process").status_code == 404
+    assert client_for(app, "per").post("/start/permit", data={"subject": "AU prøver"}).status_code == 403
+    form = ada.get("/start/permit").get_data(as_text=True)
+    assert '<label for="f-subject"' in form and "Hva gjelder søknaden?" in form
+
+
+def test_an_applicant_starts_a_case_with_a_start_form_and_it_is_named_by_its_data(site, tmp_path):
+    app, y = site
+    y.rt.deploy([str(_start_bundle(tmp_path / "bundle"))], actor="admin")
+    before = len(y.rt.instances_summary())
+    ada = client_for(app, "ada")
+    missing = ada.post("/start/permit", data={"subject": ""})
+    assert missing.status_code == 422 and 'href="#f-subject"' in missing.get_data(as_text=True)
+    assert len(y.rt.instances_summary()) == before  # nothing started
+    started = ada.post("/start/permit", data={"subject": "Løyve til kafé", "requested_by": "per"})
+    assert started.status_code == 302
+    newest = y.rt.instances_summary()[0]
+    assert newest["process_id"] == "permit" and newest["title"] == "Løyve til kafé"
+    view = y.rt.instance(newest["id"])
+    write = next(t for t in view.tasks if t.name == "write")
+    assert started.location.endswith(f"/tasks/{write.id}")  # straight to the first task
+    assert view.started_by == "ada" and view.data["requested_by"] == "ada"  # the engine's value, not the form's
+    start = next(e for e in y.rt.audit(newest["id"]) if e["action"] == "start")
+    assert start["actor"] == "ada" and start["details"]["data"]["subject"] == "Løyve til kafé"
+    assert "Løyve til kafé" in ada.get("/tasks?view=available").get_data(as_text=True)  # the case column
+    ada.post(f"/tasks/{write.id}", data={"subject": "Løyve til kafé og uteservering", "_action": "complete"})
+    assert y.rt.instance(newest["id"]).title == "Løyve til kafé og uteservering"  # re-derived after the step
+    available = client_for(app, "per").get("/tasks?view=available").get_data(as_text=True)
+    assert "Løyve til kafé og uteservering" in available
+
+
+def test_only_starters_may_start_in_the_engine(site, tmp_path):
+    _, y = site
+    y.rt.deploy([str(_start_bundle(tmp_path / "bundle"))], actor="admin")
+    from engine.errors import NotAuthorisedError, ValidationError
+
+    with pytest.raises(NotAuthorisedError):
+        y.rt.start_as("permit", "per", {"subject": "x"})
+    with pytest.raises(NotAuthorisedError):
+        y.rt.start_as("internal", "ada")
+    with pytest.raises(ValidationError):
+        y.rt.start_as("permit", "ada", {"subject": "x", "unknown": 1})
+    assert y.rt.instance(y.rt.start_as("internal", "admin")).started_by == "admin"
+    assert [p["process_id"] for p in y.rt.startable("siri")] == ["permit"]  # role names are case-insensitive

@@ -2,7 +2,8 @@
 
 A thin, server-rendered Flask layer over :mod:`engine`: views call the runtime and render; no engine
 logic lives here, so the CLI, the scheduler and the pages always agree. Blueprints: ``auth`` (sign-in,
-language), ``tasks`` (worklists, task forms), ``instances`` (instance pages), ``health``.
+language), ``tasks`` (worklists, task forms), ``instances`` (instance pages), ``start`` (starting a
+process), ``admin``, ``grants``, ``health``.
 
 Configuration comes from ``SAMFLYT_*`` environment variables (``SAMFLYT_SECRET_KEY``,
 ``SAMFLYT_DATABASE_URL``, ``SAMFLYT_ENV=production``...), then the mapping given to :func:`create_app`.
@@ -18,6 +19,12 @@ from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from engine import attachments
+
+#: Files one form post may carry at the attachment size limit (``MAX_CONTENT_LENGTH`` is derived from it).
+UPLOADS_PER_REQUEST = 4
+#: Room for the text fields of a form besides its files.
+FORM_SLACK_BYTES = 1024 * 1024
 LANGUAGES = {"nb": "Norsk bokmål", "nn": "Norsk nynorsk", "en": "English"}
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -49,6 +56,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         BABEL_DEFAULT_LOCALE="nb",
         BABEL_DEFAULT_TIMEZONE="Europe/Oslo",
         WORKLIST_PAGE_SIZE=25,
+        # the request limit follows the attachment limit, so an oversized upload is refused before it is
+        # read into memory: room for a few files of the largest size plus the form fields
+        MAX_CONTENT_LENGTH=UPLOADS_PER_REQUEST * attachments.max_bytes() + FORM_SLACK_BYTES,
     )
     app.config.from_prefixed_env("SAMFLYT")
     if test_config:
@@ -66,13 +76,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     Babel(app, locale_selector=select_locale)
 
-    from . import admin, auth, formatting, grants, health, instances, security, tasks
+    from . import admin, auth, formatting, grants, health, instances, security, start, tasks
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     auth.init_oidc(app)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(instances.bp)
+    app.register_blueprint(start.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(grants.bp)
     security.init_app(app)
@@ -87,7 +98,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     def csrf_failed(error: CSRFError):
         return render_template("error.html", code=400, reason="csrf"), 400
 
-    for code in (403, 404, 405, 500):
+    for code in (403, 404, 405, 413, 500):
         app.register_error_handler(code, lambda error, code=code: (
             render_template("error.html", code=code, reason=None), code))
 

@@ -70,13 +70,16 @@ def _task_row(task_id: str) -> HumanTask:
 
 
 def _may_view(row: HumanTask) -> bool:
-    """Whoever may work the task, whoever claimed or completed it, AU and admins may look at it."""
-    if current_user.username in (row.claimed_by, row.completed_by) or current_user.is_admin:
-        return True
-    if current_user.roles & SUPERVISOR_ROLES:
-        return True
-    return row.status == "open" and runtime().why_not(row.task_id, current_user.username) in (
-        None, f"claimed by {row.claimed_by}")
+    """The engine decides who may look at a task (see :func:`engine.authz.may_view_task`)."""
+    return runtime().may_view_task(row.task_id, current_user.username)
+
+
+def _may_work(row: HumanTask) -> bool:
+    """Whether the user may act on the open task now (unclaimed and allowed, or theirs): only then are
+    files stored and drafts kept for them."""
+    if row.status != "open":
+        return False
+    return current_user.is_admin or runtime().why_not(row.task_id, current_user.username) is None
 
 
 def _render(row: HumanTask, values: dict[str, Any] | None, errors: dict[str, Any] | None = None,
@@ -173,11 +176,19 @@ def _with_uploads(row: HumanTask, schema: dict[str, Any]):
 @bp.post("/<task_id>")
 @login_required
 def submit(task_id: str):
+    """Re-render (rows added or removed), save a draft, or complete -- for those who may see the task.
+
+    The permission is checked before anything else: someone who may not see the task stores no file,
+    keeps no draft and gets no page. Files and drafts are kept only for those who may work it now.
+    """
     row = _task_row(task_id)
+    if not _may_view(row):
+        abort(403)
     rt = runtime()
     form = rt.form_for(task_id)
     schema = form.json_schema if form else {"properties": {}}
-    posted, upload_errors = _with_uploads(row, schema)
+    working = _may_work(row)
+    posted, upload_errors = _with_uploads(row, schema) if working else (request.form.copy(), {})
     values = parse_form(schema, posted, drop_row=request.form.get("_remove"))
     if upload_errors:
         return _render(row, values, upload_errors, _("The form has errors. Correct them and submit again."), 422)
@@ -187,6 +198,9 @@ def submit(task_id: str):
     if "_remove" in request.form:
         return _render(row, values)
     if action == "save":
+        if not working:
+            return _render(row, values, None, _("You cannot save a draft of this task: it is not yours to work."),
+                           403)
         with rt.session() as s:
             accounts.save_draft(s, task_id, current_user.username, values)
         flash(_("Draft saved. You can come back to it later."))
