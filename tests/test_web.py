@@ -180,7 +180,7 @@ def test_a_task_closed_meanwhile_keeps_the_input(site):
     late = second.post(f"/tasks/{task}", data={**_form("Min andre versjon"), "_action": "complete"})
     html = late.get_data(as_text=True)
     assert late.status_code == 409 and "ble lukket i mellomtiden" in html
-    assert "Min andre versjon" in html or "Oppgaven er fullført" in html
+    assert 'value="Min andre versjon"' in html and "Oppgaven er fullført" in html  # what was typed, shown back
     refused = [e for e in y.rt.audit(y.instance_id("app")) if e["action"] == "complete_refused"]
     assert refused and refused[-1]["details"]["data"]["title"] == "Min andre versjon"
 
@@ -246,7 +246,7 @@ def test_admin_pages_are_for_admins_and_deploy_retry_cancel_work(site, tmp_path)
     assert client_for(app, "per").get("/admin").status_code == 403
     admin = client_for(app, "admin")
     page = admin.get("/admin").get_data(as_text=True)
-    assert "grant_application" in page and "Brukere" in page or "Users" in page
+    assert "grant_application" in page and "Brukere" in page
     broken = admin.post("/admin/deploy", data={"bundle": (io.BytesIO(b"<not-bpmn"), "broken.bpmn")},
                         content_type="multipart/form-data", follow_redirects=True)
     assert "Ingenting ble tatt i bruk" in broken.get_data(as_text=True)
@@ -384,6 +384,10 @@ ALLOWED = {
 }
 
 
+#: what an allowed action that has nothing to act on answers (an empty deploy; a retry of a running instance)
+ANSWERS = {"deploy": "Velg pakkens .bpmn-, .dmn- og skjemafiler", "retry": "is running, not in error"}
+
+
 @pytest.mark.parametrize("db_engine", ["sqlite"], indirect=True)  # authorisation does not depend on the database
 @pytest.mark.parametrize("user", sorted(ALLOWED))
 @pytest.mark.parametrize("action", sorted(ACTIONS))
@@ -408,7 +412,10 @@ def test_the_roles_by_actions_matrix(site, user, action):
         assert effects == []
     elif not allowed:
         assert response.status_code in (302, 403, 409, 422) and effects == []
-    elif action not in ("deploy", "retry"):
+    elif action in ANSWERS:  # an empty deploy and a retry of a running instance: the engine's answer, shown
+        assert response.status_code == 302, response.status_code
+        assert ANSWERS[action] in client.get(response.location).get_data(as_text=True)
+    else:
         assert effects, f"{user} {action}: nothing happened ({response.status_code})"
 
 
@@ -636,3 +643,59 @@ def test_only_starters_may_start_in_the_engine(site, tmp_path):
         y.rt.start_as("permit", "ada", {"subject": "x", "unknown": 1})
     assert y.rt.instance(y.rt.start_as("internal", "admin")).started_by == "admin"
     assert [p["process_id"] for p in y.rt.startable("siri")] == ["permit"]  # role names are case-insensitive
+
+
+def test_session_cookies_are_secure_http_only_and_same_site_in_production(site, monkeypatch):
+    _, y = site
+    monkeypatch.setenv("SAMFLYT_ENV", "production")
+    app = create_app({"SECRET_KEY": "production-secret", "WTF_CSRF_ENABLED": False,
+                      "DATABASE_URL": y.rt.engine.url.render_as_string(hide_password=False)})
+    app.extensions["samflyt_runtime"] = y.rt
+    signed_in = app.test_client().post("/sign-in", data={"username": "ada", "password": PASSWORDS["ada"]},
+                                       base_url="https://samflyt.example")
+    assert signed_in.status_code == 302
+    cookie = next(c for c in signed_in.headers.getlist("Set-Cookie") if c.startswith("session="))
+    flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"secure", "httponly", "samesite=lax"} <= flags, cookie
+    monkeypatch.delenv("SAMFLYT_ENV")
+    development = create_app({"TESTING": True, "SECRET_KEY": "x", "WTF_CSRF_ENABLED": False,
+                              "DATABASE_URL": y.rt.engine.url.render_as_string(hide_password=False)})
+    assert development.config["SESSION_COOKIE_SECURE"] is False  # plain http on a developer's machine
+
+
+def _csrf_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_csrf_is_required_on_a_task_form_and_an_admin_form(site):
+    _, y = site
+    app = create_app({"TESTING": True, "SECRET_KEY": "test",
+                      "DATABASE_URL": y.rt.engine.url.render_as_string(hide_password=False)})
+    app.extensions["samflyt_runtime"] = y.rt
+    task = y.task("app", "fill_application")
+
+    def signed_in(user: str):
+        client = app.test_client()
+        token = _csrf_token(client.get("/sign-in").get_data(as_text=True))
+        assert client.post("/sign-in", data={"username": user, "password": PASSWORDS[user],
+                                             "csrf_token": token}).status_code == 302
+        return client
+
+    ada = signed_in("ada")
+    draft = {"title": "Utkast uten token", "_action": "save"}
+    assert ada.post(f"/tasks/{task}", data=draft).status_code == 400
+    assert ada.post(f"/tasks/{task}", data={**draft, "csrf_token": "forged"}).status_code == 400
+    with y.rt.Session() as s:
+        assert accounts.load_draft(s, task, "ada") is None
+    token = _csrf_token(ada.get(f"/tasks/{task}").get_data(as_text=True))
+    assert ada.post(f"/tasks/{task}", data={**draft, "csrf_token": token}).status_code == 302  # the token works
+    admin = signed_in("admin")
+    new_user = {"username": "csrf-offer", "roles": "admin", "active": "true"}
+    refused = admin.post("/admin/users", data=new_user)
+    assert refused.status_code == 400 and "Skjemaet var utløpt" in refused.get_data(as_text=True)
+    with y.rt.Session() as s:
+        from engine.models import User
+
+        assert s.query(User).filter_by(username="csrf-offer").first() is None
+    token = _csrf_token(admin.get("/admin").get_data(as_text=True))
+    assert admin.post("/admin/users", data={**new_user, "csrf_token": token}).status_code == 302
