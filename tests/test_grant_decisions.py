@@ -1,0 +1,204 @@
+"""No SSU decision is lost, and two health communities never share money.
+
+A decision can only reach an application that waits for it: the round refuses AU's recommendation while
+an application of the intake still waits for AU's completeness check or for its reviews, and an
+application returned as incomplete cannot re-enter an intake whose recommendation has gone to SSU.
+The ledger, carry-over and the export for Helse Sør-Øst are kept per community.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from engine.connectors.ledger import LedgerError
+from engine.models import OutboxMessage
+from engine.records import LedgerEntry
+from tests.grant_driver import GrantYear, application_form
+
+VV = "Helsefellesskap Vest-Viken"
+VF = "Helsefellesskapet i Vestfold"
+HF = "Vestre Viken HF"
+SIV = "Sykehuset i Vestfold HF"
+
+
+def _signed(y: GrantYear, ref: str, applicant: str, org: str, title: str, amount: int, call_id: int,
+            cosigner: str = "jon", partner: str = HF) -> None:
+    y.apply(ref, applicant, call_id, application_form(title, org, [partner], [(org, 2025, amount)], contact=applicant))
+    y.cosign(ref, cosigner)
+    y.submit(ref, applicant)
+
+
+def _prepare_case(y: GrantYear) -> None:
+    y.complete("committee_assessment", "round", "eva", {"assessment_summary": "Vurdert.", "assessment_done": True})
+    y.complete("fsu_input", "round", "fredrik", {"fsu_input": "FSU støtter tiltakene for eldre."})
+
+
+def _recommend(y: GrantYear, proposal: dict[str, int]):
+    return y.complete("au_recommendation", "round", "vera", {
+        "recommendation": [{"application_id": y.data(ref)["application_id"], "proposed_amount": amount, "rank": i + 1}
+                           for i, (ref, amount) in enumerate(proposal.items())],
+        "proposed_conclusion": "SSU innvilger i tråd med innstillingen."})
+
+
+def test_the_recommendation_waits_until_every_application_of_the_intake_is_reviewed(year):
+    y, rt = year, year.rt
+    y.connector("ledger.allocate", {"year": 2025, "amount": 2_000_000, "reference": "HSØ 2025", "community": VV},
+                "admin")
+    call_id = y.open_round("round", "vera", ["2025-02-14"], 1_000_000, VV, cut=0)
+    _signed(y, "done", "ingrid", "Drammen kommune", "Ferdig vurdert", 300_000, call_id)
+    y.check("done", "vera")
+    y.review("done", "ola", 4)
+    y.review("done", "mia", 4)
+    _signed(y, "half", "kari", "Ringerike kommune", "Halvveis vurdert", 200_000, call_id)
+    y.check("half", "vera")
+    y.review("half", "ola", 3)  # the second review is still open
+    _signed(y, "unchecked", "leif", "Kongsberg kommune", "Ikke kontrollert", 100_000, call_id)
+
+    y.at("2025-02-17T08:00")
+    _prepare_case(y)
+    # AU lists every registered application, but one is half reviewed and one not yet checked: refused
+    view = _recommend(y, {"done": 300_000, "half": 200_000})
+    error = view.data["recommendation_error"]
+    half, unchecked = y.data("half")["application_id"], y.data("unchecked")["application_id"]
+    assert "kan ikke sendes før alle søknader til fristen er ferdig vurdert" in error
+    assert f"søknad {half} «Halvveis vurdert» (vurderingene er ikke ferdige)" in error
+    assert f"søknad {unchecked} «Ikke kontrollert» (venter på kontroll i AU)" in error
+    assert [t.name for t in rt.tasks(y.instance_id("round"))] == ["au_recommendation"]
+    assert "case_id" not in view.data
+    assert {r["application_id"]: r["proposed_amount"] for r in view.data["recommendation"]} == {
+        y.data("done")["application_id"]: 300_000, half: 200_000}  # AU's proposals are kept for the next try
+
+    # the reviews finish and AU checks the last one: now the recommendation of all three goes to SSU
+    y.review("half", "mia", 3)
+    y.check("unchecked", "vera")
+    y.review("unchecked", "lars", 5)
+    y.review("unchecked", "mia", 5)
+    view = _recommend(y, {"unchecked": 100_000, "done": 300_000, "half": 0})
+    assert view.data["recommendation_error"] == "" and view.data["case_id"]
+
+    y.complete("register_ssu_decision", "round", "sverre", {"conclusion": "Innvilget.", "decisions": [
+        {"application_id": y.data("done")["application_id"], "granted": True, "amount": 300_000},
+        {"application_id": half, "granted": False, "amount": 0, "reason": "Nådde ikke opp."},
+        {"application_id": unchecked, "granted": True, "amount": 100_000}]})
+    assert rt.instance(y.instance_id("round")).status == "completed"
+    assert {ref: y.application_row(ref).status for ref in ("done", "half", "unchecked")} == {
+        "done": "granted", "half": "rejected", "unchecked": "granted"}
+    assert rt.messages(status="undeliverable") == []
+
+
+def test_an_application_returned_as_incomplete_cannot_enter_a_decided_intake(year):
+    y, rt = year, year.rt
+    y.connector("ledger.allocate", {"year": 2025, "amount": 2_000_000, "reference": "HSØ 2025", "community": VV},
+                "admin")
+    call_id = y.open_round("round", "vera", ["2025-02-14"], 1_000_000, VV, cut=0)
+    _signed(y, "good", "ingrid", "Drammen kommune", "Komplett søknad", 300_000, call_id)
+    y.check("good", "vera")
+    y.review("good", "ola", 4)
+    y.review("good", "mia", 4)
+    _signed(y, "returned", "kari", "Ringerike kommune", "Mangelfull søknad", 200_000, call_id)
+    y.check("returned", "vera", complete=False, comments="Budsjettet mangler sykehusets andel.")
+    assert y.application_row("returned").status == "returned"  # back with the applicant: holds nothing up
+
+    y.at("2025-02-17T08:00")
+    _prepare_case(y)
+    _recommend(y, {"good": 300_000})
+    assert y.data("round")["recommendation_error"] == ""
+    y.complete("register_ssu_decision", "round", "sverre", {"conclusion": "Innvilget.", "decisions": [
+        {"application_id": y.data("good")["application_id"], "granted": True, "amount": 300_000}]})
+    assert rt.instance(y.instance_id("round")).status == "completed"
+
+    # the applicant completes the returned application after the decision: refused with the reason, never
+    # registered to wait for a decision that will not come
+    y.at("2025-03-03T10:00")
+    y.complete("fill_application", "returned", "kari", application_form(
+        "Mangelfull søknad", "Ringerike kommune", [HF], [("Ringerike kommune", 2025, 100_000), (HF, 2025, 100_000)],
+        contact="kari"))
+    y.cosign("returned", "jon")
+    view = y.submit("returned", "kari")
+    assert view.status == "completed", view.error
+    assert "ferdig vurdert, og innstillingen er sendt til SSU" in view.data["submission_refused"]
+    assert "14.02.2025" in view.data["submission_refused"]
+    assert y.application_row("returned").status == "refused_late"
+    with rt.Session() as s:
+        [mail] = s.scalars(select(OutboxMessage).where(OutboxMessage.instance_id == y.instance_id("returned"),
+                                                       OutboxMessage.subject.like("Søknaden kom for sent:%"))).all()
+        assert mail.to_address == "kari@example.no" and "innstillingen er sendt til SSU" in mail.body
+    assert rt.messages(status="undeliverable") == []
+
+
+def _granted_project(y: GrantYear, suffix: str, community: str, au: str, applicant: str, org: str, cosigner: str,
+                     partner: str, reviewers: tuple[str, str], committee: str, fsu: str, secretariat: str,
+                     amount: int, deadline: str, after: str) -> None:
+    """One call in ``community`` with one application, granted ``amount`` by SSU after ``deadline``."""
+    rnd, app = f"round-{suffix}", f"app-{suffix}"
+    call_id = y.open_round(rnd, au, [deadline], 1_000_000, community, cut=0)
+    y.apply(app, applicant, call_id, application_form(f"Prosjekt {suffix}", org, [partner],
+                                                      [(org, 2025, amount)], "2025-03-01", "2025-12-31", applicant))
+    y.cosign(app, cosigner)
+    y.submit(app, applicant)
+    y.check(app, au)
+    for member in reviewers:
+        y.review(app, member, 4)
+    y.at(after)
+    y.complete("committee_assessment", rnd, committee, {"assessment_summary": "Vurdert.", "assessment_done": True})
+    y.complete("fsu_input", rnd, fsu, {"fsu_input": "Støttes."})
+    app_id = y.data(app)["application_id"]
+    y.complete("au_recommendation", rnd, au, {
+        "recommendation": [{"application_id": app_id, "proposed_amount": amount, "rank": 1}],
+        "proposed_conclusion": "Innvilges."})
+    y.complete("register_ssu_decision", rnd, secretariat, {
+        "conclusion": "Innvilget.", "decisions": [{"application_id": app_id, "granted": True, "amount": amount}]})
+
+
+def test_two_communities_never_mix_their_money(year):
+    y, rt = year, year.rt
+    y.connector("ledger.allocate", {"year": 2025, "amount": 1_000_000, "reference": "HSØ VV", "community": VV}, "admin")
+    y.connector("ledger.allocate", {"year": 2025, "amount": 400_000, "reference": "HSØ VF", "community": VF}, "admin")
+    y.connector("ledger.set_aside", {"year": 2025, "amount": 100_000, "purpose": "Partnerskapskonferansen",
+                                     "community": VF}, "admin")
+    _granted_project(y, "vv", VV, "vera", "ingrid", "Drammen kommune", "jon", HF, ("ola", "mia"), "eva", "fredrik",
+                     "sverre", 700_000, "2025-02-14", "2025-02-17T08:00")
+    _granted_project(y, "vf", VF, "per", "ada", "Horten kommune", "bjorn", SIV, ("mia", "ola"), "knut", "frida",
+                     "siri", 200_000, "2025-03-14", "2025-03-17T08:00")
+    vv, vf = y.ledger(2025, VV), y.ledger(2025, VF)
+    assert (vv["allocated"], vv["reserved"], vv["free"]) == (1_000_000, 700_000, 300_000)
+    assert (vf["allocated"], vf["set_aside"], vf["reserved"], vf["free"]) == (400_000, 100_000, 200_000, 100_000)
+    with rt.Session() as s:  # every application movement carries its call's community
+        assert {(e.community, e.amount) for e in s.scalars(select(LedgerEntry).where(
+            LedgerEntry.kind == "reservation"))} == {(VV, 700_000), (VF, 200_000)}
+
+    # Vestfold cannot spend Vest-Viken's free money, though both together would have enough
+    with pytest.raises(LedgerError, match=r"not enough free grant money in 2025 \(Helsefellesskapet i Vestfold\)"):
+        y.connector("ledger.reserve", {"year": 2025, "amount": 150_000, "purpose": "Fastlegeseminar",
+                                       "community": VF}, "admin")
+    with pytest.raises(LedgerError, match="belongs to Helsefellesskap Vest-Viken"):
+        y.connector("ledger.reserve", {"year": 2025, "amount": 1, "application_id": y.data("app-vv")["application_id"],
+                                       "community": VF}, "admin")
+    assert y.connector("ledger.balances", {"year": 2025, "community": VF}, "admin")["free"] == 100_000
+
+    # status reports and the export for Helse Sør-Øst are per community
+    y.at("2025-11-20T10:00")
+    for suffix, applicant, au, org, spent in (("vv", "ingrid", "vera", "Drammen kommune", 500_000),
+                                              ("vf", "ada", "per", "Horten kommune", 150_000)):
+        y.complete("status_report", f"app-{suffix}", applicant, {
+            "implementation": "I rute.", "goal_attainment": "Nådd.", "benefit_realisation": "Målt.",
+            "spent": [{"party": org, "amount": spent}]})
+        y.complete("approve_status_report", f"app-{suffix}", au, {"report_approved": True})
+    assert y.ledger(2025, VV)["paid"] == 500_000 and y.ledger(2025, VF)["paid"] == 150_000
+    y.start("grant_reporting", "vera", {"year": 2025, "community": VV}, ref="report-vv")
+    y.start("grant_reporting", "per", {"year": 2025, "community": VF}, ref="report-vf")
+    y.at("2025-12-02T08:00")
+    assert [r["title"] for r in y.data("report-vv")["export"]["rows"]] == ["Prosjekt vv"]
+    assert [r["title"] for r in y.data("report-vf")["export"]["rows"]] == ["Prosjekt vf"]
+    assert y.data("report-vf")["export"]["spent_total"] == 150_000
+
+    # at New Year each community's free money carries over to its own next year
+    for ref, au in (("report-vv", "vera"), ("report-vf", "per")):
+        y.complete("compile_annual_report", ref, au,
+                   {"annual_summary": "Ett prosjekt.", "annual_report_approved": True})
+    y.at("2026-01-02T08:00")
+    # (what is reserved and not yet paid stays reserved until the final report; the unused set-aside returns)
+    assert y.ledger(2026, VV)["carried_in"] == 1_000_000 - 700_000
+    assert y.ledger(2026, VF)["carried_in"] == 400_000 - 200_000
+    assert y.ledger(2026, "")["carried_in"] == 0
