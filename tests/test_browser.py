@@ -11,15 +11,19 @@ Without Chromium these tests skip, unless ``SAMFLYT_BROWSER_TESTS=required`` (as
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from engine import accounts, clock, db
-from tests.grant_driver import GrantYear, grant_runtime
+from engine.models import HumanTask
+from tests.grant_driver import GrantYear, application_form, grant_runtime
 from web import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,7 +38,14 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError(reason)
     pytest.skip(reason, allow_module_level=True)
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+if os.environ.get("SAMFLYT_BROWSER_TESTS") == "required":
+    import playwright.sync_api as playwright_api  # required: a missing Playwright fails, never skips
+else:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+
+#: axe-core's findings per language and page, written to ``artifacts/axe-results.json`` for review
+AXE_RESULTS: dict[str, dict[str, Any]] = {}
+AXE_FILE = ROOT / "artifacts" / "axe-results.json"
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +118,23 @@ def submit(page) -> None:
     page.wait_for_load_state()
 
 
-def axe_violations(page) -> list[str]:
+def axe_violations(page, record: tuple[str, str] | None = None) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA violations on the page; with ``record`` (language, page name) the result is
+    kept for ``artifacts/axe-results.json``."""
     from axe_playwright_python.sync_playwright import Axe
 
     results = Axe().run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
-    return [f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in results.response["violations"]]
+    response = results.response
+    if record is not None:
+        language, name = record
+        AXE_RESULTS.setdefault(language, {})[name] = {
+            "url": page.url, "passes": len(response["passes"]), "incomplete": len(response["incomplete"]),
+            "violations": [{"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": len(v["nodes"])}
+                           for v in response["violations"]]}
+        AXE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        AXE_FILE.write_text(json.dumps({"tags": AXE_TAGS, "results": AXE_RESULTS}, ensure_ascii=False, indent=2),
+                            encoding="utf-8")
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in response["violations"]]
 
 
 def test_an_application_through_the_browser(server, browser):
@@ -174,9 +197,15 @@ def test_an_application_through_the_browser(server, browser):
     open_task(ada, base, "Send inn søknad")
     answer(ada, "f-confirm", True)
     submit(ada)
-    open_task(per, base, "Kontroller at søknaden er komplett")
+    open_task(per, base, "Kontroller at søknaden er komplett")  # AU approves the resubmitted application
     answer(per, "f-complete", True)
+    shot(per, "03-au-approves")
     submit(per)
+    assert "Oppgaven er fullført" in per.inner_text("main")
+    approved = [e for e in year.rt.audit(year.instance_id("app"))
+                if e["action"] == "complete" and e["details"].get("element") == "check_completeness"]
+    assert [(e["actor"], e["details"]["data"]["complete"]) for e in approved] == [("per", False), ("per", True)]
+    assert "review_application" in {t.name for t in year.rt.tasks(year.instance_id("app"))}
 
     knut = sign_in(browser, base, "knut")  # the hospital co-signed: its member has a conflict of interest
     knut.goto(f"{base}/tasks?view=available")
@@ -211,26 +240,47 @@ def test_every_page_type_passes_axe(server, browser, language):
     page.goto(f"{base}/tasks?lang={language}")
     assert page.get_attribute("html", "lang") == language
     task = year.rt.tasks()[0].id
+    with year.rt.Session() as s:  # the round's call was drafted by AU: a completed task, shown read-only
+        done = s.scalar(select(HumanTask.task_id).where(HumanTask.instance_id == year.instance_id("round"),
+                                                        HumanTask.status == "completed").limit(1))
+    fresh = year.start("grant_application", "ada", {"call_id": year.data("round")["call_id"]}, ref=f"axe-{language}")
+    fill = next(t.id for t in year.rt.tasks(fresh) if t.name == "fill_application")
     pages = {"worklist": "/tasks", "available": "/tasks?view=available", "all": "/tasks?view=all",
-             "task": f"/tasks/{task}", "instance": f"/instances/{year.instance_id('round')}",
+             "task": f"/tasks/{task}", "completed-task": f"/tasks/{done}",
+             "instance": f"/instances/{year.instance_id('round')}",
              "not-found": "/no-such-page", "admin": "/admin", "grants": "/grants",
              "call": f"/grants/calls/{year.data('round')['call_id']}", "ledger": "/grants/ledger",
-             "reports": "/grants/reports"}
+             "reports": "/grants/reports", "start": "/start", "start-form": "/start/grant_application",
+             "error-form": f"/tasks/{fill}"}
     problems = {}
     for name, path in pages.items():
         page.goto(base + path)
         if name == "instance":
             page.wait_for_selector("#diagram[data-rendered]")
-        found = axe_violations(page)
+        if name == "completed-task":
+            assert page.locator(".task-form.readonly").count() == 1
+        if name == "error-form":  # submitted empty: the error summary and the errors at their fields
+            page.click("button[name=_action][value=complete]")
+            page.wait_for_selector("#error-summary")
+        found = axe_violations(page, (language, name))
         if found:
             problems[name] = found
         shot(page, f"axe-{language}-{name}")
+    applicant = sign_in(browser, base, "ada")
+    applicant.goto(f"{base}/admin?lang={language}")
+    assert applicant.get_attribute("html", "lang") == language
+    assert applicant.locator("h1").inner_text() != ""
+    if found := axe_violations(applicant, (language, "forbidden")):
+        problems["forbidden"] = found
+    shot(applicant, f"axe-{language}-forbidden")
     context = browser.new_context(locale="nb-NO")
     anonymous = context.new_page()
     anonymous.goto(f"{base}/sign-in?lang={language}")
-    if axe_violations(anonymous):
-        problems["sign-in"] = axe_violations(anonymous)
+    if found := axe_violations(anonymous, (language, "sign-in")):
+        problems["sign-in"] = found
     assert problems == {}
+    assert set(AXE_RESULTS[language]) == {*pages, "forbidden", "sign-in"}
+    assert json.loads(AXE_FILE.read_text(encoding="utf-8"))["results"][language]["start"]["violations"] == []
 
 
 def test_a_form_can_be_completed_with_the_keyboard_only(server, browser):
@@ -256,3 +306,29 @@ def test_a_form_can_be_completed_with_the_keyboard_only(server, browser):
     page.wait_for_load_state()
     assert "Utkastet er lagret" in page.inner_text("main")
     assert page.input_value("#f-title") == "Tastaturprosjekt"
+
+    # the application goes on to "Send inn søknad", which is answered and submitted with the keyboard alone
+    year.complete("fill_application", "keyboard", "ada", application_form(
+        "Tastaturprosjekt", "Horten kommune", ["Sykehuset i Vestfold HF"], [("Horten kommune", 2099, 100_000)],
+        start="2099-07-01", end="2099-12-31", contact="ada"))
+    year.cosign("keyboard", "bjorn")
+    page.goto(f"{base}/tasks/{year.task('keyboard', 'submit_application', 'ada')}")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # skip to the main content
+    answered = False
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()")
+        if focused == "f-confirm-yes":
+            page.keyboard.press("Space")
+            answered = True
+        if focused == "Send inn":
+            assert answered, "the submit button came before the question"
+            page.keyboard.press("Enter")
+            break
+    else:
+        raise AssertionError("the submit button cannot be reached with Tab")
+    page.wait_for_load_state()
+    assert "Oppgaven er fullført" in page.inner_text("main")
+    names = {t.name for t in year.rt.tasks(year.instance_id("keyboard"))}
+    assert "submit_application" not in names and "check_completeness" in names
