@@ -58,7 +58,11 @@ def _render(entry: dict[str, Any], values: dict[str, Any], errors: dict[str, Any
 @bp.get("/<process_id>")
 @login_required
 def form(process_id: str):
-    return _render(_entry(process_id), {})
+    """The start form, prefilled from the query string (``/start/grant_application?call_id=7``), so a page
+    or an announcement can link to a start with the choice already made; the engine validates it on post."""
+    entry = _entry(process_id)
+    form = entry["form"]
+    return _render(entry, parse_form(form.json_schema, request.args) if form else {})
 
 
 @bp.post("/<process_id>")
