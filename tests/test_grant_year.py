@@ -155,6 +155,21 @@ def test_a_whole_grant_year(year):
     with rt.Session() as s:
         case = s.scalar(select(MeetingCase).where(MeetingCase.case_number == case_id))
         assert (case.case_type, case.status) == ("Beslutning", "pending")
+        background, attachments = case.background.replace("\xa0", " "), json.loads(case.attachments)
+    # SSU gets the ranked recommendation with amounts, the committee's assessment and FSU's input, in the
+    # background and as the attached recommendation (PDF)
+    assert ("Prioritert liste: 1. «Felles rehabiliteringsforløp» (Drammen kommune): omsøkt 600 000 kr, "
+            "foreslått 400 000 kr. 2. «Eldrehelsekoordinator i Kongsberg» (Kongsberg kommune): omsøkt 800 000 kr, "
+            "foreslått 600 000 kr.") in background
+    assert "Foreslått til sammen 1 300 000 kr av 6 400 000 kr tilgjengelig etter bærekraftskuttet (20 %)" in background
+    assert "FSU: FSU støtter særlig tiltak for skrøpelige eldre." in background
+    assert "Vurderingskomiteen: Fem søknader vurdert mot kriteriene." in background
+    [recommendation_pdf] = attachments
+    text = " ".join(_pdf_text(rt, recommendation_pdf).split())
+    for expected in ("Innstilling til SSU", "Felles rehabiliteringsforløp", "Drammen kommune", "600 000 kr",
+                     "400 000 kr", "Hospitering for sykepleiere", "FSU støtter særlig tiltak for skrøpelige eldre.",
+                     "SSU innvilger tre søknader med til sammen 1 300 000 kr."):
+        assert expected in text, expected
     y.at("2025-06-12T14:00")
     y.complete("register_ssu_decision", "round", "sverre", {
         "conclusion": "SSU innvilger i tråd med innstillingen.",
@@ -223,8 +238,18 @@ def test_a_whole_grant_year(year):
                             "rank": i + 1} for i, r in enumerate(autumn)],
         "proposed_conclusion": "SSU innvilger fire søknader med til sammen 2 000 000 kr."})
     autumn_case = y.data("round")["case_id"]
-    # the October decision comes from the meeting as a message (as `samflyt message ssu_decision` sends it)
+    # the October decision comes from the meeting as a message (as `samflyt message ssu_decision` sends it);
+    # the first one leaves out an application, so it goes to the secretariat with the reason
     y.at("2025-11-20T15:00")
+    result = y.message("ssu_decision", {"case_id": autumn_case}, {
+        "conclusion": "SSU innvilger i tråd med innstillingen.",
+        "decisions": [{"application_id": autumn_ids[r], "granted": r in granted_autumn,
+                       "amount": granted_autumn.get(r, 0)} for r in autumn if r != "a13"]})
+    assert result.status == "delivered"
+    assert [t.name for t in rt.tasks(y.instance_id("round"))] == ["register_ssu_decision"]
+    assert y.task("round", "register_ssu_decision", "sverre")
+    assert y.data("round")["decision_error"] == f"Vedtaket mangler søknad {autumn_ids['a13']}."
+    assert y.application_row("a7").status == "registered"  # nothing went out
     result = y.message("ssu_decision", {"case_id": autumn_case}, {
         "conclusion": "SSU innvilger i tråd med innstillingen.",
         "decisions": [{"application_id": autumn_ids[r], "granted": r in granted_autumn,
@@ -246,6 +271,20 @@ def test_a_whole_grant_year(year):
     y.at("2025-11-17T07:00")  # 10 working days before: the first reminder
     y.at("2025-11-25T10:00")
     spent = {"a1": 350_000, "a5": 250_000}
+    # AU returns Drammen's first status report: it goes back to the applicant with AU's comment
+    y.complete("status_report", "a1", "ingrid", {
+        "implementation": "Gjennomført.", "goal_attainment": "Se vedlegg.", "benefit_realisation": "Ikke målt.",
+        "spent": [{"party": "Kommunen", "amount": 350_000}]})
+    y.complete("approve_status_report", "a1", "vera", {"report_approved": False,
+                                                        "report_comment": "Måloppnåelsen må beskrives."})
+    back = y.task("a1", "status_report", "ingrid")
+    assert rt.task_data(back)["report_comment"] == "Måloppnåelsen må beskrives."
+    assert [t.name for t in rt.tasks(y.instance_id("a1"))] == ["status_report"]
+    with rt.Session() as s:
+        returned = s.scalar(select(GrantReport).where(GrantReport.application_id == ids["a1"],
+                                                      GrantReport.kind == "status"))
+        assert (returned.state, returned.au_comment) == ("returned", "Måloppnåelsen må beskrives.")
+    assert y.ledger(2025, VV)["paid"] == 0  # nothing is paid on a returned report
     for ref in spent:
         applicant = {"a1": "ingrid", "a5": "marit"}[ref]
         y.complete("status_report", ref, applicant, {
@@ -319,10 +358,44 @@ def test_a_whole_grant_year(year):
     assert closed["released"] == (400_000 - 390_000) + (600_000 - 600_000) + (300_000 - 300_000)
     with rt.Session() as s:
         kinds = dict(s.execute(select(GrantReport.kind, func.count()).group_by(GrantReport.kind)).all())
-        assert kinds == {"status": 3, "deviation": 1, "final": 3}
+        assert kinds == {"status": 4, "deviation": 1, "final": 3}  # one status report was returned once
         assert s.scalar(select(func.count()).select_from(HumanTask).where(
             HumanTask.status == "open", HumanTask.spec_name == "status_report")) == 4  # the autumn projects, 2026
     audit_actions = {e["action"] for e in rt.audit()}
     assert {"start", "complete", "timer_fired", "message_delivered", "connector", "task_reminder",
             "task_overdue"} <= audit_actions
     assert json.loads(json.dumps(rt.instance(y.instance_id("round")).data, default=str))["call_id"] == call_id
+
+
+def test_a_recommendation_over_the_frame_after_the_cut_is_refused(year):
+    """1 000 000 kr less the 20 % cut leaves 800 000 kr: two full proposals of 500 000 kr go back to AU with
+    the reason, and nothing reaches SSU until AU's proposal fits."""
+    y, rt = year, year.rt
+    y.connector("ledger.allocate", {"year": 2025, "amount": 2_000_000, "reference": "HSØ 2025", "community": VV},
+                "admin")
+    call_id = y.open_round("round", "vera", ["2025-02-14"], 1_000_000, VV, cut=20)
+    for ref, applicant, org in (("b1", "ingrid", "Drammen kommune"), ("b2", "kari", "Ringerike kommune")):
+        _apply_signed(y, ref, applicant, org, {HF: "jon"}, f"Prosjekt {ref}", 500_000, call_id, "2025-03-01",
+                      "2025-12-31")
+        y.check(ref, "vera")
+        y.review(ref, "ola", 4)
+        y.review(ref, "mia", 4)
+    y.at("2025-02-17T08:00")
+    y.complete("committee_assessment", "round", "eva", {"assessment_summary": "To søknader.", "assessment_done": True})
+    y.complete("fsu_input", "round", "fredrik", {"fsu_input": "Begge støttes."})
+    ids = {ref: y.data(ref)["application_id"] for ref in ("b1", "b2")}
+    view = y.complete("au_recommendation", "round", "vera", {
+        "recommendation": [{"application_id": ids["b1"], "proposed_amount": 500_000, "rank": 1},
+                           {"application_id": ids["b2"], "proposed_amount": 500_000, "rank": 2}],
+        "proposed_conclusion": "Begge innvilges."})
+    assert view.data["recommendation_error"] == ("Foreslått sum 1000000 kr er mer enn rammen etter bærekraftskuttet "
+                                                 "(20 %): 800000 kr er tilgjengelig.")
+    assert [t.name for t in rt.tasks(y.instance_id("round"))] == ["au_recommendation"]
+    with rt.Session() as s:
+        assert s.scalar(select(func.count()).select_from(MeetingCase)) == 0
+    view = y.complete("au_recommendation", "round", "vera", {
+        "recommendation": [{"application_id": ids["b1"], "proposed_amount": 500_000, "rank": 1},
+                           {"application_id": ids["b2"], "proposed_amount": 300_000, "rank": 2}],
+        "proposed_conclusion": "Begge innvilges, den andre med redusert beløp."})
+    assert view.data["recommendation_error"] == "" and view.data["case_id"]
+    assert [t.name for t in rt.tasks(y.instance_id("round"))] == ["register_ssu_decision"]

@@ -21,6 +21,7 @@ from .. import clock
 from ..calendar import deadline as legal_deadline
 from ..calendar import local_date
 from ..errors import SamflytError
+from ..formats import format_kroner
 from ..models import Role, User
 from ..records import BudgetLine, GrantApplication, GrantCall, GrantReport, GrantReview
 from ..serialization import dumps
@@ -352,9 +353,14 @@ def recommend(call_id: int, deadline: str, recommendation: list) -> dict:
                        "proposed_amount": row.recommended_amount,
                        "average_score": expected[app_id]["average_score"],
                        "justification": r.get("justification") or ""})
+    ranking = " ".join(f"{r['rank']}. «{r['title']}» ({r['applicant']}): omsøkt {format_kroner(r['amount_applied'])}, "
+                       f"foreslått {format_kroner(r['proposed_amount'])}." for r in ranked)
     settled = set(json.loads(call.recommended_deadlines or "[]")) | {_iso(deadline).isoformat()}
     call.recommended_deadlines = dumps(sorted(settled))
     return {"valid": True, "error": None, "total": total, "available": summary["available"], "ranked": ranked,
+            "ranking": (f"Foreslått til sammen {format_kroner(total)} av {format_kroner(summary['available'])} "
+                        f"tilgjengelig etter bærekraftskuttet ({call.sustainability_cut_percent} %). "
+                        + (f"Prioritert liste: {ranking}" if ranked else "Ingen søknader til denne fristen.")),
             "community": call.community, "call_title": call.title, "year": call.year,
             "deadline": _iso(deadline).isoformat()}
 
