@@ -15,6 +15,7 @@ from engine.connectors.ledger import LedgerError
 from engine.models import OutboxMessage
 from engine.records import LedgerEntry
 from tests.grant_driver import GrantYear, application_form
+from tests.test_web import client_for, site  # noqa: F401 - the web app on the grant bundle (fixture)
 
 VV = "Helsefellesskap Vest-Viken"
 VF = "Helsefellesskapet i Vestfold"
@@ -202,3 +203,15 @@ def test_two_communities_never_mix_their_money(year):
     assert y.ledger(2026, VV)["carried_in"] == 1_000_000 - 700_000
     assert y.ledger(2026, VF)["carried_in"] == 400_000 - 200_000
     assert y.ledger(2026, "")["carried_in"] == 0
+
+
+def test_the_ledger_page_shows_one_community(site):  # noqa: F811 - the fixture imported above
+    app, y = site
+    y.connector("ledger.allocate", {"year": 2025, "amount": 1_000_000, "reference": "HSØ VV", "community": VV}, "admin")
+    y.connector("ledger.allocate", {"year": 2025, "amount": 250_000, "reference": "HSØ VF", "community": VF}, "admin")
+    per = client_for(app, "per")
+    vestfold = per.get("/grants/ledger", query_string={"year": 2025, "community": VF}).get_data(as_text=True)
+    assert "250\u00a0000\u00a0kr" in vestfold and "HSØ VF" in vestfold
+    assert "1\u00a0000\u00a0000\u00a0kr" not in vestfold and "HSØ VV" not in vestfold
+    together = per.get("/grants/ledger", query_string={"year": 2025}).get_data(as_text=True)
+    assert "1\u00a0250\u00a0000\u00a0kr" in together

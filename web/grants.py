@@ -46,13 +46,15 @@ def call(call_id: int):
 
 @bp.get("/ledger")
 def ledger_page():
+    # ?community=NAME shows one health community's money; without it, all communities' entries together
+    community = request.args.get("community")
     with runtime().Session() as s:
-        years = ledger.years(s) or [clock.now().year]
+        years = ledger.years(s, community) or [clock.now().year]
         year = request.args.get("year", type=int) or years[-1]
         if year not in years:
             abort(404)
-        return render_template("grants/ledger.html", years=years, year=year, balances=ledger.balances(s, year),
-                               entries=ledger.entries(s, year))
+        return render_template("grants/ledger.html", years=years, year=year,
+                               balances=ledger.balances(s, year, community), entries=ledger.entries(s, year, community))
 
 
 @bp.get("/reports")
