@@ -175,10 +175,18 @@ def starter_roles(properties: dict[str, str]) -> set[str]:
 def may_start(user: User, properties: dict[str, str]) -> bool:
     """Whether ``user`` may start a process whose start event has ``properties``.
 
-    The diagram decides: only members of the roles its start event names, and admins. A process whose
-    start event names no roles is started by the processes, messages or operators that own it, never
-    by a person from the start page (except an admin).
+    The diagram decides: members of the roles its start event names, and admins. A process whose start
+    event names no roles is not started by people at all -- it is called by another process (a follow-up),
+    started by a message, or by an operator on the command line -- so it is offered to nobody, not even
+    an admin, since starting it bare would lack the data its caller passes.
     """
-    if not user.active:
+    roles = starter_roles(properties)
+    if not user.active or not roles:
         return False
-    return is_admin(user) or bool(user.role_names & starter_roles(properties))
+    return is_admin(user) or bool(user.role_names & roles)
+
+
+def may_send_message(user: User, started_by: str | None) -> bool:
+    """Who may send an instance a message from its form (a deviation report, a withdrawal): the one who
+    started it -- the applicant speaks for the case -- supervisors and admins."""
+    return user.active and (is_supervisor(user) or user.username == started_by)

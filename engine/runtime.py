@@ -345,6 +345,16 @@ class Runtime:
             tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
             return authz.may_view_instance(user, row.started_by, list(tasks))
 
+    def may_send_messages(self, instance_id: int, username: str) -> bool:
+        """Whether ``username`` may send instance ``instance_id`` messages from their forms
+        (see :func:`engine.authz.may_send_message`)."""
+        with self.Session() as s:
+            user = self._user(s, username)
+            row = s.get(ProcessInstance, instance_id)
+            if row is None:
+                raise NotFoundError(f"instance {instance_id} does not exist")
+            return authz.may_send_message(user, row.started_by)
+
     @staticmethod
     def _start_event(version: CachedVersion) -> BpmnTaskSpec | None:
         """The top-level start event a person starts the process from: a plain one (no message, timer...)."""

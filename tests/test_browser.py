@@ -234,8 +234,11 @@ def test_an_application_through_the_browser(server, browser):
 
 
 @pytest.mark.parametrize("language", ["nb", "nn", "en"])
-def test_every_page_type_passes_axe(server, browser, language):
+def test_every_page_type_passes_axe(server, browser, language, tmp_path):
     base, year = server
+    from tests.test_web import _start_bundle
+
+    year.rt.deploy([str(_start_bundle(tmp_path / "bundle"))], actor="admin")  # a process with a start form
     page = sign_in(browser, base, "admin")
     page.goto(f"{base}/tasks?lang={language}")
     assert page.get_attribute("html", "lang") == language
@@ -250,7 +253,7 @@ def test_every_page_type_passes_axe(server, browser, language):
              "instance": f"/instances/{year.instance_id('round')}",
              "not-found": "/no-such-page", "admin": "/admin", "grants": "/grants",
              "call": f"/grants/calls/{year.data('round')['call_id']}", "ledger": "/grants/ledger",
-             "reports": "/grants/reports", "start": "/start", "start-form": "/start/grant_application",
+             "reports": "/grants/reports", "start": "/start", "start-form": "/start/permit",
              "error-form": f"/tasks/{fill}"}
     problems = {}
     for name, path in pages.items():

@@ -10,7 +10,6 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from engine import attachments
-from engine.authz import SUPERVISOR_ROLES
 from engine.errors import NotFoundError, ValidationError
 
 from . import select_locale
@@ -39,8 +38,7 @@ def instance(instance_id: int):
     steps = rt.steps(instance_id)
     audit = list(reversed(rt.audit(instance_id)))
     summary = {k: v for k, v in view.data.items() if isinstance(v, str | int | float | bool) and not k.startswith("_")}
-    may_send = current_user.username == view.started_by or current_user.is_admin or bool(
-        current_user.roles & SUPERVISOR_ROLES)
+    may_send = rt.may_send_messages(instance_id, current_user.username)
     language = select_locale()
     messages = []
     for m in rt.message_forms(instance_id) if may_send else []:
@@ -88,8 +86,7 @@ def _message_form(instance_id: int, name: str):
         view = rt.instance(instance_id)
     except NotFoundError:
         abort(404)
-    if not (current_user.username == view.started_by or current_user.is_admin
-            or current_user.roles & SUPERVISOR_ROLES):
+    if not rt.may_send_messages(instance_id, current_user.username):
         abort(403)
     entry = next((m for m in rt.message_forms(instance_id) if m["message"] == name), None)
     if entry is None:
