@@ -128,6 +128,35 @@ def test_an_application_returned_as_incomplete_cannot_enter_a_decided_intake(yea
     assert rt.messages(status="undeliverable") == []
 
 
+def test_a_decision_for_an_application_withdrawn_after_the_recommendation_goes_back_with_the_reason(year):
+    y, rt = year, year.rt
+    y.connector("ledger.allocate", {"year": 2025, "amount": 2_000_000, "reference": "HSØ 2025", "community": VV},
+                "admin")
+    y.open_round("round", "vera", ["2025-02-14"], 1_000_000, VV, cut=0)
+    call_id = y.data("round")["call_id"]
+    for ref, applicant, org in (("kept", "ingrid", "Drammen kommune"), ("gone", "kari", "Ringerike kommune")):
+        _signed(y, ref, applicant, org, f"Prosjekt {ref}", 200_000, call_id)
+        y.check(ref, "vera")
+        y.review(ref, "ola", 4)
+        y.review(ref, "mia", 4)
+    y.at("2025-02-17T08:00")
+    _prepare_case(y)
+    _recommend(y, {"kept": 200_000, "gone": 200_000})
+    y.message("withdraw_application", {"application_id": y.data("gone")["application_id"]}, {"reason": "Utsatt."})
+    kept, gone = y.data("kept")["application_id"], y.data("gone")["application_id"]
+    view = y.complete("register_ssu_decision", "round", "sverre", {"conclusion": "Innvilget.", "decisions": [
+        {"application_id": kept, "granted": True, "amount": 200_000},
+        {"application_id": gone, "granted": True, "amount": 200_000}]})
+    assert view.data["decision_error"] == f"Søknad {gone} er trukket og skal ikke ha vedtak."
+    assert y.application_row("kept").status == "registered"
+    y.complete("register_ssu_decision", "round", "sverre", {"conclusion": "Innvilget.", "decisions": [
+        {"application_id": kept, "granted": True, "amount": 200_000}]})
+    assert rt.instance(y.instance_id("round")).status == "completed"
+    assert (y.application_row("kept").status, y.application_row("gone").status) == ("granted", "withdrawn")
+    assert y.ledger(2025, VV)["reserved"] == 200_000
+    assert rt.messages(status="undeliverable") == []
+
+
 def _granted_project(y: GrantYear, suffix: str, community: str, au: str, applicant: str, org: str, cosigner: str,
                      partner: str, reviewers: tuple[str, str], committee: str, fsu: str, secretariat: str,
                      amount: int, deadline: str, after: str) -> None:

@@ -403,8 +403,13 @@ def check_decisions(call_id: int, deadline: str, decisions: list) -> dict:
     missing, extra = sorted(expected - set(seen)), sorted(set(seen) - expected)
     if missing:
         problems.append(f"Vedtaket mangler søknad {', '.join(map(str, missing))}.")
-    if extra:
-        problems.append(f"Søknad {', '.join(map(str, extra))} hører ikke til denne søknadsfristen.")
+    withdrawn = [a for a in extra if (row := session.get(GrantApplication, a)) is not None
+                 and row.call_id == call.id and row.status == "withdrawn"]
+    if withdrawn:
+        problems.append(f"Søknad {', '.join(map(str, withdrawn))} er trukket og skal ikke ha vedtak.")
+    if set(extra) - set(withdrawn):
+        problems.append(f"Søknad {', '.join(str(a) for a in extra if a not in withdrawn)} hører ikke til denne "
+                        "søknadsfristen.")
     total = sum(int(d.get("amount") or 0) for d in seen.values() if d.get("granted"))
     available = available_for_recommendation(session, call, _iso(deadline))
     if total > available:
