@@ -4,8 +4,9 @@ The grant processes (``bpmn/grant/``) decide *when* something happens; these con
 records people query and enforce the rules that belong to the records rather than to one diagram:
 intake is open only until a deadline's timer closed it (and a late submission is refused with a clear
 reason), a recommendation must list every application of the intake and fit within the frame after the
-sustainability cut, a review is recorded once per member. Each runs in the transaction of the step that
-calls it (:func:`engine.unit_of_work.current_unit`).
+sustainability cut, and waits until every application of the intake is checked and reviewed (so that SSU's
+decision finds each one waiting for it), a review is recorded once per member. Each runs in the transaction
+of the step that calls it (:func:`engine.unit_of_work.current_unit`).
 """
 
 from __future__ import annotations
