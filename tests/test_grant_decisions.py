@@ -9,8 +9,9 @@ The ledger, carry-over and the export for Helse Sør-Øst are kept per community
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from engine import db
 from engine.connectors.ledger import LedgerError
 from engine.models import OutboxMessage
 from engine.records import LedgerEntry
@@ -244,3 +245,29 @@ def test_the_ledger_page_shows_one_community(site):  # noqa: F811 - the fixture 
     assert "1\u00a0000\u00a0000\u00a0kr" not in vestfold and "HSØ VV" not in vestfold
     together = per.get("/grants/ledger", query_string={"year": 2025}).get_data(as_text=True)
     assert "1\u00a0250\u00a0000\u00a0kr" in together
+
+
+def test_migration_0009_gives_old_ledger_entries_their_community(tmp_path):
+    """Entries made before communities were recorded: an application's take its call's community, and the
+    others that of the only community the database has calls for."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    db.migrate(engine, "0008")
+    now = "2025-01-06 09:00:00"
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO grant_calls (id, community, title, year, criteria, priority_groups, frame, "
+            "sustainability_cut_percent, reviewers_per_application, deadlines, closed_deadlines, status, "
+            "published_at) VALUES (1, :c, 'Tilskudd', 2025, '[]', '[]', 1000, 0, 1, '[]', '[]', 'closed', :now)"),
+            {"c": VF, "now": now})
+        conn.execute(text(
+            "INSERT INTO grant_applications (id, call_id, title, applicant_organisation, partner_organisations, "
+            "plan, amount_applied, status, published) VALUES (7, 1, 'P', 'Horten kommune', '[]', '{}', 100, "
+            "'granted', 0)"))
+        conn.execute(text("INSERT INTO ledger_entries (year, kind, amount, application_id, at) VALUES "
+                          "(2025, 'allocation', 1000, NULL, :now), (2025, 'reservation', 100, 7, :now)"), {"now": now})
+    db.migrate(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT kind, community FROM ledger_entries ORDER BY id")).all() == [
+            ("allocation", VF), ("reservation", VF)]
+        assert conn.execute(text("SELECT recommended_deadlines FROM grant_calls")).scalar() == "[]"
+    engine.dispose()
