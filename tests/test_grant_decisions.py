@@ -129,6 +129,32 @@ def test_an_application_returned_as_incomplete_cannot_enter_a_decided_intake(yea
     assert rt.messages(status="undeliverable") == []
 
 
+def test_a_returned_application_completed_after_its_intake_was_decided_joins_the_next_open_intake(year):
+    y = year
+    y.connector("ledger.allocate", {"year": 2025, "amount": 2_000_000, "reference": "HSØ 2025", "community": VV},
+                "admin")
+    call_id = y.open_round("round", "vera", ["2025-02-14", "2025-05-01"], 1_000_000, VV, cut=0)
+    _signed(y, "good", "ingrid", "Drammen kommune", "Komplett søknad", 300_000, call_id)
+    y.check("good", "vera")
+    y.review("good", "ola", 4)
+    y.review("good", "mia", 4)
+    _signed(y, "returned", "kari", "Ringerike kommune", "Mangelfull søknad", 200_000, call_id)
+    y.check("returned", "vera", complete=False, comments="Mangler effektmål.")
+    assert y.application_row("returned").deadline.isoformat() == "2025-02-14"
+    y.at("2025-02-17T08:00")
+    _prepare_case(y)
+    _recommend(y, {"good": 300_000})
+    y.at("2025-03-03T10:00")
+    y.complete("fill_application", "returned", "kari", application_form(
+        "Mangelfull søknad", "Ringerike kommune", [HF], [("Ringerike kommune", 2025, 200_000)], contact="kari"))
+    y.cosign("returned", "jon")
+    view = y.submit("returned", "kari")
+    assert view.data["submission"]["accepted"] and view.data["submission"]["deadline"] == "2025-05-01"
+    assert [t.name for t in y.rt.tasks(y.instance_id("returned"))] == ["check_completeness"]
+    row = y.application_row("returned")
+    assert (row.status, row.deadline.isoformat()) == ("submitted", "2025-05-01")
+
+
 def test_a_decision_for_an_application_withdrawn_after_the_recommendation_goes_back_with_the_reason(year):
     y, rt = year, year.rt
     y.connector("ledger.allocate", {"year": 2025, "amount": 2_000_000, "reference": "HSØ 2025", "community": VV},

@@ -137,7 +137,7 @@ def submit_application(call_id: int, title: str, applicant_organisation: str, pa
     An application that comes back after being returned keeps the intake it was first submitted to, also
     after that intake closed (AU may still check it), but not once AU's recommendation for that intake has
     gone to SSU: the decision is made, and an application that entered then would wait for a decision
-    that never comes.
+    that never comes. It then joins the call's next open intake, or is refused when there is none.
     """
     session = _session()
     call = _call(session, call_id)
@@ -149,9 +149,13 @@ def submit_application(call_id: int, title: str, applicant_organisation: str, pa
         reason = (f"Søknadsfristen for «{call.title}» gikk ut {legal_deadline(last).strftime('%d.%m.%Y')}, "
                   "og mottaket er stengt. Søknaden kan ikke sendes inn.")
     elif day.isoformat() in json.loads(call.recommended_deadlines or "[]"):
-        reason = (f"Søknadene til fristen {legal_deadline(day).strftime('%d.%m.%Y')} i «{call.title}» er "
-                  "ferdig vurdert, og innstillingen er sendt til SSU. Søknaden kan ikke sendes inn på nytt "
-                  "til denne fristen.")
+        later = open_deadline(call, clock.now())
+        if later is not None:
+            day = later  # its own intake is settled: it joins the call's next open intake instead
+        else:
+            reason = (f"Søknadene til fristen {legal_deadline(day).strftime('%d.%m.%Y')} i «{call.title}» er "
+                      "ferdig vurdert, og innstillingen er sendt til SSU. Søknaden kan ikke sendes inn på nytt "
+                      "til denne fristen, og utlysningen har ingen senere frist som er åpen.")
     lines = _budget_lines(budget)
     start, end = _iso(start_date), _iso(end_date)
     if start and end and end < start:
