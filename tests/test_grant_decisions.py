@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from engine import db
 from engine.connectors.ledger import LedgerError
 from engine.models import OutboxMessage
-from engine.records import LedgerEntry
+from engine.records import GrantApplication, LedgerEntry
 from tests.grant_driver import GrantYear, application_form
 from tests.test_web import client_for, site  # noqa: F401 - the web app on the grant bundle (fixture)
 
@@ -104,8 +104,11 @@ def test_an_application_returned_as_incomplete_cannot_enter_a_decided_intake(yea
 
     y.at("2025-02-17T08:00")
     _prepare_case(y)
+    with rt.session() as s:  # as an older version of the process left it: returned, but still "submitted"
+        s.get(GrantApplication, y.data("returned")["application_id"]).status = "submitted"
+    assert y.application_row("returned").status == "submitted"
     _recommend(y, {"good": 300_000})
-    assert y.data("round")["recommendation_error"] == ""
+    assert y.data("round")["recommendation_error"] == ""  # it is with the applicant: it holds nothing up
     y.complete("register_ssu_decision", "round", "sverre", {"conclusion": "Innvilget.", "decisions": [
         {"application_id": y.data("good")["application_id"], "granted": True, "amount": 300_000}]})
     assert rt.instance(y.instance_id("round")).status == "completed"

@@ -23,7 +23,7 @@ from ..calendar import deadline as legal_deadline
 from ..calendar import local_date
 from ..errors import SamflytError
 from ..formats import format_kroner
-from ..models import Role, User
+from ..models import HumanTask, Role, User
 from ..records import BudgetLine, GrantApplication, GrantCall, GrantReport, GrantReview
 from ..serialization import dumps
 from .ledger import _instance_id, _session
@@ -370,6 +370,17 @@ def recommend(call_id: int, deadline: str, recommendation: list) -> dict:
             "deadline": _iso(deadline).isoformat()}
 
 
+#: the applicant's tasks in ``grant_application``: an application at one of them is back with the applicant
+APPLICANT_STEPS = ("fill_application", "cosign_application", "submit_application")
+
+
+def _with_applicant(session: Session, instance_id: int | None) -> bool:
+    if instance_id is None:
+        return False
+    return bool(session.scalar(select(func.count()).select_from(HumanTask).where(
+        HumanTask.instance_id == instance_id, HumanTask.status == "open", HumanTask.spec_name.in_(APPLICANT_STEPS))))
+
+
 def not_ready(session: Session, call: GrantCall, day: date | None) -> list[dict[str, Any]]:
     """Applications of one intake that cannot be decided yet: submitted and not yet checked by AU, or
     registered with the committee's reviews still open. A decision made before they are ready would reach
@@ -380,6 +391,8 @@ def not_ready(session: Session, call: GrantCall, day: date | None) -> list[dict[
     out = []
     for a in rows:
         if a.status == "submitted":
+            if _with_applicant(session, a.instance_id):
+                continue  # returned by an older version of the process, which did not mark it returned
             out.append({"application_id": a.id, "title": a.title, "waiting_for": "venter på kontroll i AU"})
         elif not session.scalar(select(func.count()).select_from(GrantReview).where(
                 GrantReview.application_id == a.id)):
