@@ -320,7 +320,11 @@ def recommend(call_id: int, deadline: str, recommendation: list) -> dict:
 
     It must list every registered application of the intake once, with a rank and a proposed amount
     between 0 and the amount applied for, and the proposed total must fit in what is available after the
-    sustainability cut. A recommendation that does not is not recorded; the reason goes back to AU.
+    sustainability cut. It is refused while an application of the intake still waits for AU's completeness
+    check or for its reviews (:func:`not_ready`, named in the reason): SSU's decision must find every
+    application waiting for it. A recommendation that does not pass is not recorded; the reason goes back
+    to AU. One that passes settles the intake (no application enters it any more) and returns the ranked
+    list the SSU case carries.
     """
     session = _session()
     call = _call(session, call_id)
