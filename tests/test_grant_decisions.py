@@ -300,3 +300,23 @@ def test_migration_0009_gives_old_ledger_entries_their_community(tmp_path):
             ("allocation", VF), ("reservation", VF)]
         assert conn.execute(text("SELECT recommended_deadlines FROM grant_calls")).scalar() == "[]"
     engine.dispose()
+
+
+def test_au_sees_why_the_recommendation_was_sent_back(site):  # noqa: F811 - the fixture imported above
+    app, y = site
+    y.complete("fill_application", "app", "ada", application_form(
+        "Trygg hjemkomst", "Horten kommune", [SIV], [("Horten kommune", 2025, 200_000)], contact="ada"))
+    y.cosign("app", "bjorn")
+    y.submit("app", "ada")
+    y.check("app", "per")
+    y.review("app", "mia", 4)  # one of two reviews: the other is still open
+    y.at("2025-05-05T08:00")
+    y.complete("committee_assessment", "round", "mia", {"assessment_summary": "Vurdert.", "assessment_done": True})
+    y.complete("fsu_input", "round", "frida", {"fsu_input": "Støttes."})
+    app_id = y.data("app")["application_id"]
+    y.complete("au_recommendation", "round", "per", {
+        "recommendation": [{"application_id": app_id, "proposed_amount": 100_000, "rank": 1}],
+        "proposed_conclusion": "Innvilges."})
+    page = client_for(app, "per").get(f"/tasks/{y.task('round', 'au_recommendation')}").get_data(as_text=True)
+    assert "Merknad fra kontrollen" in page
+    assert f"søknad {app_id} «Trygg hjemkomst» (vurderingene er ikke ferdige)" in page
