@@ -68,6 +68,10 @@ def test_a_whole_grant_year(year):
     y.check("a1", "vera", complete=False, comments="Effektmålene må tallfestes.")
     assert [t.name for t in rt.tasks(y.instance_id("a1"))] == ["fill_application"]
     assert y.data("a1")["completeness_comments"] == "Effektmålene må tallfestes."
+    refill = y.task("a1", "fill_application", "ingrid")  # the applicant's form shows what is missing
+    assert rt.task_data(refill)["completeness_comments"] == "Effektmålene må tallfestes."
+    assert "completeness_comments" in rt.form_for(refill).json_schema["properties"]
+    assert y.application_row("a1").status == "returned"
     y.complete("fill_application", "a1", "ingrid", {**application_form(
         "Felles rehabiliteringsforløp", "Drammen kommune", [HF],
         [("Drammen kommune", 2025, 300_000), (HF, 2025, 300_000)], contact="ingrid"),
@@ -278,7 +282,8 @@ def test_a_whole_grant_year(year):
     y.complete("approve_status_report", "a1", "vera", {"report_approved": False,
                                                         "report_comment": "Måloppnåelsen må beskrives."})
     back = y.task("a1", "status_report", "ingrid")
-    assert rt.task_data(back)["report_comment"] == "Måloppnåelsen må beskrives."
+    assert rt.task_data(back)["report_comment"] == "Måloppnåelsen må beskrives."  # shown in the applicant's form
+    assert "report_comment" in rt.form_for(back).json_schema["properties"]
     assert [t.name for t in rt.tasks(y.instance_id("a1"))] == ["status_report"]
     with rt.Session() as s:
         returned = s.scalar(select(GrantReport).where(GrantReport.application_id == ids["a1"],
