@@ -41,6 +41,17 @@ class CachedVersion:
     subprocess_specs: dict[str, BpmnProcessSpec]
     files: dict[str, str]
     _forms: dict[str, Form] = field(default_factory=dict)
+    _properties: dict[str, list[str]] = field(default_factory=dict)
+
+    def property_values(self, name: str) -> list[str]:
+        """The values of extension property ``name`` on the top process's elements, read once per version:
+        a save asks for some of them (e.g. ``samflyt.titleField``) every step."""
+        values = self._properties.get(name)
+        if values is None:
+            values = [value for spec in self.spec.task_specs.values()
+                      if (value := ((getattr(spec, "extensions", None) or {}).get("properties") or {}).get(name))]
+            self._properties[name] = values
+        return values
 
     def form_texts(self, key: str | None, language: str) -> dict[str, Any] | None:
         """A form's labels in another language: ``<form>.<language>.json`` next to the form, if deployed.

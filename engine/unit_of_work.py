@@ -90,12 +90,7 @@ def _initiator_data(version: CachedVersion, actor: str | None) -> dict[str, Any]
     """``{field: actor}`` for each start event of the top process that names an initiator field."""
     if actor is None:
         return {}
-    fields = {}
-    for spec in version.spec.task_specs.values():
-        field_name = (getattr(spec, "extensions", None) or {}).get("properties", {}).get(INITIATOR_PROPERTY)
-        if field_name:
-            fields[field_name] = actor
-    return fields
+    return dict.fromkeys(version.property_values(INITIATOR_PROPERTY), actor)
 
 
 #: Start-event property naming the data field (a dotted path) an instance's title is taken from after each step.
@@ -105,10 +100,7 @@ TITLE_FIELD_PROPERTY = "samflyt.titleField"
 def _derived_title(version: CachedVersion, data: dict[str, Any]) -> str | None:
     """The title the model derives from the instance's data, so worklists name a case by what it is about
     (an application by its project title) once the data says so; ``None`` keeps the title as it is."""
-    for spec in version.spec.task_specs.values():
-        path = (getattr(spec, "extensions", None) or {}).get("properties", {}).get(TITLE_FIELD_PROPERTY)
-        if not path:
-            continue
+    for path in version.property_values(TITLE_FIELD_PROPERTY):
         value: Any = data
         for name in path.split("."):
             value = value.get(name) if isinstance(value, dict) else None
