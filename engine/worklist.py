@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from . import authz, clock
@@ -69,7 +69,14 @@ def _organisation(restrictions: dict[str, Any]) -> str | None:
 
 
 def worklist(session: Session, user: User, view: str = "available", text: str | None = None, sort: str = "due",
-             page: int = 1, per_page: int = 25) -> Page:
+             page: int = 1, per_page: int = 25, process_id: str | None = None) -> Page:
+    """One page of a worklist, optionally narrowed to one process and by text.
+
+    "Mine" and "all" are paged by the database (``all`` may be every open task of the community).
+    "Available" and "overdue" are paged after each row's narrowing rules (organisation, conflict of
+    interest, named users) are evaluated, which are data of the row, not columns; those views hold only
+    the open, unclaimed tasks of the user's roles.
+    """
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}")
     if view == "all" and not may_see_all(user):
@@ -89,15 +96,23 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
                                     HumanTask.candidate_role.is_(None)))
         if view == "overdue":
             query = query.where(HumanTask.due_at < now)
+    if process_id:
+        query = query.where(ProcessInstance.process_id == process_id)
     if text:
         like = f"%{text.strip()}%"
         query = query.where(or_(HumanTask.title.ilike(like), ProcessInstance.title.ilike(like),
                                 ProcessInstance.business_key.ilike(like)))
     order = {"due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at),
              "created": (HumanTask.created_at,), "title": (HumanTask.title, HumanTask.created_at)}[sort]
-    rows = session.execute(query.order_by(*order, HumanTask.id)).all()
+    page = max(page, 1)
+    start = (page - 1) * per_page
+    query = query.order_by(*order, HumanTask.id)
+    paged_here = view in ("mine", "all")
+    if paged_here:
+        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        query = query.offset(start).limit(per_page)
     items, blocked = [], []
-    for task, instance, process_name in rows:
+    for task, instance, process_name in session.execute(query).all():
         restrictions = json.loads(task.restrictions or "{}")
         reason = None
         if view in ("available", "overdue") and task.claimed_by is None:
@@ -110,5 +125,15 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
             items.append(item)
         elif view == "available" and task.candidate_role in user.role_names:
             blocked.append(item)
-    start = (max(page, 1) - 1) * per_page
-    return Page(items[start:start + per_page], len(items), max(page, 1), per_page, blocked)
+    if paged_here:
+        return Page(items, total, page, per_page, blocked)
+    return Page(items[start:start + per_page], len(items), page, per_page, blocked)
+
+
+def processes_with_open_tasks(session: Session) -> list[tuple[str, str]]:
+    """``(process_id, name)`` of the models that have open human tasks: the choices of a worklist filter."""
+    query = (select(ProcessInstance.process_id, ProcessModel.name).distinct()
+             .join(HumanTask, HumanTask.instance_id == ProcessInstance.id)
+             .join(ProcessModel, ProcessModel.process_id == ProcessInstance.process_id, isouter=True)
+             .where(HumanTask.status == "open").order_by(ProcessInstance.process_id))
+    return [(pid, name or pid) for pid, name in session.execute(query)]

@@ -26,7 +26,7 @@ from engine.errors import (
     ValidationError,
 )
 from engine.models import HumanTask, User
-from engine.worklist import SORTS, VIEWS, may_see_all, worklist
+from engine.worklist import SORTS, VIEWS, may_see_all, processes_with_open_tasks, worklist
 
 from . import select_locale
 from .auth import runtime
@@ -51,13 +51,17 @@ def worklist_page():
         sort = "due"
     page_number = request.args.get("page", 1, type=int) or 1
     text = request.args.get("q", "").strip() or None
+    process_id = request.args.get("process", "").strip() or None
     with runtime().Session() as s:
         account = _account(s)
         if view == "all" and not may_see_all(account):
             abort(403)
-        page = worklist(s, account, view, text, sort, page_number, current_app.config["WORKLIST_PAGE_SIZE"])
+        page = worklist(s, account, view, text, sort, page_number, current_app.config["WORKLIST_PAGE_SIZE"],
+                        process_id=process_id)
         show_all = may_see_all(account)
-    return render_template("worklist.html", page=page, view=view, sort=sort, q=text or "", show_all=show_all)
+        processes = processes_with_open_tasks(s)
+    return render_template("worklist.html", page=page, view=view, sort=sort, q=text or "", show_all=show_all,
+                           process=process_id or "", processes=processes)
 
 
 def _task_row(task_id: str) -> HumanTask:
