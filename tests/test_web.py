@@ -295,6 +295,12 @@ def test_overviews_of_rounds_ledger_and_reports(site):
     assert "01.05.2025" in page and "Etter bærekraftskuttet (20 %)" in page and "800\u00a0000\u00a0kr" in page
     ledger = per.get("/grants/ledger?year=2025").get_data(as_text=True)
     assert "6\u00a0860\u00a0000\u00a0kr" in ledger and "Partnerskapskonferansen" in ledger
+    assert "<td>Tildeling</td>" in ledger and "<td>Avsatt</td>" in ledger  # codes as words, not allocation
+    per.post("/language", data={"lang": "en", "next": "/tasks"})
+    english = per.get("/grants/ledger?year=2025").get_data(as_text=True)
+    assert "<td>Allocation</td>" in english and "<td>Set aside</td>" in english
+    history = per.get(f"/instances/{y.instance_id('round')}").get_data(as_text=True)
+    assert "per: completed (" in history and ": complete (" not in history  # the timeline speaks too
     assert per.get("/grants/ledger?year=1999").status_code == 404
     assert per.get("/grants/reports").status_code == 200
     assert per.get("/grants/calls/9999").status_code == 404

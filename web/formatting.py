@@ -53,6 +53,8 @@ def element_name(default: str, process_id: str | None, element_id: str | None = 
 
 
 def init_app(app: Flask) -> None:
+    from .codes import code
     from .messages import translate
 
-    app.jinja_env.filters.update(kr=kroner, dato=dato, tidspunkt=tidspunkt, reason=translate, element=element_name)
+    app.jinja_env.filters.update(kr=kroner, dato=dato, tidspunkt=tidspunkt, reason=translate, element=element_name,
+                                 code=code)

@@ -45,7 +45,8 @@ def instance(instance_id: int):
         texts = m["texts"](m["form_key"], language) if language != "nb" else None
         messages.append({"name": m["message"], "title": (texts or {}).get("title") or m["form"].json_schema.get(
             "title", m["message"])})
-    return render_template("instance.html", instance=view, steps=steps, audit=audit,
+    step_names = {step["id"]: step["name"] for part in steps.values() for step in part}  # for the history
+    return render_template("instance.html", instance=view, steps=steps, audit=audit, step_names=step_names,
                            summary=summary, messages=messages)
 
 
