@@ -48,6 +48,11 @@ def max_bytes() -> int:
     return int(os.environ.get("SAMFLYT_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)))
 
 
+def size_text(size: int) -> str:
+    """A byte limit as people write it: ``10 MB``, ``2 kB`` (a limit under a megabyte is not "0 MB")."""
+    return f"{size // (1024 * 1024)} MB" if size >= 1024 * 1024 else f"{max(1, size // 1024)} kB"
+
+
 def store(session: Session, content: bytes, filename: str, uploaded_by: str, task_id: str | None = None,
           instance_id: int | None = None) -> Attachment:
     """Check and keep an uploaded file; returns its row (the id goes into the form data)."""
@@ -58,7 +63,7 @@ def store(session: Session, content: bytes, filename: str, uploaded_by: str, tas
     if not content:
         raise AttachmentError(f"{filename} is empty")
     if len(content) > max_bytes():
-        raise AttachmentError(f"{filename} is larger than {max_bytes() // (1024 * 1024)} MB")
+        raise AttachmentError(f"{filename} is larger than {size_text(max_bytes())}")
     for scan in _scanners:
         scan(content, filename)
     attachment_id = str(uuid.uuid4())

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from flask import Flask
 
-from engine import clock
+from engine import attachments, clock
 from engine.formats import format_date, format_kroner
 
 
@@ -58,3 +58,5 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.filters.update(kr=kroner, dato=dato, tidspunkt=tidspunkt, reason=translate, element=element_name,
                                  code=code)
+    # read when a form is drawn, so the help text states the limit the upload is checked against
+    app.jinja_env.globals["attachment_limit"] = lambda: attachments.size_text(attachments.max_bytes())

@@ -50,6 +50,13 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"^claimed by (.+)$"), lambda m: _("claimed by %(name)s", name=m.group(1))),
     (re.compile(r"^the account is deactivated$"), lambda m: _("the account is deactivated")),
     (re.compile(r"^the task is no longer open.*$"), lambda m: _("the task is no longer open")),
+    # uploads refused (engine.attachments)
+    (re.compile(r"^(.+): files of type (.+) are not accepted \(accepted: (.+)\)$"),
+     lambda m: _("%(name)s: files of type %(type)s are not accepted (accepted: %(accepted)s)",
+                 name=m.group(1), type=m.group(2), accepted=m.group(3))),
+    (re.compile(r"^(.+) is empty$"), lambda m: _("%(name)s is empty", name=m.group(1))),
+    (re.compile(r"^(.+) is larger than (\d+ [kM]B)$"),
+     lambda m: _("%(name)s is larger than %(size)s", name=m.group(1), size=m.group(2))),
 ]
 
 

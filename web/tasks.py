@@ -173,7 +173,7 @@ def _with_uploads(row: HumanTask, schema: dict[str, Any]):
             *parents, last = path.split(".")
             for name in parents:
                 node = node.setdefault(name, {})
-            node[last] = [str(exc)]
+            node[last] = [translate(str(exc))]
     return posted, errors
 
 
