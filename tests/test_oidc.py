@@ -27,6 +27,7 @@ class Provider:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key"}, private=True)
         self.codes: dict[str, dict] = {}
         self.email = "ada@horten.example.no"
+        self.email_verified: bool | None = None  # left out, as many providers do
         self.audience = "samflyt"
         app = Flask("provider")
         app.add_url_rule("/.well-known/openid-configuration", view_func=self.discovery)
@@ -58,6 +59,8 @@ class Provider:
         now = int(time.time())
         claims = {"iss": self.issuer, "sub": "12345678901", "aud": self.audience, "iat": now, "exp": now + 300,
                   "nonce": grant["nonce"], "email": self.email}
+        if self.email_verified is not None:
+            claims["email_verified"] = self.email_verified
         id_token = jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, self.key)
         return jsonify(access_token=secrets.token_urlsafe(16), token_type="Bearer", expires_in=300, id_token=id_token)
 
@@ -103,6 +106,16 @@ def test_an_identity_without_an_account_is_refused(app, provider):
     refused = _round_trip(client)
     assert refused.status_code == 403 and "ukjent@example.no" in refused.get_data(as_text=True)
     assert client.get("/tasks").status_code == 302
+
+
+def test_an_address_the_provider_has_not_verified_opens_no_account(app, provider):
+    provider.email_verified = False
+    client = app.test_client()
+    refused = _round_trip(client)
+    assert refused.status_code == 403 and "HelseID" in refused.get_data(as_text=True)
+    assert client.get("/tasks").status_code == 302
+    provider.email_verified = True
+    assert _round_trip(client).status_code == 302 and client.get("/tasks").status_code == 200
 
 
 def test_a_token_for_another_client_is_refused(app, provider):

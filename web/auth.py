@@ -134,6 +134,12 @@ def oidc_callback():
     claims = token.get("userinfo") or {}
     claim = current_app.config.get("OIDC_USER_CLAIM", "email")
     value = str(claims.get(claim) or "")
+    if claim == "email" and claims.get("email_verified") is False:
+        # an address the provider has not verified could be anyone's: it must not open that account
+        current_app.logger.warning("OIDC sign-in refused: %s is not verified by the provider", value)
+        return render_template("login.html", error=_("%(name)s has not verified the e-mail address %(who)s.",
+                                                     name=current_app.config.get("OIDC_NAME", "ID-porten"),
+                                                     who=value), username="", oidc_name=None), 403
     with runtime().session() as s:
         user = accounts.user_for_claim(s, claim, value) if value else None
         signed_in = SignedIn.from_user(user) if user is not None else None
