@@ -35,6 +35,7 @@ TASK_TITLES = {
     "annual_report": "Sammenstill årsrapport",
     "deviation_report": "Meld avvik",
     "withdraw_application": "Trekk søknaden",
+    "application_start": "Ny søknad",
 }
 
 SPENT = [{"party": "Sykehuset i Vestfold HF", "amount": 240000}, {"party": "Tønsberg kommune", "amount": 180000}]
@@ -120,6 +121,7 @@ VALID: dict[str, dict[str, Any]] = {
     "annual_report": {"annual_summary": "Sju prosjekter rapporterte innen 1. desember.",
                       "annual_report_approved": True},
     "withdraw_application": {"reason": "Prosjektet utsettes til neste år."},
+    "application_start": {"call_id": 3},
     "deviation_report": {"description": "Koordinator har sluttet.", "consequences": "Tre måneders forsinkelse.",
                          "measures": "Ny utlysning av stillingen."},
 }

@@ -715,44 +715,10 @@ def test_csrf_is_required_on_a_task_form_and_an_admin_form(site):
 
 #: What the grant diagrams need for the start page and the case titles (see the report of issue #6): the
 #: start events' properties and the application's start form, applied to a copy of the bundle.
-GRANT_START_PROPERTIES = {
-    "grant_application.bpmn": ('<spiffworkflow:property name="samflyt.initiatorField" value="applicant_user"/>',
-                               {"samflyt.starterRoles": "applicant", "samflyt.titleField": "title",
-                                "formJsonSchemaFilename": "application_start.json"}),
-    "grant_round.bpmn": ('<spiffworkflow:property name="samflyt.initiatorField" value="round_owner"/>',
-                         {"samflyt.starterRoles": "au", "samflyt.titleField": "title"}),
-}
-APPLICATION_START_FORM = {
-    "title": "Ny søknad", "type": "object", "required": ["call_id"],
-    "properties": {"call_id": {"type": "integer", "title": "Utlysningens nummer",
-                               "description": "Står i utlysningen; lenken fra utlysningen fyller det inn."}}}
-
-
-def _grant_bundle_with_start_properties(folder: Path) -> Path:
-    import shutil
-
-    from tests import bpmn_builder as b
-
-    shutil.copytree(ROOT / "bpmn" / "grant", folder)
-    for name, (anchor, properties) in GRANT_START_PROPERTIES.items():
-        path = folder / name
-        text = path.read_text(encoding="utf-8")
-        if "samflyt.starterRoles" not in text:  # until the diagrams have them
-            assert text.count(anchor) == 1, name
-            extra = b.props(**properties).removeprefix("<spiffworkflow:properties>").removesuffix(
-                "</spiffworkflow:properties>")
-            path.write_text(text.replace(anchor, anchor + extra), encoding="utf-8")
-    form = folder / "forms" / "application_start.json"
-    if not form.exists():
-        form.write_text(json.dumps(APPLICATION_START_FORM, ensure_ascii=False), encoding="utf-8")
-    return folder
-
-
-def test_an_applicant_applies_from_the_start_page_with_the_grant_diagrams_properties(site, tmp_path):
+def test_an_applicant_applies_from_the_start_page_with_the_grant_diagrams_properties(site):
     """With the start events' properties, Ada starts an application for a call in the browser's way, and
     the worklists name the case by its project title once she has filled it in."""
-    app, y = site
-    y.rt.deploy([str(_grant_bundle_with_start_properties(tmp_path / "grant"))], actor="admin")
+    app, y = site  # the bundle as deployed: its start events name their starters and the title field
     call_id = y.data("round")["call_id"]
     ada = client_for(app, "ada")
     listed = ada.get("/start").get_data(as_text=True)
