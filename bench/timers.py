@@ -47,7 +47,8 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def run(url: str, n: int, spread: float, schedulers: int, interval: float) -> dict[str, Any]:
+def run(url: str, n: int, spread: float, schedulers: int, interval: float,
+        workers: int | None = None) -> dict[str, Any]:
     engine, where = postgres_engine(url)
     if "schema" in where:
         raise SystemExit("bench/timers.py needs its own database (CREATE DATABASE allowed)")
@@ -68,8 +69,10 @@ def run(url: str, n: int, spread: float, schedulers: int, interval: float) -> di
     if datetime.now(UTC) >= window_start:
         raise SystemExit("creating the instances overran the window start; run again")
     bench_url = engine.url.render_as_string(hide_password=False)
-    procs = [subprocess.Popen([sys.executable, "-m", "engine.cli", "--db", bench_url, "scheduler", "--interval",
-                               str(interval)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    argv = [sys.executable, "-m", "engine.cli", "--db", bench_url, "scheduler", "--interval", str(interval)]
+    if workers:
+        argv += ["--workers", str(workers)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
                               cwd=ROOT, env=os.environ.copy()) for _ in range(schedulers)]
     log(f"[{schedulers} scheduler(s)] waiting for {n} timers due over {spread:.0f} s ...")
     try:
@@ -107,14 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spread", type=float, default=60.0, help="seconds over which the timers fall due")
     parser.add_argument("--interval", type=float, default=1.0, help="scheduler poll interval (the default)")
     parser.add_argument("--schedulers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=int, help="threads per scheduler (default: the scheduler's own)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not args.postgres:
         parser.error("a PostgreSQL URL is needed (--postgres or SAMFLYT_TEST_POSTGRES_URL)")
-    results = [run(args.postgres, args.n, args.spread, k, args.interval) for k in args.schedulers]
+    results = [run(args.postgres, args.n, args.spread, k, args.interval, args.workers) for k in args.schedulers]
     if args.json:
         print(json.dumps(results, indent=2))
-    print(f"\n{args.n} timers due over {args.spread:.0f} s, poll interval {args.interval} s "
+    print(f"\n{args.n} timers due over {args.spread:.0f} s, poll interval {args.interval} s, "
+          f"{args.workers or 'default'} worker threads per scheduler "
           f"(target: p99 lateness <= {TARGET_P99_S} s)", file=sys.stderr)
     print(f"{'schedulers':>10} {'fired':>7} {'left':>5} {'p50 s':>7} {'p99 s':>7} {'max s':>7} {'fires/s':>8}  verdict",
           file=sys.stderr)
