@@ -11,7 +11,11 @@ the task's data when it becomes ready and stored on the human-task row (so workl
 * ``samflyt.organisationField`` -- data field holding an organisation name (or a list): only members;
 * ``samflyt.excludeOrganisationsField`` -- data field holding organisation names whose members may
   *not* work the task (e.g. conflict of interest: the applicant and its partners);
-* ``samflyt.userField`` -- data field holding a username (or a list): only those users.
+* ``samflyt.userField`` -- data field holding a username (or a list): only those users;
+* ``samflyt.communityField`` -- data field holding the name of the health community whose case it is:
+  only members of that community's organisations, and that binds supervisors too -- the working
+  committee (AU) of one community neither sees nor reassigns another community's tasks. An empty field
+  binds the task to no community (a round before its call names one).
 
 Processes may add rules with :func:`register_narrowing`.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import NotAuthorisedError
@@ -33,6 +37,7 @@ _NARROWING: dict[str, str] = {
     "samflyt.organisationField": "organisations",
     "samflyt.excludeOrganisationsField": "exclude_organisations",
     "samflyt.userField": "users",
+    "samflyt.communityField": "communities",
 }
 #: restriction key -> check(user, allowed values) -> reason it fails, or None when the user passes
 _CHECKS: dict[str, Callable[[User, list[Any]], str | None]] = {}
@@ -57,8 +62,17 @@ def restrictions_for(properties: dict[str, str], data: dict[str, Any]) -> dict[s
     for prop, key in _NARROWING.items():
         field = properties.get(prop)
         if field:
-            result.setdefault(key, []).extend(_as_list(data.get(field)))
+            values = [v for v in _as_list(data.get(field)) if v not in (None, "")]
+            if key == "communities" and not values:
+                continue  # not (yet) a community's case: no narrowing, rather than no one at all
+            result.setdefault(key, []).extend(values)
     return result
+
+
+def task_community(restrictions: dict[str, list[Any]]) -> str | None:
+    """The one community a task is bound to (the human-task row's ``community`` column), if exactly one."""
+    values = {str(v) for v in restrictions.get("communities", [])}
+    return values.pop() if len(values) == 1 else None
 
 
 def _check_organisations(user: User, allowed: list[Any]) -> str | None:
@@ -78,8 +92,26 @@ def _check_users(user: User, allowed: list[Any]) -> str | None:
     return None if user.username in {str(a) for a in allowed} else "this task is assigned to named users"
 
 
+def _check_communities(user: User, allowed: list[Any]) -> str | None:
+    if user.community_names & {str(a) for a in allowed}:
+        return None
+    return f"the case belongs to {', '.join(map(str, allowed))}, and you are not a member of it"
+
+
 _CHECKS.update({"organisations": _check_organisations, "exclude_organisations": _check_excluded,
-                "users": _check_users})
+                "users": _check_users, "communities": _check_communities})
+
+
+def community_reason(user: User, restrictions: dict[str, list[Any]]) -> str | None:
+    """Why ``user`` is outside the community a task is bound to, or ``None`` (admins are never outside)."""
+    if is_admin(user) or not restrictions.get("communities"):
+        return None
+    return _check_communities(user, restrictions["communities"])
+
+
+def supervises(user: User, restrictions: dict[str, list[Any]]) -> bool:
+    """Whether ``user`` oversees a task with these restrictions: a supervisor of the task's community."""
+    return is_supervisor(user) and community_reason(user, restrictions) is None
 
 
 #: Roles that oversee all work (see every open task, reassign); ``SAMFLYT_SUPERVISOR_ROLES``, default AU.
@@ -139,20 +171,21 @@ def may_view_task(user: User, task: HumanTask, restrictions: dict[str, list[Any]
     """
     if not user.active:
         return False
-    if is_supervisor(user) or user.username in (task.claimed_by, task.completed_by):
+    if supervises(user, restrictions) or user.username in (task.claimed_by, task.completed_by):
         return True
     return task.status == "open" and _member_reason(user, task, restrictions) is None
 
 
 def may_view_instance(user: User, started_by: str | None, tasks: list[HumanTask]) -> bool:
     """Who may open an instance's page: its starter, anyone who has or had one of its tasks, anyone who
-    may claim one of its open tasks (the case link in "Available" must open), supervisors and admins.
+    may claim one of its open tasks (the case link in "Available" must open), admins, and supervisors --
+    of the case's community, when one of its tasks is bound to a community.
 
     ``tasks`` are the instance's human-task rows, open and closed.
     """
     if not user.active:
         return False
-    if is_supervisor(user) or user.username == started_by:
+    if _speaks_for_case(user, started_by, tasks):
         return True
     for task in tasks:
         if user.username in (task.claimed_by, task.completed_by):
@@ -186,7 +219,17 @@ def may_start(user: User, properties: dict[str, str]) -> bool:
     return is_admin(user) or bool(user.role_names & roles)
 
 
-def may_send_message(user: User, started_by: str | None) -> bool:
+def _speaks_for_case(user: User, started_by: str | None, tasks: list[HumanTask]) -> bool:
+    """The case's starter, admins, and supervisors of the case's community (every community a task of the
+    instance is bound to); ``tasks`` are the instance's human-task rows."""
+    if user.username == started_by:
+        return True
+    return is_supervisor(user) and all(community_reason(user, json.loads(t.restrictions or "{}")) is None
+                                       for t in tasks)
+
+
+def may_send_message(user: User, started_by: str | None, tasks: Sequence[HumanTask] = ()) -> bool:
     """Who may send an instance a message from its form (a deviation report, a withdrawal): the one who
-    started it -- the applicant speaks for the case -- supervisors and admins."""
-    return user.active and (is_supervisor(user) or user.username == started_by)
+    started it -- the applicant speaks for the case -- admins, and supervisors of the case's community
+    (``tasks``: the instance's human-task rows, as for :func:`may_view_instance`)."""
+    return user.active and _speaks_for_case(user, started_by, list(tasks))

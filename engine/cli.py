@@ -161,6 +161,17 @@ def users_add(ctx: Context, name: str, roles: tuple[str, ...], orgs: tuple[str, 
               "organisations": sorted(user.organisation_names)})
 
 
+@users.command("community")
+@click.argument("community")
+@click.argument("organisations", nargs=-1, required=True)
+@pass_ctx
+def users_community(ctx: Context, community: str, organisations: tuple[str, ...]) -> None:
+    """Place ORGANISATIONS in the health community COMMUNITY (tasks bound to a community check it)."""
+    ctx.runtime.set_community(community, list(organisations))
+    ctx.emit({"community": community, "organisations": sorted(organisations)},
+             f"{community}: {', '.join(organisations)}")
+
+
 @users.command("password")
 @click.argument("name")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
@@ -393,7 +404,7 @@ def scheduler(ctx: Context, once: bool, interval: float, workers: int | None) ->
               help="Bundle folder(s) to deploy; a demo.json in a folder names users, instances and scenario steps.")
 @pass_ctx
 def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
-    """Set up a demo database: schema, bundles, the users their demo.json lists, and its instances or
+    """Set up a demo database: schema, bundles, the communities and users their demo.json lists, and its instances or
     scenario steps (see engine/scenario.py), which move processes through a simulated year.
 
     Running it again changes nothing: users are updated, and instances whose business key exists are not
@@ -408,6 +419,8 @@ def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
     rt = ctx.runtime
     migrate(rt.engine)
     fixtures = [json.loads(p.read_text(encoding="utf-8")) for b in bundles if (p := Path(b) / "demo.json").is_file()]
+    for community in (c for f in fixtures for c in f.get("communities", [])):
+        rt.set_community(community["name"], community.get("organisations", []), actor="demo")
     users = [u for f in fixtures for u in f.get("users", [])]
     for user in users:
         rt.add_user(user["username"], user.get("roles", []), user.get("organisations", []),

@@ -86,6 +86,9 @@ class Organisation(Base):
     __tablename__ = "organisations"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    #: the health community (helsefellesskap) the organisation belongs to: a municipality or a hospital
+    #: trust is part of exactly one; ``None`` for organisations outside any (e.g. the system's operator)
+    community: Mapped[str | None] = mapped_column(String(200), index=True)
 
 
 class User(Base):
@@ -108,6 +111,11 @@ class User(Base):
     @property
     def organisation_names(self) -> set[str]:
         return {o.name for o in self.organisations}
+
+    @property
+    def community_names(self) -> set[str]:
+        """The health communities of the user's organisations (what ``samflyt.communityField`` checks)."""
+        return {o.community for o in self.organisations if o.community}
 
 
 class ProcessModel(Base):
@@ -183,6 +191,9 @@ class HumanTask(Base):
     # Narrowing evaluated when the task became ready: {"organisations": [...], "exclude_organisations":
     # [...], "users": [...]} -- see engine.authz.
     restrictions: Mapped[str] = mapped_column(Text, default="{}")
+    #: the health community the task belongs to (``samflyt.communityField``), a column so the supervisors'
+    #: "all open" worklist can be narrowed and paged by the database; ``None``: not bound to one
+    community: Mapped[str | None] = mapped_column(String(200), index=True)
     status: Mapped[str] = mapped_column(String(20), default="open", index=True)
     claimed_by: Mapped[str | None] = mapped_column(String(100), index=True)
     claimed_at: Mapped[datetime | None] = mapped_column(TZDateTime)

@@ -65,6 +65,7 @@ from .spec_cache import CachedVersion, SpecCache, WorkflowCache
 from .spiff_events import cycle_guard, has_waiting_timers, resume_stalled
 from .unit_of_work import COMPLETED_BY_PROPERTY, SYSTEM, Unit, _current_unit, describe_error, plain, task_properties
 from .views import InstanceView, MessageResult, TaskView, timer_view
+from .worklist import offered_elsewhere, taken_siblings
 
 log = logging.getLogger("samflyt.runtime")
 
@@ -165,6 +166,31 @@ class Runtime:
             unit.audit("user_saved", actor, username=username, roles=sorted(user.role_names),
                        organisations=sorted(user.organisation_names))
         return user
+
+    def set_community(self, community: str, organisations: list[str], actor: str | None = None) -> None:
+        """Place ``organisations`` in the health community ``community`` (created on first use), which
+        tasks bound by ``samflyt.communityField`` check; an organisation belongs to one community, so
+        placing it here moves it from any other. Audited."""
+        from .models import Organisation
+
+        community = community.strip()
+        organisations = [o.strip() for o in organisations if o.strip()]
+        if not community or not organisations:
+            field = "community" if not community else "organisations"
+            raise ValidationError({field: ["Missing data for required field."]})
+        with self._unit() as unit:
+            s = unit.session
+            moved = []
+            for name in organisations:
+                org = s.scalar(select(Organisation).where(Organisation.name == name))
+                if org is None:
+                    org = Organisation(name=name)
+                    s.add(org)
+                if org.community != community:
+                    moved.append({"organisation": name, "from": org.community})
+                    org.community = community
+            unit.audit("community_saved", actor, community=community, organisations=sorted(organisations),
+                       moved=moved)
 
     def set_user(self, username: str, roles: list[str], organisations: list[str], display_name: str | None,
                  email: str | None, active: bool, actor: str) -> None:
@@ -334,6 +360,14 @@ class Runtime:
             row = self._open_task(s, task_id)
             return authz.may_view_task(user, row, json.loads(row.restrictions or "{}"))
 
+    def may_reassign(self, task_id: str, username: str) -> bool:
+        """Whether ``username`` may give task ``task_id`` to someone else: admins, and supervisors of the
+        task's community (what :meth:`assign` enforces; the task page offers the form only to them)."""
+        with self.Session() as s:
+            user = self._user(s, username)
+            row = self._open_task(s, task_id)
+            return authz.supervises(user, json.loads(row.restrictions or "{}"))
+
     def may_view_instance(self, instance_id: int, username: str) -> bool:
         """Whether ``username`` may open instance ``instance_id``: its starter, its workers and candidates,
         supervisors and admins (see :func:`engine.authz.may_view_instance`)."""
@@ -353,7 +387,8 @@ class Runtime:
             row = s.get(ProcessInstance, instance_id)
             if row is None:
                 raise NotFoundError(f"instance {instance_id} does not exist")
-            return authz.may_send_message(user, row.started_by)
+            tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
+            return authz.may_send_message(user, row.started_by, list(tasks))
 
     @staticmethod
     def _start_event(version: CachedVersion) -> BpmnTaskSpec | None:
@@ -440,7 +475,8 @@ class Runtime:
             unit.audit("unclaim", actor, row.instance_id, task_id, previous=row.claimed_by)
 
     def assign(self, task_id: str, assignee: str, actor: str, reason: str | None = None) -> None:
-        """Give a task to ``assignee`` (admins and supervisors, e.g. AU); the assignee must be allowed to work it."""
+        """Give a task to ``assignee`` (admins and supervisors, e.g. AU, of the task's community); the assignee
+        must be allowed to work it."""
         with self._unit() as unit:
             s = unit.session
             user = self._user(s, actor)
@@ -450,7 +486,11 @@ class Runtime:
             row = self._open_task(s, task_id)
             if row.status != "open":
                 raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
-            authz.require_may_work(target, row, json.loads(row.restrictions))
+            restrictions = json.loads(row.restrictions)
+            if not authz.supervises(user, restrictions):
+                raise NotAuthorisedError(f"{actor} may not assign task {task_id}: "
+                                         f"{authz.community_reason(user, restrictions)}")
+            authz.require_may_work(target, row, restrictions)
             self._set_claim(unit.session, row, target.username)
             unit.audit("assign", actor, row.instance_id, task_id, assignee=assignee,
                        previous=row.claimed_by, reason=reason)
@@ -719,9 +759,12 @@ class Runtime:
                 query = query.where(HumanTask.candidate_role.is_(None) | HumanTask.candidate_role.in_(roles)
                                     | (HumanTask.claimed_by == who.username))
             out = []
+            taken = taken_siblings(s, who.username)
             for row, pid in s.execute(query):
+                restrictions = json.loads(row.restrictions)
                 if row.claimed_by == who.username or (
-                        row.claimed_by is None and authz.why_not(who, row, json.loads(row.restrictions)) is None):
+                        row.claimed_by is None and authz.why_not(who, row, restrictions) is None
+                        and not offered_elsewhere(row, restrictions, who.username, taken)):
                     out.append(TaskView.from_row(row, pid))
             return out
 

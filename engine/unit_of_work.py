@@ -490,6 +490,7 @@ class Unit:
             if str(props.get(DISTINCT_WORKERS_PROPERTY, "")).lower() == "true":
                 restrictions["distinct_workers"] = [spec.bpmn_id or spec.name]
             row.restrictions = dumps(restrictions)
+            row.community = authz.task_community(restrictions)
             row.due_at = self._due_at(li, task, props)
             row.reminders = dumps(_reminder_days(props.get("samflyt.reminders")))
             row.overdue_at = None

@@ -2,7 +2,8 @@
 
 Four views: ``mine`` (claimed by me), ``available`` (my roles, unclaimed, not blocked for me -- those
 blocked, e.g. by a conflict of interest, come back separately with the reason so the page can say why),
-``overdue`` (mine or available, past the due date) and ``all`` (every open task; AU and admins only).
+``overdue`` (mine or available, past the due date) and ``all`` (every open task of the supervisor's health
+community, and those bound to none; AU and admins only).
 Filtering, sorting and paging happen here so every entry point pages the same way.
 """
 
@@ -68,6 +69,22 @@ def _organisation(restrictions: dict[str, Any]) -> str | None:
     return None
 
 
+def taken_siblings(session: Session, username: str) -> set[tuple[int, str]]:
+    """``(instance_id, element)`` of the multi-instance tasks ``username`` holds or did one of, for
+    ``samflyt.distinctWorkers``: the other reviews of an application a member has reviewed are not theirs
+    to take, so no worklist offers them (the claim would be refused)."""
+    rows = session.execute(select(HumanTask.instance_id, HumanTask.spec_name).where(
+        HumanTask.status != "closed", or_(HumanTask.claimed_by == username, HumanTask.completed_by == username)))
+    return {(instance_id, name) for instance_id, name in rows}
+
+
+def offered_elsewhere(task: HumanTask, restrictions: dict[str, Any], username: str,
+                      taken: set[tuple[int, str]]) -> bool:
+    """True for an unclaimed sibling of a distinct-worker task that ``username`` already has one of."""
+    return (task.claimed_by is None and bool(restrictions.get("distinct_workers"))
+            and (task.instance_id, task.spec_name) in taken)
+
+
 def worklist(session: Session, user: User, view: str = "available", text: str | None = None, sort: str = "due",
              page: int = 1, per_page: int = 25, process_id: str | None = None) -> Page:
     """One page of a worklist, optionally narrowed to one process and by text.
@@ -96,6 +113,10 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
                                     HumanTask.candidate_role.is_(None)))
         if view == "overdue":
             query = query.where(HumanTask.due_at < now)
+    if view == "all" and not authz.is_admin(user):
+        # a supervisor oversees their own community's work (and tasks bound to none), not another's
+        query = query.where(or_(HumanTask.community.is_(None),
+                                HumanTask.community.in_(sorted(user.community_names))))
     if process_id:
         query = query.where(ProcessInstance.process_id == process_id)
     if text:
@@ -112,8 +133,11 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
         total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
         query = query.offset(start).limit(per_page)
     items, blocked = [], []
+    taken = taken_siblings(session, user.username) if view in ("available", "overdue") else set()
     for task, instance, process_name in session.execute(query).all():
         restrictions = json.loads(task.restrictions or "{}")
+        if offered_elsewhere(task, restrictions, user.username, taken):
+            continue
         reason = None
         if view in ("available", "overdue") and task.claimed_by is None:
             reason = authz.why_not(user, task, restrictions)

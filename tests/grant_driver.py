@@ -27,11 +27,14 @@ CRITERIA = ["Styrker samhandlingen mellom kommunene og sykehuset",
 
 
 def grant_runtime(engine) -> Runtime:
-    """A runtime with the grant connectors, both caches off, the bundle deployed and the seed users."""
+    """A runtime with the grant connectors, both caches off, the bundle deployed and the seed communities
+    and users."""
     registry = ConnectorRegistry()
     registry.load_entry_points()
     rt = Runtime(engine, connectors=registry, workflow_cache_size=0, spec_cache=False)
     seed = json.loads((BUNDLE / "demo.json").read_text(encoding="utf-8"))
+    for community in seed["communities"]:
+        rt.set_community(community["name"], community["organisations"])
     for user in seed["users"]:
         rt.add_user(user["username"], user["roles"], user["organisations"], user.get("display_name"),
                     user.get("email"))

@@ -119,3 +119,18 @@ def test_cli_errors_are_one_line_and_non_zero(cli, tmp_path):
         proc = cli(*args, ok=False)
         assert proc.returncode != 0, args
         assert proc.stderr.strip() and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_cli_places_organisations_in_a_health_community(cli, tmp_path):
+    cli("init-db")
+    cli("users", "add", "vera", "--role", "au", "--org", "Vestre Viken HF")
+    assert cli.json("users", "community", "Helsefellesskap Vest-Viken", "Vestre Viken HF", "Drammen kommune") == {
+        "community": "Helsefellesskap Vest-Viken", "organisations": ["Drammen kommune", "Vestre Viken HF"]}
+    missing = cli("users", "community", "Helsefellesskap Vest-Viken", ok=False)
+    assert missing.returncode != 0 and "ORGANISATIONS" in missing.stderr
+    blank = cli("users", "community", " ", "Lier kommune", ok=False)
+    assert blank.returncode != 0 and blank.stderr.strip().splitlines() == [
+        "error: invalid data: community: Missing data for required field."]
+    audit = cli.json("audit")
+    assert [e["details"]["organisations"] for e in audit if e["action"] == "community_saved"] == [
+        ["Drammen kommune", "Vestre Viken HF"]]

@@ -156,3 +156,49 @@ def test_readers_do_not_wait_for_a_writer(rt, deploy):
             view = pool.submit(rt.instance, iid).result(timeout=20)
         assert time.monotonic() - started < 2
     assert view.title is None  # it saw the last committed state
+
+
+def test_a_task_bound_to_a_community_is_for_that_community_only_supervisors_included(rt, deploy):
+    """Two health communities in one deployment: the working committee of one neither sees, claims nor
+    hands out the other's case; a task whose community field is empty is bound to none."""
+    from engine.models import HumanTask
+    from engine.worklist import worklist
+
+    body = [start(), user_task("check", "Kontroller", properties={"samflyt.communityField": "community"}),
+            end(), chain("start", "check", "end")]
+    deploy({"c.bpmn": definitions(process("bound", *body, lanes={"AU": ["check"]}))})
+    rt.set_community("Helsefellesskapet i Vestfold", ["Sykehuset i Vestfold HF", "Horten kommune"])
+    rt.set_community("Helsefellesskap Vest-Viken", ["Vestre Viken HF"])
+    rt.add_user("per", roles=["au"], organisations=["Sykehuset i Vestfold HF"])
+    rt.add_user("vera", roles=["au"], organisations=["Vestre Viken HF"])
+    rt.add_user("ola", roles=["au"], organisations=["Vestre Viken HF"])
+    vestfold = rt.start("bound", data={"community": "Helsefellesskapet i Vestfold"})
+    unbound = rt.start("bound", data={"community": ""})
+    [task] = rt.tasks(vestfold)
+    assert rt.why_not(task.id, "vera") == ("the case belongs to Helsefellesskapet i Vestfold, "
+                                           "and you are not a member of it")
+    with pytest.raises(NotAuthorisedError, match="not a member"):
+        rt.claim(task.id, "vera")
+    with pytest.raises(NotAuthorisedError, match="not a member"):
+        rt.assign(task.id, "ola", "vera", reason="ferie")  # nor may AU hand out another community's work
+    assert not rt.may_view_task(task.id, "vera") and not rt.may_view_instance(vestfold, "vera")
+    assert not rt.may_reassign(task.id, "vera") and rt.may_reassign(task.id, "per")
+    assert rt.may_view_instance(vestfold, "per") and rt.may_view_instance(unbound, "vera")
+    assert not rt.may_send_messages(vestfold, "vera") and rt.may_send_messages(vestfold, "per")
+    assert [t.instance_id for t in rt.tasks(user="vera")] == [unbound]
+    with rt.Session() as s:
+        from sqlalchemy import select
+
+        from engine.models import User
+        users = {u.username: u for u in s.scalars(select(User)).unique()}
+        assert s.scalar(select(HumanTask.community).where(HumanTask.task_id == task.id)) == \
+            "Helsefellesskapet i Vestfold"
+        assert [i.instance_id for i in worklist(s, users["vera"], "all").items] == [unbound]
+        assert {i.instance_id for i in worklist(s, users["per"], "all").items} == {vestfold, unbound}
+        assert {i.instance_id for i in worklist(s, users["admin"], "all").items} == {vestfold, unbound}
+    rt.claim(task.id, "per")
+    rt.assign(task.id, "admin", "admin")  # admins are bound to no community
+    # moving an organisation to the other community moves its people's access with it
+    rt.set_community("Helsefellesskap Vest-Viken", ["Sykehuset i Vestfold HF"])
+    assert rt.why_not(task.id, "per") is not None
+    assert [e["action"] for e in rt.audit() if e["action"] == "community_saved"] == ["community_saved"] * 3

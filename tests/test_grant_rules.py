@@ -43,7 +43,7 @@ def test_the_vestfold_ledger_from_the_ssu_papers(year):
         y.connector("ledger.allocate", {"year": 2026, "amount": 1, "reference": "x"}, "per")
 
 
-def _decide_single(y: GrantYear, applicant: str, org: str, form: dict, reviewers=("lars", "mia"),
+def _decide_single(y: GrantYear, applicant: str, org: str, form: dict, reviewers=("lars", "tone"),
                    deadline="2025-02-14", frame=1_000_000, amount=300_000) -> int:
     call_id = y.open_round("round", "vera", [deadline], frame, "Helsefellesskap Vest-Viken", cut=0)
     y.apply("app", applicant, call_id, form)

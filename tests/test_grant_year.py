@@ -117,7 +117,7 @@ def test_a_whole_grant_year(year):
     with pytest.raises(NotAuthorisedError, match="conflict of interest"):
         rt.claim(a1_review.id, "eva")
     assert rt.why_not(a1_review.id, "lars") == "conflict of interest: you are a member of Drammen kommune"
-    reviewers = {"a1": ("ola", "mia"), "a2": ("ola", "knut"), "a3": ("ola", "mia"), "a4": ("lars", "mia"),
+    reviewers = {"a1": ("ola", "tone"), "a2": ("ola", "tone"), "a3": ("ola", "tone"), "a4": ("lars", "tone"),
                  "a5": ("ola", "lars"), "a6": ("ola", "lars")}
     scores = {"a1": 5, "a2": 3, "a3": 4, "a4": 5, "a5": 4, "a6": 2}
     y.review("a1", "ola", scores["a1"])
@@ -212,8 +212,8 @@ def test_a_whole_grant_year(year):
     for ref, (applicant, org, title, amount) in autumn.items():
         _apply_signed(y, ref, applicant, org, {HF: "jon"}, title, amount, call_id, "2026-01-01", "2026-12-31")
         y.check(ref, "vera")
-        y.review(ref, "mia", 4)
-        y.review(ref, "knut" if org != "Drammen kommune" else "ola", 3)
+        y.review(ref, "tone", 4)
+        y.review(ref, "lars" if org != "Drammen kommune" else "ola", 3)
     y.at("2025-10-03T09:00")  # intake closed on 1 October: A14 comes too late
     y.apply("a14", "marit", call_id, application_form("For sent innsendt", "Lier kommune", [HF],
                                                       [("Lier kommune", 2026, 100_000)], contact="marit"))
@@ -384,7 +384,7 @@ def test_a_recommendation_over_the_frame_after_the_cut_is_refused(year):
                       "2025-12-31")
         y.check(ref, "vera")
         y.review(ref, "ola", 4)
-        y.review(ref, "mia", 4)
+        y.review(ref, "tone", 4)
     y.at("2025-02-17T08:00")
     y.complete("committee_assessment", "round", "eva", {"assessment_summary": "To søknader.", "assessment_done": True})
     y.complete("fsu_input", "round", "fredrik", {"fsu_input": "Begge støttes."})

@@ -18,7 +18,7 @@ from engine import accounts, clock
 from tests.grant_driver import GrantYear, application_form, grant_runtime
 from web import create_app
 
-PASSWORDS = {u: f"passord-{u}" for u in ("ada", "per", "bjorn", "mia", "lars", "hege", "admin", "siri")}
+PASSWORDS = {u: f"passord-{u}" for u in ("ada", "per", "bjorn", "mia", "tor", "hege", "admin", "siri")}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -112,8 +112,8 @@ def test_the_worklist_shows_my_work_and_why_i_cannot_take_some(site):
     _to_review(app, y)
     knut_blocked = client_for(app, "mia").get("/tasks?view=available").get_data(as_text=True)
     assert "Vurder søknad" in knut_blocked
-    lars = client_for(app, "lars")  # Drammen: no conflict with Horten and the hospital
-    assert "Vurder søknad" in lars.get("/tasks?view=available").get_data(as_text=True)
+    tor = client_for(app, "tor")  # Tønsberg: no conflict with Horten and the hospital
+    assert "Vurder søknad" in tor.get("/tasks?view=available").get_data(as_text=True)
     bjorn_view = client_for(app, "bjorn").get("/tasks?view=available").get_data(as_text=True)
     assert "Vurder søknad" not in bjorn_view  # not a committee member at all
 
@@ -163,11 +163,11 @@ def test_two_claim_at_once_and_the_loser_is_told(site):
     app, y = site
     _to_review(app, y)
     review = y.task("app", "review_application")
-    mia, lars = client_for(app, "mia"), client_for(app, "lars")
+    mia, tor = client_for(app, "mia"), client_for(app, "tor")
     assert mia.post(f"/tasks/{review}/claim").status_code == 302
-    lost = lars.post(f"/tasks/{review}/claim", follow_redirects=True).get_data(as_text=True)
+    lost = tor.post(f"/tasks/{review}/claim", follow_redirects=True).get_data(as_text=True)
     assert "mia tok oppgaven akkurat nå." in lost
-    refused = lars.post(f"/tasks/{review}", data={"review.conflict_of_interest": "false",
+    refused = tor.post(f"/tasks/{review}", data={"review.conflict_of_interest": "false",
                                                    "review.conflict_of_interest.present": "1"})
     assert refused.status_code == 409 and "har tatt denne oppgaven" in refused.get_data(as_text=True)
 
@@ -272,12 +272,12 @@ def test_au_gives_a_task_to_someone_else_with_a_reason(site):
     refused = per.post(f"/tasks/{review}/assign", data={"assignee": "knut", "reason": "Ferie"},
                        follow_redirects=True).get_data(as_text=True)
     assert "inhabilitet" in refused  # the engine's rule holds for reassignment too
-    per.post(f"/tasks/{review}/assign", data={"assignee": "mia", "reason": "Lars har ferie"})
+    per.post(f"/tasks/{review}/assign", data={"assignee": "mia", "reason": "Tor har ferie"})
     assert next(t for t in y.rt.tasks(y.instance_id("app")) if t.id == review).claimed_by == "mia"
     assign = [e for e in y.rt.audit(y.instance_id("app")) if e["action"] == "assign"][-1]
-    assert assign["actor"] == "per" and assign["details"]["reason"] == "Lars har ferie"
+    assert assign["actor"] == "per" and assign["details"]["reason"] == "Tor har ferie"
     ada = client_for(app, "ada")
-    assert ada.post(f"/tasks/{review}/assign", data={"assignee": "lars", "reason": "x"}).status_code == 302
+    assert ada.post(f"/tasks/{review}/assign", data={"assignee": "tor", "reason": "x"}).status_code == 302
     assert ada.get(f"/tasks/{review}").status_code == 403  # nor may she see a review someone holds
     assert next(t for t in y.rt.tasks(y.instance_id("app")) if t.id == review).claimed_by == "mia"
 
@@ -384,7 +384,7 @@ ACTIONS = {
 # who may do what: True = allowed, False = refused (403, or the engine's refusal shown without effect)
 ALLOWED = {
     "ada": {"report deviation"},
-    "lars": {"claim review", "complete review"},
+    "tor": {"claim review", "complete review"},
     "knut": set(),  # the hospital co-signed: a conflict of interest for its committee member
     "per": {"reassign review", "read ledger", "see all tasks", "report deviation"},
     "admin": set(ACTIONS),
@@ -552,22 +552,22 @@ def test_the_request_size_follows_the_attachment_limit(site, monkeypatch):
 
 
 def test_a_candidate_opens_the_case_from_available_and_the_engine_decides(site):
-    """Lars may claim the review, so its case opens for him; Knut (conflict of interest) and Hege may not."""
+    """Tor may claim the review, so its case opens for him; Knut (conflict of interest) and Hege may not."""
     app, y = site
     _to_review(app, y)
     instance_id, review = y.instance_id("app"), y.task("app", "review_application")
     with y.rt.session() as s:
         accounts.set_password(s, "knut", "passord-knut")
     PASSWORDS["knut"] = "passord-knut"
-    assert client_for(app, "lars").get(f"/instances/{instance_id}").status_code == 200
-    assert client_for(app, "lars").get(f"/instances/{instance_id}/diagram.bpmn").status_code == 200
+    assert client_for(app, "tor").get(f"/instances/{instance_id}").status_code == 200
+    assert client_for(app, "tor").get(f"/instances/{instance_id}/diagram.bpmn").status_code == 200
     assert client_for(app, "knut").get(f"/instances/{instance_id}").status_code == 403
     assert client_for(app, "hege").get(f"/instances/{instance_id}").status_code == 403
-    assert y.rt.may_view_instance(instance_id, "lars") and y.rt.may_view_task(review, "lars")
+    assert y.rt.may_view_instance(instance_id, "tor") and y.rt.may_view_task(review, "tor")
     assert not y.rt.may_view_instance(instance_id, "knut") and not y.rt.may_view_task(review, "knut")
     assert y.rt.may_view_instance(instance_id, "ada") and y.rt.may_view_instance(instance_id, "per")
     y.rt.claim(review, "mia")
-    assert y.rt.may_view_task(review, "lars")  # the task page still says who has it
+    assert y.rt.may_view_task(review, "tor")  # the task page still says who has it
 
 
 def _start_bundle(folder: Path) -> Path:
@@ -736,3 +736,38 @@ def test_an_applicant_applies_from_the_start_page_with_the_grant_diagrams_proper
     assert y.rt.instance(instance_id).title == "Felles legevakt"
     cosign = client_for(app, "bjorn").get("/tasks?view=available").get_data(as_text=True)
     assert f'<a href="/instances/{instance_id}">Felles legevakt</a>' in cosign
+
+
+def test_another_communitys_au_neither_sees_nor_works_its_cases(site):
+    """Vest-Viken's AU (vera) and Vestfold's (per) share the deployment: Ada's Vestfold application reaches
+    AU's completeness check, which only Vestfold's AU sees, opens and may hand out; the admin page shows the
+    communities and places an organisation in one."""
+    app, y = site
+    y.complete("fill_application", "app", "ada", application_form(
+        "Trygg hjemkomst", "Horten kommune", ["Sykehuset i Vestfold HF"],
+        [("Horten kommune", 2025, 200_000)], contact="ada"))
+    y.cosign("app", "bjorn")
+    y.submit("app", "ada")
+    check = y.task("app", "check_completeness")
+    with y.rt.session() as s:
+        accounts.set_password(s, "vera", "passord-vera")
+    PASSWORDS["vera"] = "passord-vera"
+    vera, per = client_for(app, "vera"), client_for(app, "per")
+    assert check not in vera.get("/tasks?view=all").get_data(as_text=True)
+    assert check not in vera.get("/tasks?view=available").get_data(as_text=True)
+    assert vera.get(f"/tasks/{check}").status_code == 403
+    assert vera.get(f"/instances/{y.instance_id('app')}").status_code == 403
+    vera.post(f"/tasks/{check}/claim")
+    assert next(t for t in y.rt.tasks(y.instance_id("app")) if t.id == check).claimed_by is None
+    assert check in per.get("/tasks?view=available").get_data(as_text=True)
+    assert 'name="assignee"' in per.get(f"/tasks/{check}").get_data(as_text=True)
+    admin = client_for(app, "admin")
+    page = admin.get("/admin").get_data(as_text=True)
+    assert "Helsefellesskap Vest-Viken" in page and "Vestre Viken HF" in page
+    assert "Skriv navnet på helsefellesskapet" in admin.post(
+        "/admin/communities", data={"community": "", "organisations": "Asker kommune"},
+        follow_redirects=True).get_data(as_text=True)
+    admin.post("/admin/communities", data={"community": "Helsefellesskapet i Vestfold",
+                                           "organisations": "Vestre Viken HF"})
+    assert y.rt.why_not(check, "vera") is None  # vera's hospital now belongs to Vestfold
+    assert per.post("/admin/communities", data={"community": "X", "organisations": "Y"}).status_code == 403

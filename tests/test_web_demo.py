@@ -39,5 +39,6 @@ def test_every_demo_user_can_open_their_work(db_engine):
         if {"au", "ssu", "secretariat", "admin"} & set(user["roles"]):
             for path in ("/grants", "/grants/ledger", "/grants/reports"):
                 assert client.get(path).status_code == 200, (name, path)
-    for role_user in ("ada", "bjorn", "per", "mia", "eva", "frida", "siri", "emma"):
+    for role_user in ("ada", "bjorn", "per", "mia", "tor", "frida", "siri", "emma", "vera", "ola", "tone", "lars",
+                      "fredrik", "jon", "marit"):
         assert opened.get(role_user), f"{role_user} has nothing to do in the demo"

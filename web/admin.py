@@ -14,7 +14,7 @@ from sqlalchemy import select
 from werkzeug.utils import secure_filename
 
 from engine.errors import DeployError, InstanceStateError, NotFoundError, SamflytError
-from engine.models import User
+from engine.models import Organisation, User
 
 from .auth import runtime
 
@@ -37,8 +37,12 @@ def overview():
         users = s.scalars(select(User).order_by(User.username)).unique().all()
         people = [{"username": u.username, "name": u.display_name or "", "roles": sorted(u.role_names),
                    "organisations": sorted(u.organisation_names), "active": u.active} for u in users]
+        communities: dict[str, list[str]] = {}
+        for org in s.scalars(select(Organisation).order_by(Organisation.name)):
+            communities.setdefault(org.community or "", []).append(org.name)
     return render_template("admin.html", models=rt.models(), in_error=in_error, timers=rt.timers(),
-                           running=rt.instances_summary("running")[:50], people=people)
+                           running=rt.instances_summary("running")[:50], people=people,
+                           communities=sorted(communities.items(), key=lambda c: (not c[0], c[0])))
 
 
 @bp.post("/deploy")
@@ -87,6 +91,19 @@ def cancel(instance_id: int):
     except SamflytError as exc:
         flash(str(exc), "error")
     return redirect(url_for("instances.instance", instance_id=instance_id))
+
+
+@bp.post("/communities")
+def save_community():
+    """Place organisations (comma-separated) in a health community: who may work its communities' tasks."""
+    community = request.form.get("community", "").strip()
+    organisations = [part.strip() for part in request.form.get("organisations", "").split(",") if part.strip()]
+    if not community or not organisations:
+        flash(_("Give the community's name and at least one organisation."), "error")
+        return redirect(url_for("admin.overview"))
+    runtime().set_community(community, organisations, actor=current_user.username)
+    flash(_("%(community)s is saved.", community=community))
+    return redirect(url_for("admin.overview"))
 
 
 @bp.post("/users")

@@ -46,15 +46,23 @@ def call(call_id: int):
 
 @bp.get("/ledger")
 def ledger_page():
-    # ?community=NAME shows one health community's money; without it, all communities' entries together
-    community = request.args.get("community")
+    """One health community's money in one year: the reader's own community unless ``?community=`` names
+    another. The grant is public money, so AU, SSU and the secretariat may read any community's ledger;
+    there is no sum over communities, since no one can spend it (``?community=`` empty: entries kept
+    without a community)."""
     with runtime().Session() as s:
+        choices = ledger.communities(s)
+        community = request.args.get("community")
+        if community is None:
+            own = [c for c in choices if c in current_user.communities]
+            community = own[0] if own else (choices[0] if choices else "")
         years = ledger.years(s, community) or [clock.now().year]
         year = request.args.get("year", type=int) or years[-1]
         if year not in years:
             abort(404)
-        return render_template("grants/ledger.html", years=years, year=year,
-                               balances=ledger.balances(s, year, community), entries=ledger.entries(s, year, community))
+        return render_template("grants/ledger.html", years=years, year=year, community=community,
+                               communities=choices, balances=ledger.balances(s, year, community),
+                               entries=ledger.entries(s, year, community))
 
 
 @bp.get("/reports")

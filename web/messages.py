@@ -43,6 +43,8 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
      lambda m: _("conflict of interest: you are a member of %(organisations)s", organisations=m.group(1))),
     (re.compile(r"^only members of (.+) may work this task$"),
      lambda m: _("only members of %(organisations)s may work this task", organisations=m.group(1))),
+    (re.compile(r"^the case belongs to (.+), and you are not a member of it$"),
+     lambda m: _("the case belongs to %(community)s, and you are not a member of it", community=m.group(1))),
     (re.compile(r"^the task needs the role '(.+)'$"), lambda m: _("the task needs the role %(role)s", role=m.group(1))),
     (re.compile(r"^this task is assigned to named users$"), lambda m: _("the task is assigned to someone else")),
     (re.compile(r"^you already have another '(.+)' task in this case$"),

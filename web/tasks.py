@@ -15,7 +15,6 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from engine import accounts, attachments
-from engine.authz import SUPERVISOR_ROLES
 from engine.errors import (
     ClaimedByOtherError,
     ConflictError,
@@ -99,7 +98,7 @@ def _render(row: HumanTask, values: dict[str, Any] | None, errors: dict[str, Any
     blocked = translate(blocked) if blocked else None
     with rt.Session() as s:
         draft = accounts.load_draft(s, row.task_id, current_user.username)
-    supervisor = current_user.is_admin or bool(current_user.roles & SUPERVISOR_ROLES)
+    supervisor = row.status == "open" and rt.may_reassign(row.task_id, current_user.username)
     return render_template("task.html", task=row, instance=instance, form=form, fields=fields, supervisor=supervisor,
                            form_title=(texts or {}).get("title"),
                            summary=error_summary(fields), message=message, blocked=blocked,

@@ -44,7 +44,7 @@ complete "$APP" check_completeness per '{"complete": true}'
 REVIEW='{"review": {"conflict_of_interest": false, "scores": [{"criterion": "Styrker samhandlingen", "score": 4},
   {"criterion": "Retter seg mot prioriterte grupper", "score": 5}], "comment": "God søknad."}}'
 complete "$APP" review_application mia "$REVIEW"
-complete "$APP" review_application eva "$REVIEW"
+complete "$APP" review_application tor "$REVIEW"
 APPLICATION_ID=$($S --json instance "$APP" | json "d['data']['application_id']")
 
 echo "4. The deadline passes; committee, FSU and AU prepare the case for SSU"

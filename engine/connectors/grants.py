@@ -181,7 +181,8 @@ def submit_application(call_id: int, title: str, applicant_organisation: str, pa
     for line in lines:
         session.add(BudgetLine(application_id=row.id, **line))
     if reason:
-        return {"accepted": False, "application_id": row.id, "reason": reason, "status": row.status}
+        return {"accepted": False, "application_id": row.id, "reason": reason, "status": row.status,
+                "community": call.community}
     return {"accepted": True, "application_id": row.id, "deadline": day.isoformat(), "reason": None,
             "status": row.status, "amount_applied": row.amount_applied, "community": call.community,
             "year": call.year, "criteria": json.loads(call.criteria),
