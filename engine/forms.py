@@ -12,6 +12,7 @@ money belongs in integers (øre or whole kroner), and a float would silently rou
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,22 @@ from marshmallow import ValidationError as MarshmallowValidationError
 from .errors import ValidationError
 
 SUPPORTED_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
+
+#: A choice list filled from the task's data, written the way spiff-arena's forms write it:
+#: ``"anyOf": ["options_from_task_data_var:NAME"]``, where the data field NAME holds a list of
+#: ``{"value": ..., "label": ...}`` (or of plain values). The diagram fills NAME before the task (a service
+#: task asking a connector, say), so the choices are the deployment's own -- its health communities, the
+#: calls open now -- and never a copy in a form file that goes stale.
+OPTIONS_FROM_DATA = "options_from_task_data_var:"
+
+
+def options_variable(prop: Any) -> str | None:
+    """The data field a property takes its choices from (``anyOf`` with the marker), or ``None``."""
+    any_of = prop.get("anyOf") if isinstance(prop, dict) else None
+    if (isinstance(any_of, list) and len(any_of) == 1 and isinstance(any_of[0], str)
+            and any_of[0].startswith(OPTIONS_FROM_DATA)):
+        return any_of[0][len(OPTIONS_FROM_DATA):].strip() or None
+    return None
 
 
 class FormDefinitionError(ValueError):
@@ -72,6 +89,8 @@ def _field_for(name: str, prop: dict[str, Any], required: bool, pointer: str) ->
     if kind not in SUPPORTED_TYPES:
         raise FormDefinitionError(f"unsupported type '{kind}'", pointer)
     validators: list[Any] = []
+    if "anyOf" in prop and options_variable(prop) is None:
+        raise FormDefinitionError(f"anyOf is supported only as [\"{OPTIONS_FROM_DATA}NAME\"]", pointer)
     if "enum" in prop:
         if not isinstance(prop["enum"], list) or not prop["enum"]:
             raise FormDefinitionError("enum must be a non-empty list", pointer)
@@ -143,6 +162,35 @@ class Form:
     json_schema: dict[str, Any]
     ui_schema: dict[str, Any] | None
     schema: Schema
+
+    @property
+    def takes_options_from_data(self) -> bool:
+        """Whether some field's choices come from the task's data (see :data:`OPTIONS_FROM_DATA`)."""
+        return any(options_variable(p) or options_variable(p.get("items") if isinstance(p, dict) else None)
+                   for p in self.json_schema.get("properties", {}).values())
+
+    def for_data(self, data: dict[str, Any]) -> Form:
+        """This form with its choices read from ``data``: each such field becomes an ``enum`` of the values
+        (labels in the UI schema's ``ui:enumNames``), so the page offers them and validation accepts
+        nothing else. A field whose list is missing or empty accepts no value, with the usual message."""
+        if not self.takes_options_from_data:
+            return self
+        schema = json.loads(json.dumps(self.json_schema))
+        ui = json.loads(json.dumps(self.ui_schema or {}))
+        for name, prop in schema.get("properties", {}).items():
+            target, ui_target = prop, ui.setdefault(name, {})
+            if options_variable(prop) is None and options_variable(prop.get("items")):
+                target, ui_target = prop["items"], ui_target.setdefault("items", {})
+            variable = options_variable(target)
+            if variable is None:
+                continue
+            options = data.get(variable) if isinstance(data.get(variable), list) else []
+            values = [o.get("value") if isinstance(o, dict) else o for o in options]
+            target.pop("anyOf")
+            target["enum"] = values or [None]  # nothing to choose: only "no value", which a required field refuses
+            ui_target["ui:enumNames"] = [str(o.get("label", o.get("value"))) if isinstance(o, dict) else str(o)
+                                         for o in options]
+        return build_form(self.key, schema, ui)
 
     def validate(self, data: Any) -> dict[str, Any]:
         """Return the coerced data, every top-level field present (``None`` when left empty), or raise

@@ -505,10 +505,14 @@ class Runtime:
             raise TaskNotOpenError(f"task {row.task_id} is no longer open")
 
     def form_for(self, task_id: str) -> Form | None:
+        """The task's form, its choices from the task's data filled in (``options_from_task_data_var``)."""
         with self.Session() as s:
             row = self._open_task(s, task_id)
             version_id = s.scalar(select(ProcessInstance.version_id).where(ProcessInstance.id == row.instance_id))
-            return self.cache.get(s, version_id).form(row.form_key, row.ui_form_key)
+            form = self.cache.get(s, version_id).form(row.form_key, row.ui_form_key)
+        if form is not None and form.takes_options_from_data and row.status == "open":
+            form = form.for_data(self.task_data(task_id))
+        return form
 
     def message_forms(self, instance_id: int) -> list[dict[str, Any]]:
         """Messages an instance waits for that people may send from a form: a wait whose message has a form
@@ -575,6 +579,9 @@ class Runtime:
                     + "; your input is kept in the audit log")
                 return None  # type: ignore[return-value]
             form = li.version.form(row.form_key, row.ui_form_key)
+            if form is not None and form.takes_options_from_data:
+                ready = li.workflow.get_task_from_id(UUID(task_id))
+                form = form.for_data(ready.data if ready is not None else {})
             if form is not None:
                 values = form.validate(data)
             elif isinstance(data, dict):

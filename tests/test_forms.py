@@ -55,3 +55,42 @@ def test_additional_properties_true_keeps_extra_fields():
 def test_unusable_definitions_are_refused(definition):
     with pytest.raises(FormDefinitionError):
         build_form("bad.json", definition)
+
+
+CHOOSE = {"type": "object", "required": ["community"], "properties": {
+    "community": {"type": "string", "title": "Helsefellesskap",
+                  "anyOf": ["options_from_task_data_var:community_options"]},
+    "groups": {"type": "array", "title": "Grupper",
+               "items": {"type": "string", "anyOf": ["options_from_task_data_var:group_options"]}},
+    "note": {"type": "string", "maxLength": 10}}}
+
+
+def test_choices_from_the_tasks_data_become_the_fields_options():
+    form = build_form("choose.json", CHOOSE)
+    assert form.takes_options_from_data
+    assert not build_form("plain.json", {"type": "object", "properties": {"a": {"type": "string"}}}
+                          ).takes_options_from_data
+    data = {"community_options": [{"value": "Helsefellesskap Vest-Viken", "label": "Vest-Viken"},
+                                  {"value": "Helsefellesskapet i Vestfold", "label": "Vestfold"}],
+            "group_options": ["elderly", "children"]}
+    chosen = form.for_data(data)
+    assert chosen.json_schema["properties"]["community"]["enum"] == ["Helsefellesskap Vest-Viken",
+                                                                     "Helsefellesskapet i Vestfold"]
+    assert chosen.ui_schema["community"]["ui:enumNames"] == ["Vest-Viken", "Vestfold"]
+    assert chosen.json_schema["properties"]["groups"]["items"]["enum"] == ["elderly", "children"]
+    assert chosen.validate({"community": "Helsefellesskapet i Vestfold", "groups": ["children"]})["groups"] == [
+        "children"]
+    with pytest.raises(ValidationError, match="community: Must be one of"):
+        chosen.validate({"community": "Helsefellesskap Innlandet"})
+    with pytest.raises(ValidationError, match="groups"):
+        chosen.validate({"community": "Helsefellesskapet i Vestfold", "groups": ["adults"]})
+    assert "enum" not in form.json_schema["properties"]["community"]  # the deployed form is not changed
+    # no list in the data: nothing can be chosen, and the required field says so
+    with pytest.raises(ValidationError, match="community"):
+        form.for_data({}).validate({"community": "Helsefellesskapet i Vestfold"})
+
+
+def test_any_of_is_refused_except_as_choices_from_data():
+    with pytest.raises(FormDefinitionError, match="anyOf is supported only as"):
+        build_form("bad.json", {"type": "object", "properties": {
+            "a": {"type": "string", "anyOf": [{"const": "x"}, {"const": "y"}]}}})

@@ -15,6 +15,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from engine import accounts, clock
+from engine.errors import ValidationError
 from tests.grant_driver import GrantYear, application_form, grant_runtime
 from web import create_app
 
@@ -771,3 +772,36 @@ def test_another_communitys_au_neither_sees_nor_works_its_cases(site):
                                            "organisations": "Vestre Viken HF"})
     assert y.rt.why_not(check, "vera") is None  # vera's hospital now belongs to Vestfold
     assert per.post("/admin/communities", data={"community": "X", "organisations": "Y"}).status_code == 403
+
+
+def test_the_call_is_for_one_of_the_deployments_communities_chosen_from_a_list(site):
+    """The call's community is not typed: AU chooses among the communities organisations are placed in, and
+    the form starts with the drafter's own; a name that is not a community is refused."""
+    app, y = site
+    y.start("grant_round", "per", ref="next", title="Tilskudd 2026")
+    draft = y.task("next", "draft_call")
+    page = client_for(app, "per").get(f"/tasks/{draft}").get_data(as_text=True)
+    assert '<option value="Helsefellesskapet i Vestfold" selected>Helsefellesskapet i Vestfold</option>' in page
+    assert '<option value="Helsefellesskap Vest-Viken" >Helsefellesskap Vest-Viken</option>' in page
+    call = {"title": "Tilskudd 2026", "year": 2026, "criteria": ["Samhandling"], "priority_groups": ["frail_elderly"],
+            "frame": 500_000, "sustainability_cut_percent": 0, "deadlines": ["2026-05-04"],
+            "reviewers_per_application": 2}
+    with pytest.raises(ValidationError, match="community: Must be one of"):
+        y.complete("draft_call", "next", "per", {**call, "community": "Helsefellesskap Innlandet"})
+    y.complete("draft_call", "next", "per", {**call, "community": "Helsefellesskapet i Vestfold"})
+    assert y.data("next")["community"] == "Helsefellesskapet i Vestfold"
+
+
+def test_a_round_in_a_deployment_without_communities_stops_with_what_to_do(db_engine):
+    from engine.connectors import ConnectorRegistry
+    from engine.runtime import Runtime
+    from tests.grant_driver import BUNDLE
+
+    registry = ConnectorRegistry()
+    registry.load_entry_points()
+    rt = Runtime(db_engine, connectors=registry, workflow_cache_size=0, spec_cache=False)
+    rt.add_user("per", ["au"], ["Sykehuset i Vestfold HF"])
+    rt.deploy([str(BUNDLE)])
+    view = rt.instance(rt.start("grant_round", actor="per"))
+    assert view.status == "error" and view.error["element"] == "find_communities"
+    assert "samflyt users community" in view.error["message"]

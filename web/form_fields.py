@@ -163,7 +163,7 @@ def _attrs(prop: dict[str, Any]) -> dict[str, Any]:
 
 
 def _options(prop: dict[str, Any], ui: dict[str, Any]) -> list[tuple[str, str]]:
-    codes = [str(c) for c in prop["enum"]]
+    codes = [str(c) for c in prop["enum"] if c is not None]  # None: a list from the task's data was empty
     names = ui.get("ui:enumNames") or (ui.get("items") or {}).get("ui:enumNames") or codes
     return list(zip(codes, [str(n) for n in names], strict=False))
 

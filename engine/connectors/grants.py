@@ -23,7 +23,7 @@ from ..calendar import deadline as legal_deadline
 from ..calendar import local_date
 from ..errors import SamflytError
 from ..formats import format_kroner
-from ..models import HumanTask, Role, User
+from ..models import HumanTask, Organisation, Role, User
 from ..records import BudgetLine, GrantApplication, GrantCall, GrantReport, GrantReview
 from ..serialization import dumps
 from .ledger import _instance_id, _session
@@ -71,6 +71,22 @@ def intake_closes_at(day: date) -> datetime:
 
 
 # -- calls -----------------------------------------------------------------------------------------------
+def community_choices(username: str = "") -> dict:
+    """The health communities a call can belong to -- those an administrator has placed organisations in --
+    as form choices, and ``own``: the one of ``username`` (the AU member drafting the call) when they belong
+    to exactly one, so the call form starts with it chosen. Without any community the grant cannot run
+    (its AU tasks are bound to the call's community), so that is an error saying what to do."""
+    session = _session()
+    names = sorted(set(session.scalars(select(Organisation.community).where(Organisation.community.is_not(None)))))
+    if not names:
+        raise GrantError("no health community has organisations yet: an administrator places them with "
+                         "'samflyt users community NAME ORG...' or on the admin page")
+    user = session.scalar(select(User).where(User.username == username)) if username else None
+    own = sorted(user.community_names) if user is not None else []
+    return {"options": [{"value": name, "label": name} for name in names],
+            "own": own[0] if len(own) == 1 else ""}
+
+
 def create_call(title: str, year: int, frame: int, deadlines: list, criteria: list, community: str,
                 priority_groups: list | None = None, sustainability_cut_percent: int = 0,
                 reviewers_per_application: int = 3, description: str = "") -> dict:
@@ -248,17 +264,21 @@ def public_list(session: Session, call_id: int | None = None) -> list[dict[str, 
 
 # -- reviews ---------------------------------------------------------------------------------------------
 def review_plan(application_id: int, reviewers: int = 3) -> dict:
-    """How many reviews to ask for: up to ``reviewers``, limited to committee members without a conflict.
+    """How many reviews to ask for: up to ``reviewers``, limited to the committee members of the call's
+    health community without a conflict.
 
     Members of the applicant or a partner organisation are left out here, and the review task excludes
-    them as well (``samflyt.excludeOrganisationsField``), so they cannot claim it.
+    them as well (``samflyt.excludeOrganisationsField``), so they cannot claim it; members of another
+    community could not claim it either (``samflyt.communityField``), so they are not counted.
     """
     session = _session()
     row = _application(session, application_id)
+    community = session.get(GrantCall, row.call_id).community
     parties = {row.applicant_organisation, *json.loads(row.partner_organisations)}
     members = session.scalars(select(User).join(User.roles).where(Role.name == "committee", User.active.is_(True))
                               ).unique().all()
-    eligible = sorted(u.username for u in members if not (u.organisation_names & parties))
+    eligible = sorted(u.username for u in members
+                      if community in u.community_names and not (u.organisation_names & parties))
     count = min(int(reviewers), len(eligible))
     if count == 0:
         raise GrantError(f"no committee member without a conflict of interest can review application {row.id}")
@@ -523,6 +543,7 @@ def register(registry) -> None:
                         "grants.register_application": register_application, "grants.publish": publish,
                         "grants.return_application": return_application,
                         "grants.withdraw": withdraw, "grants.review_plan": review_plan,
+                        "grants.community_choices": community_choices,
                         "grants.record_reviews": record_reviews, "grants.review_summary": review_summary,
                         "grants.recommend": recommend, "grants.check_decisions": check_decisions,
                         "grants.record_decision": record_decision,
