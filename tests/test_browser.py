@@ -254,7 +254,8 @@ def test_every_page_type_passes_axe(server, browser, language, tmp_path):
              "not-found": "/no-such-page", "admin": "/admin", "grants": "/grants",
              "call": f"/grants/calls/{year.data('round')['call_id']}", "ledger": "/grants/ledger",
              "reports": "/grants/reports", "start": "/start", "start-form": "/start/permit",
-             "error-form": f"/tasks/{fill}"}
+             "error-form": f"/tasks/{fill}", "open-calls": "/calls",
+             "public-call": f"/calls/{year.data('round')['call_id']}"}
     problems = {}
     for name, path in pages.items():
         page.goto(base + path)
@@ -281,8 +282,12 @@ def test_every_page_type_passes_axe(server, browser, language, tmp_path):
     anonymous.goto(f"{base}/sign-in?lang={language}")
     if found := axe_violations(anonymous, (language, "sign-in")):
         problems["sign-in"] = found
+    anonymous.goto(f"{base}/calls?lang={language}")  # the open calls, read without signing in
+    if found := axe_violations(anonymous, (language, "open-calls-signed-out")):
+        problems["open-calls-signed-out"] = found
+    shot(anonymous, f"axe-{language}-open-calls-signed-out")
     assert problems == {}
-    assert set(AXE_RESULTS[language]) == {*pages, "forbidden", "sign-in"}
+    assert set(AXE_RESULTS[language]) == {*pages, "forbidden", "sign-in", "open-calls-signed-out"}
     assert json.loads(AXE_FILE.read_text(encoding="utf-8"))["results"][language]["start"]["violations"] == []
 
 

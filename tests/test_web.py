@@ -805,3 +805,38 @@ def test_a_round_in_a_deployment_without_communities_stops_with_what_to_do(db_en
     view = rt.instance(rt.start("grant_round", actor="per"))
     assert view.status == "error" and view.error["element"] == "find_communities"
     assert "samflyt users community" in view.error["message"]
+
+
+def test_anyone_reads_the_open_calls_and_an_applicant_applies_from_one(site):
+    app, y = site
+    call_id = y.data("round")["call_id"]
+    anonymous = client_for(app, None)
+    listing = anonymous.get("/calls").get_data(as_text=True)
+    assert "Rekrutterings- og samhandlingstilskudd 2025" in listing and "01.05.2025" in listing
+    assert "1\u00a0000\u00a0000\u00a0kr" in listing
+    apply_link = f'href="/start/grant_application?call_id={call_id}"'
+    assert apply_link in listing  # signed out: the start asks for sign-in first
+    page = anonymous.get(f"/calls/{call_id}").get_data(as_text=True)
+    assert "Styrker samhandlingen mellom kommunene og sykehuset" in page  # the criteria
+    assert "Skrøpelige eldre" in page and "Barn og unge" in page  # priority groups as words
+    assert "Ingen ennå." in page
+    assert apply_link in client_for(app, "ada").get(f"/calls/{call_id}").get_data(as_text=True)
+    assert apply_link not in client_for(app, "per").get(f"/calls/{call_id}").get_data(as_text=True)  # AU
+    assert anonymous.get("/calls/999999").status_code == 404
+    # the application is registered: the public list shows title, applicant and amount, nothing else
+    y.complete("fill_application", "app", "ada", application_form(
+        "Trygg hjemkomst", "Horten kommune", ["Sykehuset i Vestfold HF"],
+        [("Horten kommune", 2025, 200_000), ("Sykehuset i Vestfold HF", 2025, 100_000)], contact="ada"))
+    y.cosign("app", "bjorn")
+    y.submit("app", "ada")
+    y.check("app", "per")
+    page = anonymous.get(f"/calls/{call_id}").get_data(as_text=True)
+    assert "Trygg hjemkomst" in page and "Horten kommune" in page and "300\u00a0000\u00a0kr" in page
+    assert "ada@example.no" not in page
+    # 1 May 2025 is a public holiday, so the call takes applications until Friday 2 May; then it is closed
+    y.at("2025-05-02T12:00")
+    assert "Rekrutterings- og samhandlingstilskudd 2025" in anonymous.get("/calls").get_data(as_text=True)
+    y.at("2025-05-05T08:00")
+    assert "Ingen utlysning tar imot søknader nå." in anonymous.get("/calls").get_data(as_text=True)
+    closed = anonymous.get(f"/calls/{call_id}").get_data(as_text=True)
+    assert "Denne utlysningen tar ikke imot flere søknader." in closed and apply_link not in closed

@@ -76,7 +76,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     Babel(app, locale_selector=select_locale)
 
-    from . import admin, auth, formatting, grants, health, instances, security, start, tasks
+    from . import admin, auth, calls, formatting, grants, health, instances, security, start, tasks
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
@@ -86,6 +86,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(start.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(grants.bp)
+    app.register_blueprint(calls.bp)
     security.init_app(app)
     formatting.init_app(app)
 

@@ -35,6 +35,12 @@ def _groups() -> dict[str, dict[str, str]]:
             "set_aside_release": _("Set-aside released"), "set_aside_spent": _("Set-aside spent"),
             "reservation": _("Reserved"), "release": _("Released"), "payout": _("Paid out"),
         },
+        # the five priority groups of the national framework for health communities (domain.md)
+        "priority_group": {"children_young": _("Children and young people"),
+                           "chronic_multiple": _("People with multiple chronic conditions"),
+                           "mental_substance": _("Severe mental illness and substance use problems"),
+                           "frail_elderly": _("Frail elderly people"),
+                           "pregnancy_birth": _("Pregnancy, childbirth and postnatal care")},
         "report_kind": {"status": _("Status report"), "deviation": _("Deviation report"),
                         "final": _("Final report")},
         "report_state": {"submitted": _("Submitted"), "approved": _("Approved"), "returned": _("Returned")},

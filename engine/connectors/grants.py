@@ -565,6 +565,31 @@ def calls_overview(session: Session) -> list[dict[str, Any]]:
     return out
 
 
+def open_calls(session: Session, today: date | None = None) -> list[dict[str, Any]]:
+    """The calls taking applications now, soonest deadline first: what an applicant reads before applying
+    (description, criteria, priority groups, frame, the deadlines still ahead). A call whose every deadline
+    has closed, or passed, is not listed; the public list of its received applications stays readable."""
+    today = today or local_date(clock.now())
+    out = []
+    for call in session.scalars(select(GrantCall).where(GrantCall.status == "published")):
+        closed = set(json.loads(call.closed_deadlines))
+        # a deadline on a holiday or weekend holds until the next working day (the intake closes then)
+        ahead = sorted(d for d in json.loads(call.deadlines)
+                       if d not in closed and legal_deadline(date.fromisoformat(d)) >= today)
+        if ahead:
+            out.append({**public_call(session, call.id), "open_deadlines": ahead})
+    return sorted(out, key=lambda c: (c["open_deadlines"][0], c["call_id"]))
+
+
+def public_call(session: Session, call_id: int) -> dict[str, Any]:
+    """What anyone may read about a call: the announcement, not the assessment."""
+    call = _call(session, call_id)
+    return {"call_id": call.id, "title": call.title, "year": call.year, "community": call.community,
+            "description": call.description or "", "criteria": json.loads(call.criteria),
+            "priority_groups": json.loads(call.priority_groups), "frame": call.frame,
+            "deadlines": json.loads(call.deadlines), "closed_deadlines": json.loads(call.closed_deadlines)}
+
+
 def round_overview(session: Session, call_id: int) -> dict[str, Any]:
     """A call's applications with status, score, amounts applied for, recommended and granted."""
     call = _call(session, call_id)
