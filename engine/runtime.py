@@ -541,6 +541,15 @@ class Runtime:
                                           "texts": version.form_texts}
             return list(out.values())
 
+    def data_fields(self, instance_id: int, language: str) -> dict[str, dict[str, Any]]:
+        """The labels of an instance's data fields, from its version's forms (see
+        :meth:`engine.spec_cache.CachedVersion.data_fields`)."""
+        with self.Session() as s:
+            version_id = s.scalar(select(ProcessInstance.version_id).where(ProcessInstance.id == instance_id))
+            if version_id is None:
+                raise NotFoundError(f"instance {instance_id} does not exist")
+            return self.cache.get(s, version_id).data_fields(language)
+
     def form_texts(self, task_id: str, language: str) -> dict[str, Any] | None:
         """The task form's labels in ``language``, when the bundle has them (see ``CachedVersion.form_texts``)."""
         with self.Session() as s:

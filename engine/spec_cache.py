@@ -42,6 +42,53 @@ class CachedVersion:
     files: dict[str, str]
     _forms: dict[str, Form] = field(default_factory=dict)
     _properties: dict[str, list[str]] = field(default_factory=dict)
+    _fields: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def data_fields(self, language: str) -> dict[str, dict[str, Any]]:
+        """What the bundle's forms call the data fields they ask for, in ``language``: ``{name: {"label",
+        "kind", "options"}}`` with ``kind`` one of ``text``, ``integer``, ``number``, ``boolean``, ``date``
+        and ``options`` the chosen code's words. An instance page shows a case's data by these labels; a
+        field no form asks for is the process's own bookkeeping. Read once per version and language."""
+        cached = self._fields.get(language)
+        if cached is None:
+            cached = {}
+            for path in self._form_paths():
+                try:
+                    schema = json.loads(self.files[path])
+                except ValueError:
+                    continue
+                properties = schema.get("properties") if isinstance(schema, dict) else None
+                if not isinstance(properties, dict):
+                    continue
+                texts = (self.form_texts(path, language) or {}).get("fields", {}) if language != "nb" else {}
+                ui_text = find_file(self.files, f"{path[:-5]}.ui.json")
+                ui = json.loads(ui_text) if ui_text else {}
+                for name, prop in properties.items():
+                    if name in cached or not isinstance(prop, dict) or not prop.get("title"):
+                        continue
+                    text = texts.get(name) or {}
+                    codes = [str(c) for c in prop.get("enum", [])]
+                    names = (ui.get(name) or {}).get("ui:enumNames") or codes
+                    options = dict(zip(codes, map(str, names), strict=False)) | (text.get("options") or {})
+                    kind = prop.get("type", "string")
+                    kind = "date" if prop.get("format") == "date" else kind if kind in (
+                        "integer", "number", "boolean") else "text"
+                    cached[name] = {"label": text.get("label") or prop["title"], "kind": kind, "options": options}
+            self._fields[language] = cached
+        return cached
+
+    def _form_paths(self) -> list[str]:
+        """The form files this version's own tasks and start event use (its called processes' too), in
+        the order of their elements: a bundle's other processes may use the same field names otherwise."""
+        paths: list[str] = []
+        for spec in [self.spec, *self.subprocess_specs.values()]:
+            for task_spec in spec.task_specs.values():
+                properties = ((getattr(task_spec, "extensions", None) or {}).get("properties") or {})
+                key = properties.get("formJsonSchemaFilename")
+                path = next((p for p in self.files if p == key or p.endswith(f"/{key}")), None) if key else None
+                if path and path not in paths:
+                    paths.append(path)
+        return paths
 
     def property_values(self, name: str) -> list[str]:
         """The values of extension property ``name`` on the top process's elements, read once per version:

@@ -840,3 +840,22 @@ def test_anyone_reads_the_open_calls_and_an_applicant_applies_from_one(site):
     assert "Ingen utlysning tar imot søknader nå." in anonymous.get("/calls").get_data(as_text=True)
     closed = anonymous.get(f"/calls/{call_id}").get_data(as_text=True)
     assert "Denne utlysningen tar ikke imot flere søknader." in closed and apply_link not in closed
+
+
+def test_the_instance_page_shows_the_cases_data_by_its_form_labels(site):
+    app, y = site
+    per = client_for(app, "per")
+    page = per.get(f"/instances/{y.instance_id('round')}").get_data(as_text=True)
+    summary = page[page.index("<h2>Sammendrag</h2>"):page.index("<h2>Historikk</h2>")]
+    assert "<dt>Ramme (kr)</dt><dd>1\u00a0000\u00a0000</dd>" in summary
+    assert "<dt>Tilskuddsår</dt><dd>2025</dd>" in summary  # four digits stay as written
+    assert "<dt>Beskrivelse</dt>" in summary and "<dt>Tittel</dt>" in summary  # the round's own forms' labels
+    assert "<dt>Utlysningen godkjennes</dt><dd>Ja</dd>" in summary
+    assert "round_owner" not in summary and "period_index" not in summary  # the process's bookkeeping
+    assert "Tildelingsrunde" in page and "(versjon 1)" in page  # the process by its name, not its id
+    assert "Søknadsfristen går ut: " in page  # the waiting timer by its step's name
+    english = per.get(f"/instances/{y.instance_id('round')}?lang=en").get_data(as_text=True)
+    assert "<dt>Total budget (NOK)</dt><dd>1\u00a0000\u00a0000</dd>" in english
+    assert "<dt>Grant year</dt><dd>2025</dd>" in english
+    fresh = per.get(f"/instances/{y.instance_id('app')}?lang=nb").get_data(as_text=True)
+    assert "<dt>Utlysningens nummer</dt><dd>1</dd>" in fresh  # the start form's answer

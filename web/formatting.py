@@ -22,6 +22,29 @@ def dato(value) -> str:
     return format_date(value) if value not in (None, "") else ""
 
 
+def data_value(value, field: dict) -> str:
+    """A case's data value as people read it, by the kind its form gives it (see
+    ``CachedVersion.data_fields``): an option's words, ``01.12.2025``, ``Ja``/``Nei``, ``2 000 000``
+    (four digits and fewer stay as written: years, counts)."""
+    from flask_babel import gettext as _
+
+    if value is None or value == "":
+        return ""
+    if str(value) in field.get("options", {}):
+        return field["options"][str(value)]
+    kind = field.get("kind")
+    if kind == "boolean" and isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if kind == "date":
+        try:
+            return format_date(value)
+        except ValueError:
+            return str(value)
+    if kind == "integer" and isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return format_kroner(value).removesuffix(" kr").removesuffix("\u00a0kr")
+    return str(value)
+
+
 def tidspunkt(value) -> str:
     """A moment as ``dd.mm.yyyy HH:MM`` in Norwegian time (a datetime or ISO text)."""
     if isinstance(value, str) and "T" in value:
@@ -57,6 +80,6 @@ def init_app(app: Flask) -> None:
     from .messages import translate
 
     app.jinja_env.filters.update(kr=kroner, dato=dato, tidspunkt=tidspunkt, reason=translate, element=element_name,
-                                 code=code)
+                                 code=code, data_value=data_value)
     # read when a form is drawn, so the help text states the limit the upload is checked against
     app.jinja_env.globals["attachment_limit"] = lambda: attachments.size_text(attachments.max_bytes())

@@ -37,9 +37,13 @@ def instance(instance_id: int):
         abort(403)
     steps = rt.steps(instance_id)
     audit = list(reversed(rt.audit(instance_id)))
-    summary = {k: v for k, v in view.data.items() if isinstance(v, str | int | float | bool) and not k.startswith("_")}
-    may_send = rt.may_send_messages(instance_id, current_user.username)
     language = select_locale()
+    # the case's data by the labels its forms give it; what no form asks for is the process's bookkeeping
+    fields = rt.data_fields(instance_id, language)
+    summary = [(fields[k], v) for k, v in view.data.items()
+               if k in fields and isinstance(v, str | int | float | bool) and v not in (None, "")]
+    may_send = rt.may_send_messages(instance_id, current_user.username)
+    process_name = next((m["name"] for m in rt.models() if m["process_id"] == view.process_id), None)
     messages = []
     for m in rt.message_forms(instance_id) if may_send else []:
         texts = m["texts"](m["form_key"], language) if language != "nb" else None
@@ -47,7 +51,7 @@ def instance(instance_id: int):
             "title", m["message"])})
     step_names = {step["id"]: step["name"] for part in steps.values() for step in part}  # for the history
     return render_template("instance.html", instance=view, steps=steps, audit=audit, step_names=step_names,
-                           summary=summary, messages=messages)
+                           summary=summary, messages=messages, process_name=process_name or view.process_id)
 
 
 @bp.get("/<int:instance_id>/diagram.bpmn")
