@@ -18,6 +18,7 @@ import smtplib
 import socket
 import ssl
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import clock
 from .db import for_update
 from .errors import SamflytError
-from .models import AuditEvent, OutboxMessage
+from .models import AuditEvent, OutboxAttachment, OutboxMessage
 from .serialization import dumps
 
 log = logging.getLogger("samflyt.mail")
@@ -79,17 +80,29 @@ def render(template: str, language: str | None, context: dict[str, Any]) -> tupl
     return language, subject, Template(body).safe_substitute(values)
 
 
+#: (filename, media type, bytes) of a file sent with a message
+Attachment = tuple[str, str, bytes]
+
+
 def enqueue(session: Session, to: str, template: str, context: dict[str, Any], language: str | None = None,
-            instance_id: int | None = None, task_id: str | None = None) -> OutboxMessage:
-    """Add a message to the outbox in the caller's transaction."""
+            instance_id: int | None = None, task_id: str | None = None,
+            attachments: Sequence[Attachment] = ()) -> OutboxMessage:
+    """Add a message to the outbox in the caller's transaction, with copies of ``attachments``."""
     if not to or "@" not in to:
         raise MailError(f"not a mail address: {to!r}")
+    for filename, media_type, content in attachments:
+        if not filename or "/" not in media_type or not isinstance(content, bytes):
+            raise MailError(f"not a file to attach: {filename!r} ({media_type!r})")
     language, subject, body = render(template, language, context)
     domain = os.environ.get("SAMFLYT_MAIL_DOMAIN", "samflyt.local")
     row = OutboxMessage(message_id=f"<{uuid.uuid4()}@{domain}>", to_address=to, subject=subject, body=body,
                         language=language, template=template, instance_id=instance_id, task_id=task_id,
                         status="pending", attempts=0, next_attempt_at=clock.now(), created_at=clock.now())
     session.add(row)
+    if attachments:
+        session.flush()
+        session.add_all(OutboxAttachment(outbox_id=row.id, filename=filename, media_type=media_type, content=content)
+                        for filename, media_type, content in attachments)
     return row
 
 
@@ -116,7 +129,7 @@ class SmtpSettings:
                    sender=os.environ.get("SAMFLYT_SMTP_SENDER", "samflyt@localhost"))
 
 
-def _send(settings: SmtpSettings, row: OutboxMessage) -> None:
+def _send(settings: SmtpSettings, row: OutboxMessage, attachments: Sequence[Attachment] = ()) -> None:
     message = EmailMessage()
     message["Message-ID"] = row.message_id
     message["From"] = settings.sender
@@ -125,6 +138,9 @@ def _send(settings: SmtpSettings, row: OutboxMessage) -> None:
     message["Date"] = format_datetime(row.created_at)
     message["Content-Language"] = row.language
     message.set_content(row.body)
+    for filename, media_type, content in attachments:
+        maintype, _, subtype = media_type.partition("/")
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
     with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout,
                       local_hostname=socket.getfqdn()) as smtp:
         if settings.starttls:
@@ -161,10 +177,12 @@ def dispatch_outbox(sessions: sessionmaker[Session], settings: SmtpSettings, max
             row.attempts += 1
             row.next_attempt_at = started + SENDING_LEASE
             session.flush()
+            files = [(a.filename, a.media_type, a.content) for a in session.scalars(
+                select(OutboxAttachment).where(OutboxAttachment.outbox_id == row.id).order_by(OutboxAttachment.id))]
             session.expunge(row)
         error, permanent, unreachable = None, False, False
         try:
-            _send(settings, row)
+            _send(settings, row, files)
         except smtplib.SMTPResponseException as exc:
             error, permanent = f"{exc.smtp_code} {exc.smtp_error!r}", 500 <= exc.smtp_code < 600
         except (OSError, smtplib.SMTPException) as exc:
@@ -203,24 +221,36 @@ def outbox(sessions: sessionmaker[Session], status: str | None = None) -> list[d
         query = select(OutboxMessage).order_by(OutboxMessage.id)
         if status:
             query = query.where(OutboxMessage.status == status)
+        files: dict[int, list[str]] = {}
+        for outbox_id, filename in session.execute(select(OutboxAttachment.outbox_id, OutboxAttachment.filename)
+                                                   .order_by(OutboxAttachment.id)):
+            files.setdefault(outbox_id, []).append(filename)
         return [{"id": m.id, "to": m.to_address, "subject": m.subject, "status": m.status, "attempts": m.attempts,
-                 "last_error": m.last_error, "message_id": m.message_id,
+                 "last_error": m.last_error, "message_id": m.message_id, "attachments": files.get(m.id, []),
                  "sent_at": m.sent_at.isoformat() if m.sent_at else None} for m in session.scalars(query)]
 
 
 def send_mail(to: str, template: str = "notification", language: str = DEFAULT_LANGUAGE, subject: str = "",
-              text: str = "", context: dict | None = None) -> dict:
+              text: str = "", context: dict | None = None, documents: list | None = None) -> dict:
     """Connector ``mail.send``: put a message in the outbox, in the transaction of the step that sends it.
 
     ``subject`` and ``text`` fill the ``notification`` template; ``context`` fills any other template.
+    ``documents``: ids of generated documents (``documents.render``) to attach, e.g. the award letter's PDF.
     """
+    from .records import Document
     from .unit_of_work import current_instance_id, current_unit
 
     session = current_unit().session
+    files = []
+    for document_id in documents or []:
+        doc = session.get(Document, int(document_id))
+        if doc is None:
+            raise MailError(f"no document {document_id} to attach")
+        files.append((doc.filename, doc.media_type, doc.content))
     row = enqueue(session, to, template, {**(context or {}), "subject": subject, "text": text}, language,
-                  instance_id=current_instance_id())
+                  instance_id=current_instance_id(), attachments=files)
     session.flush()
-    return {"outbox_id": row.id, "message_id": row.message_id}
+    return {"outbox_id": row.id, "message_id": row.message_id, "attachments": [f[0] for f in files]}
 
 
 def register_connectors(registry) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -309,6 +310,18 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
     sent_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class OutboxAttachment(Base):
+    """A file sent with an outbox message (an award letter as PDF): a copy taken when the message is
+    written, so the mail carries what the step produced even if the document is changed or removed later."""
+
+    __tablename__ = "outbox_attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_messages.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class SignInAttempt(Base):

@@ -188,6 +188,14 @@ def test_a_whole_grant_year(year):
     text = _pdf_text(rt, award["document_id"])
     assert "Felles rehabiliteringsforløp" in text and "400 000 kr" in text and case_id in text
     assert "Søknaden nådde ikke opp" in _pdf_text(rt, y.data("a2")["rejection_letter"]["document_id"])
+    # the letters go out attached to their mails (the outbox holds copies; delivery is the scheduler's)
+    from engine.mail import outbox
+    mails = {m["subject"]: m for m in outbox(rt.Session)}
+    award_mail = mails["Tilskudd innvilget: Felles rehabiliteringsforløp"]
+    assert award_mail["attachments"] == [y.data("a1")["award_letter"]["filename"]]
+    assert award_mail["attachments"][0].endswith(".pdf") and y.data("a1")["award_mail"]["attachments"]
+    assert mails["Søknad om tilskudd: Kombinerte stillinger i psykisk helse"]["attachments"] == [
+        y.data("a2")["rejection_letter"]["filename"]]
     y.connector("ledger.spend_set_aside", {"year": 2025, "amount": 50_000, "purpose": "Partnerskapsmøtet 5. juni",
                                            "community": VV}, "admin")
 

@@ -175,3 +175,32 @@ def test_a_crash_between_sending_and_marking_resends_once_with_the_same_message_
         assert dispatch_outbox(rt.WriteSession, settings) == (0, 0)
     ids = [message_from_bytes(m.content, policy=default)["Message-ID"] for m in inbox.messages]
     assert len(ids) == 2 and ids[0] == ids[1] == row["message_id"]
+
+
+def test_a_document_goes_out_attached_to_its_mail(rt, deploy, smtp):
+    """An award letter's PDF, attached by ``mail.send(documents=[...])``, arrives as an attachment, byte for
+    byte; a document that does not exist is a clear error of the step, and no mail is written."""
+    from engine.records import Document
+    from tests.bpmn_builder import chain, definitions, end, process, service_task, start
+
+    with rt.session() as s:
+        s.add(Document(kind="award_letter", filename="tildelingsbrev-7.pdf", media_type="application/pdf",
+                       content=b"%PDF-1.7 demo", created_at=clock.now()))
+    inbox, settings = smtp()
+    mail_task = service_task("send", "mail.send", result="sent", to=("str", "'ada@horten.kommune.no'"),
+                             subject=("str", "'Tilskudd innvilget'"), text=("str", "'Brevet er vedlagt.'"),
+                             documents=("any", "[doc]"))
+    deploy({"m.bpmn": definitions(process("mailer", start(), mail_task, end(), chain("start", "send", "end")))})
+    with rt.Session() as s:
+        doc_id = s.scalar(select(Document.id))
+    iid = rt.start("mailer", data={"doc": doc_id})
+    assert rt.instance(iid).data["sent"]["attachments"] == ["tildelingsbrev-7.pdf"]
+    assert dispatch_outbox(rt.WriteSession, settings) == (1, 0)
+    [received] = [message_from_bytes(m.content, policy=default) for m in inbox.messages]
+    [part] = list(received.iter_attachments())
+    assert (part.get_filename(), part.get_content_type(), part.get_content()) == (
+        "tildelingsbrev-7.pdf", "application/pdf", b"%PDF-1.7 demo")
+    assert "Brevet er vedlagt." in received.get_body(("plain",)).get_content()
+    broken = rt.instance(rt.start("mailer", data={"doc": 999999}))
+    assert broken.status == "error" and "no document 999999 to attach" in broken.error["message"]
+    assert len(outbox(rt.Session)) == 1
