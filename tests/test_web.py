@@ -859,3 +859,20 @@ def test_the_instance_page_shows_the_cases_data_by_its_form_labels(site):
     assert "<dt>Grant year</dt><dd>2025</dd>" in english
     fresh = per.get(f"/instances/{y.instance_id('app')}?lang=nb").get_data(as_text=True)
     assert "<dt>Utlysningens nummer</dt><dd>1</dd>" in fresh  # the start form's answer
+
+
+def test_a_communitys_rounds_and_reports_are_its_own(site):
+    """Vest-Viken's AU lists and opens none of Vestfold's rounds (scores and recommendations are the
+    community's internal work); the ledger stays readable, being public money; admins see every round."""
+    app, y = site
+    call_id = y.data("round")["call_id"]
+    with y.rt.session() as s:
+        accounts.set_password(s, "vera", "passord-vera")
+    PASSWORDS["vera"] = "passord-vera"
+    vera, per, admin = client_for(app, "vera"), client_for(app, "per"), client_for(app, "admin")
+    assert f"/grants/calls/{call_id}" not in vera.get("/grants").get_data(as_text=True)
+    assert vera.get(f"/grants/calls/{call_id}").status_code == 403
+    assert f"/grants/calls/{call_id}" in per.get("/grants").get_data(as_text=True)
+    assert per.get(f"/grants/calls/{call_id}").status_code == 200
+    assert admin.get(f"/grants/calls/{call_id}").status_code == 200
+    assert vera.get("/grants/ledger?community=Helsefellesskapet+i+Vestfold").status_code == 200

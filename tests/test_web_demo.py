@@ -42,3 +42,27 @@ def test_every_demo_user_can_open_their_work(db_engine):
     for role_user in ("ada", "bjorn", "per", "mia", "tor", "frida", "siri", "emma", "vera", "ola", "tone", "lars",
                       "fredrik", "jon", "marit"):
         assert opened.get(role_user), f"{role_user} has nothing to do in the demo"
+
+
+def test_each_community_reads_its_own_rounds_and_reports_in_the_demo(db_engine):
+    rt = grant_runtime(db_engine)
+    demo = json.loads((BUNDLE / "demo.json").read_text(encoding="utf-8"))
+    try:
+        Scenario(rt).run(demo["steps"])
+    finally:
+        clock.set_now(None)
+    app = create_app({"TESTING": True, "SECRET_KEY": "demo", "WTF_CSRF_ENABLED": False,
+                      "DATABASE_URL": db_engine.url.render_as_string(hide_password=False)})
+    app.extensions["samflyt_runtime"] = rt
+    pages = {}
+    for name in ("per", "vera"):
+        with rt.session() as s:
+            accounts.set_password(s, name, f"demo-{name}-passord")
+        client = app.test_client()
+        client.post("/sign-in", data={"username": name, "password": f"demo-{name}-passord"})
+        pages[name] = {path: client.get(path).get_data(as_text=True) for path in ("/grants", "/grants/reports")}
+    assert "Rekrutterings- og samhandlingstilskudd 2025" in pages["per"]["/grants"]
+    assert "Rekrutterings- og samhandlingstilskudd 2025" not in pages["vera"]["/grants"]
+    assert "Rekrutterings- og samhandlingstilskudd 2026" in pages["vera"]["/grants"]
+    assert "Felles rehabiliteringsforløp i Horten" in pages["per"]["/grants/reports"]  # Vestfold's status report
+    assert "Felles rehabiliteringsforløp i Horten" not in pages["vera"]["/grants/reports"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from engine import clock
 from engine.connectors import grants as grant_records
@@ -28,10 +28,17 @@ def readers_only():
         abort(403)
 
 
+def _communities() -> set[str] | None:
+    """The communities whose rounds and reports the reader oversees: their own (AU, SSU and the
+    secretariat serve one health community; scores and recommendations are its internal work), all for
+    admins (``None``). The ledger, public money, is readable for any community."""
+    return None if current_user.is_admin else set(current_user.communities)
+
+
 @bp.get("")
 def calls():
     with runtime().Session() as s:
-        return render_template("grants/calls.html", calls=grant_records.calls_overview(s))
+        return render_template("grants/calls.html", calls=grant_records.calls_overview(s, _communities()))
 
 
 @bp.get("/calls/<int:call_id>")
@@ -41,6 +48,9 @@ def call(call_id: int):
             overview = grant_records.round_overview(s, call_id)
         except SamflytError:
             abort(404)
+    communities = _communities()
+    if communities is not None and overview["call"]["community"] not in communities:
+        abort(403)
     return render_template("grants/call.html", **overview)
 
 
@@ -69,10 +79,14 @@ def ledger_page():
 def reports():
     now = clock.now()
     with runtime().Session() as s:
-        due = s.execute(select(HumanTask, ProcessInstance.title).join(
+        communities = _communities()
+        query = select(HumanTask, ProcessInstance.title).join(
             ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(
-            HumanTask.status == "open", HumanTask.spec_name.in_(REPORT_TASKS)).order_by(HumanTask.due_at)).all()
+            HumanTask.status == "open", HumanTask.spec_name.in_(REPORT_TASKS)).order_by(HumanTask.due_at)
+        if communities is not None:
+            query = query.where(or_(HumanTask.community.is_(None), HumanTask.community.in_(sorted(communities))))
+        due = s.execute(query).all()
         items = [{"task": t, "title": title, "overdue": bool(t.due_at and t.due_at < now)} for t, title in due]
-        received = grant_records.reports_overview(s)
+        received = grant_records.reports_overview(s, communities)
     return render_template("grants/reports.html", due=[i for i in items if not i["overdue"]],
                            overdue=[i for i in items if i["overdue"]], received=received)

@@ -553,10 +553,14 @@ def register(registry) -> None:
 
 
 # -- read models for the overview pages (no connector: nothing here writes) ------------------------------
-def calls_overview(session: Session) -> list[dict[str, Any]]:
-    """Every call with its deadlines and how many applications it has per status."""
+def calls_overview(session: Session, communities: set[str] | None = None) -> list[dict[str, Any]]:
+    """Every call (of ``communities``, when given) with its deadlines and how many applications it has per
+    status."""
     out = []
-    for call in session.scalars(select(GrantCall).order_by(GrantCall.year.desc(), GrantCall.id.desc())):
+    query = select(GrantCall).order_by(GrantCall.year.desc(), GrantCall.id.desc())
+    if communities is not None:
+        query = query.where(GrantCall.community.in_(sorted(communities)))
+    for call in session.scalars(query):
         counts = dict(session.execute(select(GrantApplication.status, func.count()).where(
             GrantApplication.call_id == call.id).group_by(GrantApplication.status)).all())
         out.append({"call_id": call.id, "title": call.title, "year": call.year, "community": call.community,
@@ -612,11 +616,15 @@ def round_overview(session: Session, call_id: int) -> dict[str, Any]:
                        "granted": sum(a["granted"] or 0 for a in applications)}}
 
 
-def reports_overview(session: Session) -> list[dict[str, Any]]:
-    """Reports received, newest first, with the project they belong to."""
-    rows = session.execute(select(GrantReport, GrantApplication.title, GrantApplication.applicant_organisation)
-                           .join(GrantApplication, GrantApplication.id == GrantReport.application_id)
-                           .order_by(GrantReport.submitted_at.desc())).all()
+def reports_overview(session: Session, communities: set[str] | None = None) -> list[dict[str, Any]]:
+    """Reports received (for calls of ``communities``, when given), newest first, with their project."""
+    query = (select(GrantReport, GrantApplication.title, GrantApplication.applicant_organisation)
+             .join(GrantApplication, GrantApplication.id == GrantReport.application_id)
+             .order_by(GrantReport.submitted_at.desc()))
+    if communities is not None:
+        query = query.join(GrantCall, GrantCall.id == GrantApplication.call_id).where(
+            GrantCall.community.in_(sorted(communities)))
+    rows = session.execute(query).all()
     return [{"report_id": r.id, "kind": r.kind, "period": r.period, "state": r.state, "title": title,
              "applicant": org, "spent_total": r.spent_total, "submitted_at": r.submitted_at,
              "application_id": r.application_id} for r, title, org in rows]
