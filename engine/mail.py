@@ -18,7 +18,7 @@ import smtplib
 import socket
 import ssl
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -237,20 +237,29 @@ def send_mail(to: str, template: str = "notification", language: str = DEFAULT_L
     ``subject`` and ``text`` fill the ``notification`` template; ``context`` fills any other template.
     ``documents``: ids of generated documents (``documents.render``) to attach, e.g. the award letter's PDF.
     """
-    from .records import Document
     from .unit_of_work import current_instance_id, current_unit
 
     session = current_unit().session
     files = []
     for document_id in documents or []:
-        doc = session.get(Document, int(document_id))
-        if doc is None:
+        found = _document_source(session, int(document_id)) if _document_source else None
+        if found is None:
             raise MailError(f"no document {document_id} to attach")
-        files.append((doc.filename, doc.media_type, doc.content))
+        files.append(found)
     row = enqueue(session, to, template, {**(context or {}), "subject": subject, "text": text}, language,
                   instance_id=current_instance_id(), attachments=files)
     session.flush()
     return {"outbox_id": row.id, "message_id": row.message_id, "attachments": [f[0] for f in files]}
+
+
+#: Where ``mail.send(documents=[...])`` finds a document's file: set by the connectors that make and keep
+#: documents (:mod:`engine.connectors.documents`), so the mail module knows no document store of its own.
+_document_source: Callable[[Session, int], Attachment | None] | None = None
+
+
+def set_document_source(source: Callable[[Session, int], Attachment | None]) -> None:
+    global _document_source
+    _document_source = source
 
 
 def register_connectors(registry) -> None:

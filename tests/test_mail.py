@@ -177,11 +177,14 @@ def test_a_crash_between_sending_and_marking_resends_once_with_the_same_message_
     assert len(ids) == 2 and ids[0] == ids[1] == row["message_id"]
 
 
-def test_a_document_goes_out_attached_to_its_mail(rt, deploy, smtp):
+def test_a_document_goes_out_attached_to_its_mail(rt, connectors, deploy, smtp):
     """An award letter's PDF, attached by ``mail.send(documents=[...])``, arrives as an attachment, byte for
     byte; a document that does not exist is a clear error of the step, and no mail is written."""
+    from engine.connectors import documents
     from engine.records import Document
     from tests.bpmn_builder import chain, definitions, end, process, service_task, start
+
+    documents.register(connectors)  # the documents connectors tell mail.send where documents are kept
 
     with rt.session() as s:
         s.add(Document(kind="award_letter", filename="tildelingsbrev-7.pdf", media_type="application/pdf",

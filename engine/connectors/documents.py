@@ -62,6 +62,15 @@ def export_year(year: int, community: str = "") -> dict:
             "rows": rows, "date": local_date(clock.now()).isoformat(), "community": community}
 
 
+def document_file(session, document_id: int) -> tuple[str, str, bytes] | None:
+    """A kept document as a mail attachment (``mail.send(documents=[id])``): filename, media type, bytes."""
+    doc = session.get(Document, document_id)
+    return (doc.filename, doc.media_type, doc.content) if doc is not None else None
+
+
 def register(registry) -> None:
+    from .. import mail
+
     registry.register("documents.render", render)
     registry.register("documents.export_year", export_year)
+    mail.set_document_source(document_file)
