@@ -39,6 +39,8 @@ _NARROWING: dict[str, str] = {
     "samflyt.userField": "users",
     "samflyt.communityField": "communities",
 }
+#: the property binding a task (and so its case) to a health community
+COMMUNITY_PROPERTY = "samflyt.communityField"
 #: restriction key -> check(user, allowed values) -> reason it fails, or None when the user passes
 _CHECKS: dict[str, Callable[[User, list[Any]], str | None]] = {}
 
@@ -176,16 +178,17 @@ def may_view_task(user: User, task: HumanTask, restrictions: dict[str, list[Any]
     return task.status == "open" and _member_reason(user, task, restrictions) is None
 
 
-def may_view_instance(user: User, started_by: str | None, tasks: list[HumanTask]) -> bool:
+def may_view_instance(user: User, started_by: str | None, tasks: list[HumanTask],
+                      community: str | None = None) -> bool:
     """Who may open an instance's page: its starter, anyone who has or had one of its tasks, anyone who
     may claim one of its open tasks (the case link in "Available" must open), admins, and supervisors --
     of the case's community, when one of its tasks is bound to a community.
 
-    ``tasks`` are the instance's human-task rows, open and closed.
+    ``tasks`` are the instance's human-task rows, open and closed; ``community`` the instance's own.
     """
     if not user.active:
         return False
-    if _speaks_for_case(user, started_by, tasks):
+    if _speaks_for_case(user, started_by, tasks, community):
         return True
     for task in tasks:
         if user.username in (task.claimed_by, task.completed_by):
@@ -219,17 +222,21 @@ def may_start(user: User, properties: dict[str, str]) -> bool:
     return is_admin(user) or bool(user.role_names & roles)
 
 
-def _speaks_for_case(user: User, started_by: str | None, tasks: list[HumanTask]) -> bool:
-    """The case's starter, admins, and supervisors of the case's community (every community a task of the
-    instance is bound to); ``tasks`` are the instance's human-task rows."""
+def _speaks_for_case(user: User, started_by: str | None, tasks: list[HumanTask], community: str | None) -> bool:
+    """The case's starter, admins, and supervisors of the case's community: the instance's own
+    (``community``, e.g. an application's call's, known before any task is bound to it) and every one a
+    task of the instance is bound to; ``tasks`` are the instance's human-task rows."""
     if user.username == started_by:
         return True
+    if community and community_reason(user, {"communities": [community]}):
+        return False
     return is_supervisor(user) and all(community_reason(user, json.loads(t.restrictions or "{}")) is None
                                        for t in tasks)
 
 
-def may_send_message(user: User, started_by: str | None, tasks: Sequence[HumanTask] = ()) -> bool:
+def may_send_message(user: User, started_by: str | None, tasks: Sequence[HumanTask] = (),
+                     community: str | None = None) -> bool:
     """Who may send an instance a message from its form (a deviation report, a withdrawal): the one who
     started it -- the applicant speaks for the case -- admins, and supervisors of the case's community
-    (``tasks``: the instance's human-task rows, as for :func:`may_view_instance`)."""
-    return user.active and _speaks_for_case(user, started_by, list(tasks))
+    (``tasks`` and ``community`` as for :func:`may_view_instance`)."""
+    return user.active and _speaks_for_case(user, started_by, list(tasks), community)

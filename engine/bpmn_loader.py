@@ -256,12 +256,18 @@ def _load_json(files: dict[str, str], name: str, file_name: str | None, element:
                           file=file_name, element=element) from None
 
 
-def find_file(files: dict[str, str], name: str) -> str | None:
-    """A bundle file by its name as referenced from BPMN: exact relative path, else unique basename."""
+def find_path(files: dict[str, str], name: str) -> str | None:
+    """A bundle file's path by its name as referenced from BPMN: exact relative path, else unique basename."""
     if name in files:
-        return files[name]
-    matches = [text for path, text in files.items() if Path(path).name == name]
+        return name
+    matches = [path for path in files if Path(path).name == name]
     return matches[0] if len(matches) == 1 else None
+
+
+def find_file(files: dict[str, str], name: str) -> str | None:
+    """A bundle file's text by its name as referenced from BPMN (see :func:`find_path`)."""
+    path = find_path(files, name)
+    return files[path] if path is not None else None
 
 
 def deploy(session: Session, bundle: Bundle, actor: str | None = None) -> list[DeployResult]:

@@ -163,6 +163,9 @@ class ProcessInstance(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     business_key: Mapped[str | None] = mapped_column(String(200), index=True)
     title: Mapped[str | None] = mapped_column(String(500))
+    #: the health community whose case it is (the data field a ``samflyt.communityField`` of the process
+    #: names, read after each step): supervisors of other communities do not open it (engine.authz)
+    community: Mapped[str | None] = mapped_column(String(200), index=True)
     state: Mapped[str] = mapped_column(Text)
     data: Mapped[str] = mapped_column(Text, default="{}")
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)

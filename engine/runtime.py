@@ -178,8 +178,14 @@ class Runtime:
         if not community or not organisations:
             field = "community" if not community else "organisations"
             raise ValidationError({field: ["Missing data for required field."]})
+        if len(community) > 200 or any(len(o) > 200 for o in organisations):
+            raise ValidationError({"community" if len(community) > 200 else "organisations":
+                                   ["Longer than maximum length 200."]})
         with self._unit() as unit:
             s = unit.session
+            acting = s.scalar(select(User).where(User.username == actor)) if actor else None
+            if acting is not None and not authz.is_admin(acting):  # a command-line operator is trusted
+                raise NotAuthorisedError(f"{actor} may not place organisations in communities: admins only")
             moved = []
             for name in organisations:
                 org = s.scalar(select(Organisation).where(Organisation.name == name))
@@ -248,6 +254,11 @@ class Runtime:
                 self._names = {k: v for k, v in self._names.items() if k[0] == ids}  # older sets are stale
                 self._names[key] = names
         return self._names[key]
+
+    def process_name(self, process_id: str) -> str | None:
+        """A deployed process's name (the BPMN process element's), without loading its versions."""
+        with self.Session() as s:
+            return s.scalar(select(ProcessModel.name).where(ProcessModel.process_id == process_id))
 
     def models(self) -> list[dict[str, Any]]:
         with self.Session() as s:
@@ -377,7 +388,7 @@ class Runtime:
             if row is None:
                 raise NotFoundError(f"instance {instance_id} does not exist")
             tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
-            return authz.may_view_instance(user, row.started_by, list(tasks))
+            return authz.may_view_instance(user, row.started_by, list(tasks), row.community)
 
     def may_send_messages(self, instance_id: int, username: str) -> bool:
         """Whether ``username`` may send instance ``instance_id`` messages from their forms
@@ -388,7 +399,7 @@ class Runtime:
             if row is None:
                 raise NotFoundError(f"instance {instance_id} does not exist")
             tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
-            return authz.may_send_message(user, row.started_by, list(tasks))
+            return authz.may_send_message(user, row.started_by, list(tasks), row.community)
 
     @staticmethod
     def _start_event(version: CachedVersion) -> BpmnTaskSpec | None:

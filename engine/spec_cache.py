@@ -18,7 +18,7 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy.orm import Session
 
-from .bpmn_loader import find_file
+from .bpmn_loader import FORM_PROPERTIES, find_file, find_path
 from .errors import NotFoundError
 from .forms import Form, build_form
 from .models import ProcessVersion
@@ -52,7 +52,7 @@ class CachedVersion:
         cached = self._fields.get(language)
         if cached is None:
             cached = {}
-            for path in self._form_paths():
+            for path, ui_key in self._form_paths():
                 try:
                     schema = json.loads(self.files[path])
                 except ValueError:
@@ -61,7 +61,7 @@ class CachedVersion:
                 if not isinstance(properties, dict):
                     continue
                 texts = (self.form_texts(path, language) or {}).get("fields", {}) if language != "nb" else {}
-                ui_text = find_file(self.files, f"{path[:-5]}.ui.json")
+                ui_text = find_file(self.files, ui_key) if ui_key else None
                 ui = json.loads(ui_text) if ui_text else {}
                 for name, prop in properties.items():
                     if name in cached or not isinstance(prop, dict) or not prop.get("title"):
@@ -77,18 +77,19 @@ class CachedVersion:
             self._fields[language] = cached
         return cached
 
-    def _form_paths(self) -> list[str]:
-        """The form files this version's own tasks and start event use (its called processes' too), in
-        the order of their elements: a bundle's other processes may use the same field names otherwise."""
-        paths: list[str] = []
+    def _form_paths(self) -> list[tuple[str, str | None]]:
+        """(form path, UI schema name) of the forms this version's own tasks and start event use (its called
+        processes' too), in the order of their elements: a bundle's other processes may use the same field
+        names otherwise."""
+        found: dict[str, str | None] = {}
         for spec in [self.spec, *self.subprocess_specs.values()]:
             for task_spec in spec.task_specs.values():
                 properties = ((getattr(task_spec, "extensions", None) or {}).get("properties") or {})
-                key = properties.get("formJsonSchemaFilename")
-                path = next((p for p in self.files if p == key or p.endswith(f"/{key}")), None) if key else None
-                if path and path not in paths:
-                    paths.append(path)
-        return paths
+                key = properties.get(FORM_PROPERTIES[0])
+                path = find_path(self.files, key) if key else None
+                if path and path not in found:
+                    found[path] = properties.get(FORM_PROPERTIES[1])
+        return list(found.items())
 
     def property_values(self, name: str) -> list[str]:
         """The values of extension property ``name`` on the top process's elements, read once per version:

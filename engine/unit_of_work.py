@@ -109,6 +109,16 @@ def _derived_title(version: CachedVersion, data: dict[str, Any]) -> str | None:
     return None
 
 
+def _case_community(version: CachedVersion, data: dict[str, Any]) -> str | None:
+    """The community the case belongs to: the data field the process's ``samflyt.communityField``
+    properties name (on its start event or tasks), once the data holds it; ``None`` keeps it as it is."""
+    for name in dict.fromkeys(version.property_values(authz.COMMUNITY_PROPERTY)):
+        value = data.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:200]
+    return None
+
+
 def _reminder_days(rule: str | None) -> list[int]:
     """``samflyt.reminders="10,2"``: remind 10 and 2 working days before the due date."""
     days = []
@@ -436,6 +446,7 @@ class Unit:
         data = instance_data(wf)
         row.data = dumps(data)
         row.title = _derived_title(li.version, data) or row.title
+        row.community = _case_community(li.version, data) or row.community
         if row.status not in ("error", "cancelled"):
             row.error_message = row.error_task = None
             if wf.completed:

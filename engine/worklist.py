@@ -113,8 +113,8 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
                                     HumanTask.candidate_role.is_(None)))
         if view == "overdue":
             query = query.where(HumanTask.due_at < now)
-    if view == "all" and not authz.is_admin(user):
-        # a supervisor oversees their own community's work (and tasks bound to none), not another's
+    if not authz.is_admin(user):
+        # another community's cases are not listed at all, not even as blocked: their titles are its own
         query = query.where(or_(HumanTask.community.is_(None),
                                 HumanTask.community.in_(sorted(user.community_names))))
     if process_id:
@@ -136,7 +136,7 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
     taken = taken_siblings(session, user.username) if view in ("available", "overdue") else set()
     for task, instance, process_name in session.execute(query).all():
         restrictions = json.loads(task.restrictions or "{}")
-        if offered_elsewhere(task, restrictions, user.username, taken):
+        if offered_elsewhere(task, restrictions, user.username, taken) or authz.community_reason(user, restrictions):
             continue
         reason = None
         if view in ("available", "overdue") and task.claimed_by is None:

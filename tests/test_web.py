@@ -744,6 +744,13 @@ def test_another_communitys_au_neither_sees_nor_works_its_cases(site):
     AU's completeness check, which only Vestfold's AU sees, opens and may hand out; the admin page shows the
     communities and places an organisation in one."""
     app, y = site
+    with y.rt.session() as s:
+        accounts.set_password(s, "vera", "passord-vera")
+    PASSWORDS["vera"] = "passord-vera"
+    # the draft is Vestfold's case from its start (its call's community), before any task is bound to one
+    assert client_for(app, "vera").get(f"/instances/{y.instance_id('app')}").status_code == 403
+    assert client_for(app, "per").get(f"/instances/{y.instance_id('app')}").status_code == 200
+    assert not y.rt.may_send_messages(y.instance_id("app"), "vera")
     y.complete("fill_application", "app", "ada", application_form(
         "Trygg hjemkomst", "Horten kommune", ["Sykehuset i Vestfold HF"],
         [("Horten kommune", 2025, 200_000)], contact="ada"))
@@ -755,7 +762,8 @@ def test_another_communitys_au_neither_sees_nor_works_its_cases(site):
     PASSWORDS["vera"] = "passord-vera"
     vera, per = client_for(app, "vera"), client_for(app, "per")
     assert check not in vera.get("/tasks?view=all").get_data(as_text=True)
-    assert check not in vera.get("/tasks?view=available").get_data(as_text=True)
+    available = vera.get("/tasks?view=available").get_data(as_text=True)
+    assert check not in available and "Trygg hjemkomst" not in available  # not even listed as blocked
     assert vera.get(f"/tasks/{check}").status_code == 403
     assert vera.get(f"/instances/{y.instance_id('app')}").status_code == 403
     vera.post(f"/tasks/{check}/claim")
@@ -775,14 +783,24 @@ def test_another_communitys_au_neither_sees_nor_works_its_cases(site):
 
 
 def test_the_call_is_for_one_of_the_deployments_communities_chosen_from_a_list(site):
-    """The call's community is not typed: AU chooses among the communities organisations are placed in, and
-    the form starts with the drafter's own; a name that is not a community is refused."""
+    """The call's community is not typed: AU drafts for its own community (an admin chooses among those
+    organisations are placed in), and the form starts with the drafter's own; anything else is refused."""
     app, y = site
     y.start("grant_round", "per", ref="next", title="Tilskudd 2026")
     draft = y.task("next", "draft_call")
     page = client_for(app, "per").get(f"/tasks/{draft}").get_data(as_text=True)
     assert '<option value="Helsefellesskapet i Vestfold" selected>Helsefellesskapet i Vestfold</option>' in page
-    assert '<option value="Helsefellesskap Vest-Viken" >Helsefellesskap Vest-Viken</option>' in page
+    assert "Helsefellesskap Vest-Viken" not in page  # not into another community's queue and money
+    y.start("grant_round", "admin", ref="admins", title="Tilskudd 2026")
+    admins = client_for(app, "admin").get(f"/tasks/{y.task('admins', 'draft_call')}").get_data(as_text=True)
+    assert '<option value="Helsefellesskap Vest-Viken" >Helsefellesskap Vest-Viken</option>' in admins
+    assert '<option value="Helsefellesskapet i Vestfold" >Helsefellesskapet i Vestfold</option>' in admins
+    with pytest.raises(ValidationError, match="community: Must be one of"):
+        y.complete("draft_call", "next", "per", {"title": "X", "year": 2026, "criteria": ["S"],
+                                                 "priority_groups": ["frail_elderly"], "frame": 1,
+                                                 "sustainability_cut_percent": 0, "deadlines": ["2026-05-04"],
+                                                 "reviewers_per_application": 2,
+                                                 "community": "Helsefellesskap Vest-Viken"})
     call = {"title": "Tilskudd 2026", "year": 2026, "criteria": ["Samhandling"], "priority_groups": ["frail_elderly"],
             "frame": 500_000, "sustainability_cut_percent": 0, "deadlines": ["2026-05-04"],
             "reviewers_per_application": 2}

@@ -101,7 +101,11 @@ def save_community():
     if not community or not organisations:
         flash(_("Give the community's name and at least one organisation."), "error")
         return redirect(url_for("admin.overview"))
-    runtime().set_community(community, organisations, actor=current_user.username)
+    try:
+        runtime().set_community(community, organisations, actor=current_user.username)
+    except SamflytError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.overview"))
     flash(_("%(community)s is saved.", community=community))
     return redirect(url_for("admin.overview"))
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from engine import clock
 from engine.connectors import grants as grant_records
 from engine.connectors import ledger
 from engine.errors import SamflytError
 from engine.models import HumanTask, ProcessInstance
+from engine.records import GrantApplication, GrantCall
 
 from .auth import runtime
 
@@ -83,8 +84,9 @@ def reports():
         query = select(HumanTask, ProcessInstance.title).join(
             ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(
             HumanTask.status == "open", HumanTask.spec_name.in_(REPORT_TASKS)).order_by(HumanTask.due_at)
-        if communities is not None:
-            query = query.where(or_(HumanTask.community.is_(None), HumanTask.community.in_(sorted(communities))))
+        if communities is not None:  # a report task belongs to its application's call's community
+            query = query.join(GrantApplication, GrantApplication.instance_id == HumanTask.instance_id).join(
+                GrantCall, GrantCall.id == GrantApplication.call_id).where(GrantCall.community.in_(sorted(communities)))
         due = s.execute(query).all()
         items = [{"task": t, "title": title, "overdue": bool(t.due_at and t.due_at < now)} for t, title in due]
         received = grant_records.reports_overview(s, communities)

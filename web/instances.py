@@ -43,7 +43,7 @@ def instance(instance_id: int):
     summary = [(fields[k], v) for k, v in view.data.items()
                if k in fields and isinstance(v, str | int | float | bool) and v not in (None, "")]
     may_send = rt.may_send_messages(instance_id, current_user.username)
-    process_name = next((m["name"] for m in rt.models() if m["process_id"] == view.process_id), None)
+    process_name = rt.process_name(view.process_id)
     messages = []
     for m in rt.message_forms(instance_id) if may_send else []:
         texts = m["texts"](m["form_key"], language) if language != "nb" else None

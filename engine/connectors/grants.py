@@ -72,10 +72,11 @@ def intake_closes_at(day: date) -> datetime:
 
 # -- calls -----------------------------------------------------------------------------------------------
 def community_choices(username: str = "") -> dict:
-    """The health communities a call can belong to -- those an administrator has placed organisations in --
-    as form choices, and ``own``: the one of ``username`` (the AU member drafting the call) when they belong
-    to exactly one, so the call form starts with it chosen. Without any community the grant cannot run
-    (its AU tasks are bound to the call's community), so that is an error saying what to do."""
+    """The health communities a call can belong to, as form choices: the drafter's own (``username``, the
+    AU member who opened the round), or for an admin or someone placed in none, every community an
+    administrator has placed organisations in; ``own`` is preselected when the drafter has exactly one.
+    Without any community the grant cannot run (its AU tasks are bound to the call's community), so that is
+    an error saying what to do."""
     session = _session()
     names = sorted(set(session.scalars(select(Organisation.community).where(Organisation.community.is_not(None)))))
     if not names:
@@ -83,8 +84,17 @@ def community_choices(username: str = "") -> dict:
                          "'samflyt users community NAME ORG...' or on the admin page")
     user = session.scalar(select(User).where(User.username == username)) if username else None
     own = sorted(user.community_names) if user is not None else []
+    if own and not (user is not None and "admin" in user.role_names):
+        names = own  # an AU member drafts calls for their own community, never into another's queue and money
     return {"options": [{"value": name, "label": name} for name in names],
             "own": own[0] if len(own) == 1 else ""}
+
+
+def call_community(call_id: int | None = None) -> dict:
+    """The community of the call an application answers, known from its start: the case is that
+    community's from its draft on (``""`` for a call that does not exist; submitting to it is refused)."""
+    call = _session().get(GrantCall, int(call_id)) if call_id else None
+    return {"community": call.community if call is not None else ""}
 
 
 def create_call(title: str, year: int, frame: int, deadlines: list, criteria: list, community: str,
@@ -277,8 +287,10 @@ def review_plan(application_id: int, reviewers: int = 3) -> dict:
     parties = {row.applicant_organisation, *json.loads(row.partner_organisations)}
     members = session.scalars(select(User).join(User.roles).where(Role.name == "committee", User.active.is_(True))
                               ).unique().all()
+    # a call from before communities were placed may name one no organisation is in: then every member counts
+    placed = session.scalar(select(Organisation.id).where(Organisation.community == community).limit(1)) is not None
     eligible = sorted(u.username for u in members
-                      if community in u.community_names and not (u.organisation_names & parties))
+                      if (not placed or community in u.community_names) and not (u.organisation_names & parties))
     count = min(int(reviewers), len(eligible))
     if count == 0:
         raise GrantError(f"no committee member without a conflict of interest can review application {row.id}")
@@ -543,7 +555,7 @@ def register(registry) -> None:
                         "grants.register_application": register_application, "grants.publish": publish,
                         "grants.return_application": return_application,
                         "grants.withdraw": withdraw, "grants.review_plan": review_plan,
-                        "grants.community_choices": community_choices,
+                        "grants.community_choices": community_choices, "grants.call_community": call_community,
                         "grants.record_reviews": record_reviews, "grants.review_summary": review_summary,
                         "grants.recommend": recommend, "grants.check_decisions": check_decisions,
                         "grants.record_decision": record_decision,
