@@ -44,6 +44,6 @@ def call(call_id: int):
         except GrantError:
             abort(404)
         received = grant_records.public_list(s, call_id)
-        is_open = any(c["call_id"] == call_id for c in grant_records.open_calls(s))
+    is_open = any(d["open"] for d in announcement["deadlines"])
     return render_template("calls/call.html", call=announcement, received=received, is_open=is_open,
                            may_apply=_may_apply(), process_id=APPLICATION_PROCESS)

@@ -588,22 +588,28 @@ def open_calls(session: Session, today: date | None = None) -> list[dict[str, An
     today = today or local_date(clock.now())
     out = []
     for call in session.scalars(select(GrantCall).where(GrantCall.status == "published")):
-        closed = set(json.loads(call.closed_deadlines))
-        # a deadline on a holiday or weekend holds until the next working day (the intake closes then)
-        ahead = sorted(d for d in json.loads(call.deadlines)
-                       if d not in closed and legal_deadline(date.fromisoformat(d)) >= today)
+        announcement = public_call(session, call.id, today)
+        ahead = [d for d in announcement["deadlines"] if d["open"]]
         if ahead:
-            out.append({**public_call(session, call.id), "open_deadlines": ahead})
-    return sorted(out, key=lambda c: (c["open_deadlines"][0], c["call_id"]))
+            out.append({**announcement, "open_deadlines": ahead})
+    return sorted(out, key=lambda c: (c["open_deadlines"][0]["holds_until"], c["call_id"]))
 
 
-def public_call(session: Session, call_id: int) -> dict[str, Any]:
-    """What anyone may read about a call: the announcement, not the assessment."""
+def public_call(session: Session, call_id: int, today: date | None = None) -> dict[str, Any]:
+    """What anyone may read about a call: the announcement, not the assessment. Each deadline says the day
+    the intake really holds to -- one on a holiday or weekend holds until the next working day (Public
+    Administration Act § 30) -- and whether it is still open (not closed by its timer, and not passed)."""
+    today = today or local_date(clock.now())
     call = _call(session, call_id)
+    closed = set(json.loads(call.closed_deadlines))
+    deadlines = []
+    for announced in sorted(json.loads(call.deadlines)):
+        holds_until = legal_deadline(date.fromisoformat(announced))
+        deadlines.append({"announced": announced, "holds_until": holds_until.isoformat(),
+                          "open": announced not in closed and holds_until >= today})
     return {"call_id": call.id, "title": call.title, "year": call.year, "community": call.community,
             "description": call.description or "", "criteria": json.loads(call.criteria),
-            "priority_groups": json.loads(call.priority_groups), "frame": call.frame,
-            "deadlines": json.loads(call.deadlines), "closed_deadlines": json.loads(call.closed_deadlines)}
+            "priority_groups": json.loads(call.priority_groups), "frame": call.frame, "deadlines": deadlines}
 
 
 def round_overview(session: Session, call_id: int) -> dict[str, Any]:
