@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from engine import accounts, clock
 from engine.scenario import Scenario
 from tests.grant_driver import BUNDLE, grant_runtime
 from web import create_app
 
 
-def test_every_demo_user_can_open_their_work(db_engine):
+@pytest.fixture
+def demo_site(db_engine):
+    """The demo year (``bpmn/grant/demo.json``) run through the runtime, and the web app on its database."""
     rt = grant_runtime(db_engine)
     demo = json.loads((BUNDLE / "demo.json").read_text(encoding="utf-8"))
     try:
@@ -22,6 +26,11 @@ def test_every_demo_user_can_open_their_work(db_engine):
     app = create_app({"TESTING": True, "SECRET_KEY": "demo", "WTF_CSRF_ENABLED": False,
                       "DATABASE_URL": db_engine.url.render_as_string(hide_password=False)})
     app.extensions["samflyt_runtime"] = rt
+    return rt, app, demo
+
+
+def test_every_demo_user_can_open_their_work(demo_site):
+    rt, app, demo = demo_site
     opened = {}
     for user in demo["users"]:
         name = user["username"]
@@ -44,16 +53,8 @@ def test_every_demo_user_can_open_their_work(db_engine):
         assert opened.get(role_user), f"{role_user} has nothing to do in the demo"
 
 
-def test_each_community_reads_its_own_rounds_and_reports_in_the_demo(db_engine):
-    rt = grant_runtime(db_engine)
-    demo = json.loads((BUNDLE / "demo.json").read_text(encoding="utf-8"))
-    try:
-        Scenario(rt).run(demo["steps"])
-    finally:
-        clock.set_now(None)
-    app = create_app({"TESTING": True, "SECRET_KEY": "demo", "WTF_CSRF_ENABLED": False,
-                      "DATABASE_URL": db_engine.url.render_as_string(hide_password=False)})
-    app.extensions["samflyt_runtime"] = rt
+def test_each_community_reads_its_own_rounds_and_reports_in_the_demo(demo_site):
+    rt, app, _ = demo_site
     pages = {}
     for name in ("per", "vera"):
         with rt.session() as s:
