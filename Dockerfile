@@ -8,6 +8,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY web ./web
+COPY community ./community
 COPY bpmn ./bpmn
 RUN pip install --no-cache-dir ".[prod]"
 ENV SAMFLYT_DATABASE_URL=postgresql://samflyt:samflyt@postgres:5432/samflyt

@@ -12,10 +12,11 @@ the task's data when it becomes ready and stored on the human-task row (so workl
 * ``samflyt.excludeOrganisationsField`` -- data field holding organisation names whose members may
   *not* work the task (e.g. conflict of interest: the applicant and its partners);
 * ``samflyt.userField`` -- data field holding a username (or a list): only those users;
-* ``samflyt.communityField`` -- data field holding the name of the health community whose case it is:
-  only members of that community's organisations, and that binds supervisors too -- the working
-  committee (AU) of one community neither sees nor reassigns another community's tasks. An empty field
-  binds the task to no community (a round before its call names one).
+* ``samflyt.scopeField`` -- data field holding the name of the organisational scope whose case it is
+  (a scope groups organisations, e.g. a region): only members of that scope's organisations, and that
+  binds supervisors too -- a supervisor of one scope neither sees nor reassigns another scope's tasks.
+  An empty field binds the task to no scope. Packages may name further scope properties
+  (:func:`register_scope_property`), e.g. a property name their diagrams already use.
 
 Processes may add rules with :func:`register_narrowing`.
 """
@@ -37,10 +38,12 @@ _NARROWING: dict[str, str] = {
     "samflyt.organisationField": "organisations",
     "samflyt.excludeOrganisationsField": "exclude_organisations",
     "samflyt.userField": "users",
-    "samflyt.communityField": "communities",
+    "samflyt.scopeField": "scopes",
 }
-#: the property binding a task (and so its case) to a health community
-COMMUNITY_PROPERTY = "samflyt.communityField"
+#: restriction key of the scope a task (and so its case) is bound to
+SCOPES = "scopes"
+#: the properties binding a task (and so its case) to a scope
+SCOPE_PROPERTIES: list[str] = ["samflyt.scopeField"]
 #: restriction key -> check(user, allowed values) -> reason it fails, or None when the user passes
 _CHECKS: dict[str, Callable[[User, list[Any]], str | None]] = {}
 
@@ -65,15 +68,22 @@ def restrictions_for(properties: dict[str, str], data: dict[str, Any]) -> dict[s
         field = properties.get(prop)
         if field:
             values = [v for v in _as_list(data.get(field)) if v not in (None, "")]
-            if key == "communities" and not values:
-                continue  # not (yet) a community's case: no narrowing, rather than no one at all
+            if key == SCOPES and not values:
+                continue  # not (yet) bound to a scope: no narrowing, rather than no one at all
             result.setdefault(key, []).extend(values)
     return result
 
 
-def task_community(restrictions: dict[str, list[Any]]) -> str | None:
-    """The one community a task is bound to (the human-task row's ``community`` column), if exactly one."""
-    values = {str(v) for v in restrictions.get("communities", [])}
+def register_scope_property(property_name: str) -> None:
+    """Let ``property_name`` bind tasks to a scope as ``samflyt.scopeField`` does."""
+    _NARROWING[property_name] = SCOPES
+    if property_name not in SCOPE_PROPERTIES:
+        SCOPE_PROPERTIES.append(property_name)
+
+
+def task_scope(restrictions: dict[str, list[Any]]) -> str | None:
+    """The one scope a task is bound to (the human-task row's ``scope`` column), if exactly one."""
+    values = {str(v) for v in restrictions.get(SCOPES, [])}
     return values.pop() if len(values) == 1 else None
 
 
@@ -94,34 +104,40 @@ def _check_users(user: User, allowed: list[Any]) -> str | None:
     return None if user.username in {str(a) for a in allowed} else "this task is assigned to named users"
 
 
-def _check_communities(user: User, allowed: list[Any]) -> str | None:
-    if user.community_names & {str(a) for a in allowed}:
+def _check_scopes(user: User, allowed: list[Any]) -> str | None:
+    if user.scope_names & {str(a) for a in allowed}:
         return None
     return f"the case belongs to {', '.join(map(str, allowed))}, and you are not a member of it"
 
 
 _CHECKS.update({"organisations": _check_organisations, "exclude_organisations": _check_excluded,
-                "users": _check_users, "communities": _check_communities})
+                "users": _check_users, SCOPES: _check_scopes})
 
 
-def community_reason(user: User, restrictions: dict[str, list[Any]]) -> str | None:
-    """Why ``user`` is outside the community a task is bound to, or ``None`` (admins are never outside)."""
-    if is_admin(user) or not restrictions.get("communities"):
+def scope_reason(user: User, restrictions: dict[str, list[Any]]) -> str | None:
+    """Why ``user`` is outside the scope a task is bound to, or ``None`` (admins are never outside)."""
+    if is_admin(user) or not restrictions.get(SCOPES):
         return None
-    return _check_communities(user, restrictions["communities"])
+    return _check_scopes(user, restrictions[SCOPES])
 
 
 def supervises(user: User, restrictions: dict[str, list[Any]]) -> bool:
-    """Whether ``user`` oversees a task with these restrictions: a supervisor of the task's community."""
-    return is_supervisor(user) and community_reason(user, restrictions) is None
+    """Whether ``user`` oversees a task with these restrictions: a supervisor of the task's scope."""
+    return is_supervisor(user) and scope_reason(user, restrictions) is None
 
 
-#: Roles that oversee all work (see every open task, reassign); ``SAMFLYT_SUPERVISOR_ROLES``, default AU.
-SUPERVISOR_ROLES = {r.strip().lower() for r in os.environ.get("SAMFLYT_SUPERVISOR_ROLES", "au").split(",") if r.strip()}
+#: Roles that oversee all work of their scope (see every open task, reassign): none by default; packages
+#: add theirs (:func:`register_supervisor_roles`) and ``SAMFLYT_SUPERVISOR_ROLES`` (comma-separated) more.
+SUPERVISOR_ROLES = {r.strip().lower() for r in os.environ.get("SAMFLYT_SUPERVISOR_ROLES", "").split(",") if r.strip()}
+
+
+def register_supervisor_roles(*roles: str) -> None:
+    """Configure roles that supervise the work of their scope (a package's own committee, say)."""
+    SUPERVISOR_ROLES.update(r.strip().lower() for r in roles if r.strip())
 
 
 def is_supervisor(user: User) -> bool:
-    """Admins and the supervising roles (AU in a health community) may see all open tasks and reassign."""
+    """Admins and the supervising roles may see all open tasks (of their scope) and reassign."""
     return is_admin(user) or bool(user.role_names & SUPERVISOR_ROLES)
 
 
@@ -179,16 +195,16 @@ def may_view_task(user: User, task: HumanTask, restrictions: dict[str, list[Any]
 
 
 def may_view_instance(user: User, started_by: str | None, tasks: list[HumanTask],
-                      community: str | None = None) -> bool:
+                      scope: str | None = None) -> bool:
     """Who may open an instance's page: its starter, anyone who has or had one of its tasks, anyone who
     may claim one of its open tasks (the case link in "Available" must open), admins, and supervisors --
-    of the case's community, when one of its tasks is bound to a community.
+    of the case's scope, when one of its tasks is bound to a scope.
 
-    ``tasks`` are the instance's human-task rows, open and closed; ``community`` the instance's own.
+    ``tasks`` are the instance's human-task rows, open and closed; ``scope`` the instance's own.
     """
     if not user.active:
         return False
-    if _speaks_for_case(user, started_by, tasks, community):
+    if _speaks_for_case(user, started_by, tasks, scope):
         return True
     for task in tasks:
         if user.username in (task.claimed_by, task.completed_by):
@@ -222,21 +238,21 @@ def may_start(user: User, properties: dict[str, str]) -> bool:
     return is_admin(user) or bool(user.role_names & roles)
 
 
-def _speaks_for_case(user: User, started_by: str | None, tasks: list[HumanTask], community: str | None) -> bool:
-    """The case's starter, admins, and supervisors of the case's community: the instance's own
-    (``community``, e.g. an application's call's, known before any task is bound to it) and every one a
-    task of the instance is bound to; ``tasks`` are the instance's human-task rows."""
+def _speaks_for_case(user: User, started_by: str | None, tasks: list[HumanTask], scope: str | None) -> bool:
+    """The case's starter, admins, and supervisors of the case's scope: the instance's own (``scope``,
+    known from its data before any task is bound to it) and every one a task of the instance is bound to;
+    ``tasks`` are the instance's human-task rows."""
     if user.username == started_by:
         return True
-    if community and community_reason(user, {"communities": [community]}):
+    if scope and scope_reason(user, {SCOPES: [scope]}):
         return False
-    return is_supervisor(user) and all(community_reason(user, json.loads(t.restrictions or "{}")) is None
+    return is_supervisor(user) and all(scope_reason(user, json.loads(t.restrictions or "{}")) is None
                                        for t in tasks)
 
 
 def may_send_message(user: User, started_by: str | None, tasks: Sequence[HumanTask] = (),
-                     community: str | None = None) -> bool:
-    """Who may send an instance a message from its form (a deviation report, a withdrawal): the one who
-    started it -- the applicant speaks for the case -- admins, and supervisors of the case's community
-    (``tasks`` and ``community`` as for :func:`may_view_instance`)."""
-    return user.active and _speaks_for_case(user, started_by, list(tasks), community)
+                     scope: str | None = None) -> bool:
+    """Who may send an instance a message from its form (a report, a withdrawal): the one who started it
+    -- the starter speaks for the case -- admins, and supervisors of the case's scope (``tasks`` and
+    ``scope`` as for :func:`may_view_instance`)."""
+    return user.active and _speaks_for_case(user, started_by, list(tasks), scope)

@@ -1,4 +1,8 @@
-"""The ``samflyt`` command line: deploy, start, work and inspect processes; run the web app.
+"""The ``samflyt`` command line: deploy, start, work and inspect processes.
+
+Packages add their own commands through the ``samflyt.commands`` entry-point group: each entry is a
+callable that receives the ``samflyt`` group (the web app adds ``serve``; a domain package its own), so
+this module imports no package that builds on the engine.
 
 Global options come before the command: ``samflyt [--db URL] [--json] COMMAND ...``. Every failure
 exits non-zero with one line on stderr. ``--json`` prints stable machine output (see the README);
@@ -63,7 +67,28 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 class SamflytGroup(click.Group):
-    """Turns engine errors into one line on stderr and a non-zero exit code."""
+    """Turns engine errors into one line on stderr and a non-zero exit code, and offers the commands of
+    installed packages (``samflyt.commands`` entry points: ``register(group)``), added when first asked
+    for so that importing this module imports none of them. Their commands take the :class:`Context`
+    with ``click.pass_obj``."""
+
+    _installed_added = False
+
+    def _add_installed(self) -> None:
+        if not self._installed_added:
+            self._installed_added = True
+            from .plugins import load_group
+
+            for register in load_group("samflyt.commands"):
+                register(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._add_installed()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_installed()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -159,17 +184,6 @@ def users_add(ctx: Context, name: str, roles: tuple[str, ...], orgs: tuple[str, 
     user = ctx.runtime.add_user(name, list(roles), list(orgs), display_name=display_name, email=email)
     ctx.emit({"username": user.username, "roles": sorted(user.role_names),
               "organisations": sorted(user.organisation_names)})
-
-
-@users.command("community")
-@click.argument("community")
-@click.argument("organisations", nargs=-1, required=True)
-@pass_ctx
-def users_community(ctx: Context, community: str, organisations: tuple[str, ...]) -> None:
-    """Place ORGANISATIONS in the health community COMMUNITY (tasks bound to a community check it)."""
-    ctx.runtime.set_community(community, list(organisations))
-    ctx.emit({"community": community, "organisations": sorted(organisations)},
-             f"{community}: {', '.join(organisations)}")
 
 
 @users.command("password")
@@ -304,7 +318,7 @@ def message(ctx: Context, name: str, data: str | None, correlations: tuple[str, 
 @click.option("--as", "actor", metavar="ADMIN", help="An admin; without it, whoever may write the database.")
 @pass_ctx
 def run_connector(ctx: Context, name: str, params: str | None, actor: str | None) -> None:
-    """Run connector NAME outside any process, audited (e.g. ledger.allocate for the allocation letter)."""
+    """Run connector NAME outside any process, audited (e.g. to record a figure that comes from outside)."""
     result = ctx.runtime.call_connector(name, _json_arg(params), actor)
     ctx.emit(result, json.dumps(result, ensure_ascii=False, default=str))
 
@@ -400,11 +414,12 @@ def scheduler(ctx: Context, once: bool, interval: float, workers: int | None) ->
 
 
 @main.command()
-@click.option("--bundle", "bundles", multiple=True, default=["bpmn/grant"], show_default=True,
-              help="Bundle folder(s) to deploy; a demo.json in a folder names users, instances and scenario steps.")
+@click.option("--bundle", "bundles", multiple=True,
+              help="Bundle folder(s) to deploy; a demo.json in a folder names users, instances and scenario steps. "
+                   "Default: the bundles installed packages offer (samflyt.bundles entry points).")
 @pass_ctx
 def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
-    """Set up a demo database: schema, bundles, the communities and users their demo.json lists, and its instances or
+    """Set up a demo database: schema, bundles, the scopes and users their demo.json lists, and its instances or
     scenario steps (see engine/scenario.py), which move processes through a simulated year.
 
     Running it again changes nothing: users are updated, and instances whose business key exists are not
@@ -414,13 +429,17 @@ def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
 
     from . import clock
     from .db import migrate
+    from .plugins import installed_bundles
     from .scenario import Scenario
 
+    bundles = bundles or tuple(str(path) for path in installed_bundles())
+    if not bundles:
+        raise click.UsageError("no bundle given and no installed package offers one: use --bundle PATH")
     rt = ctx.runtime
     migrate(rt.engine)
     fixtures = [json.loads(p.read_text(encoding="utf-8")) for b in bundles if (p := Path(b) / "demo.json").is_file()]
-    for community in (c for f in fixtures for c in f.get("communities", [])):
-        rt.set_community(community["name"], community.get("organisations", []), actor="demo")
+    for scope in (c for f in fixtures for c in f.get("scopes", [])):
+        rt.set_scope(scope["name"], scope.get("organisations", []), actor="demo")
     users = [u for f in fixtures for u in f.get("users", [])]
     for user in users:
         rt.add_user(user["username"], user.get("roles", []), user.get("organisations", []),
@@ -468,25 +487,6 @@ def _demo_passwords(rt, usernames: list[str]) -> dict[str, str]:
                 created[name] = new_password()
                 set_password(s, name, created[name])
     return created
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--debug", is_flag=True)
-@click.option("--with-scheduler", is_flag=True,
-              help="Also run the scheduler's jobs in this process (a one-process set-up for newcomers).")
-@pass_ctx
-def serve(ctx: Context, host: str, port: int, debug: bool, with_scheduler: bool) -> None:
-    """Run the web application (development server; use gunicorn in production)."""
-    from web import create_app
-
-    app = create_app({"DEV_SERVER": True, **({"DATABASE_URL": ctx.db_url} if ctx.db_url else {})})
-    if with_scheduler:
-        from .scheduler import start_background
-
-        start_background(app.extensions["samflyt_runtime"])
-    app.run(host=host, port=port, debug=debug, use_reloader=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -76,14 +76,19 @@ def session_factory(engine: Engine, write: bool = False) -> sessionmaker[Session
     return sessionmaker(bind, expire_on_commit=False)
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` with Alembic (the only way the schema is created)."""
+def migrate(engine: Engine, revision: str = "heads") -> None:
+    """Bring the schema to ``revision`` with Alembic (the only way the schema is created): by default the
+    heads of the engine's branch and of every installed package's branch (``samflyt.migrations``)."""
     from alembic import command
     from alembic.config import Config
+
+    from .plugins import migration_locations
 
     here = Path(__file__).parent / "migrations"
     cfg = Config()
     cfg.set_main_option("script_location", str(here))
+    cfg.set_main_option("version_locations", " ".join([str(here / "versions"), *migration_locations()]))
+    cfg.set_main_option("path_separator", "space")
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
         cfg.attributes["connection"] = conn

@@ -26,7 +26,7 @@ SUPPORTED_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
 #: A choice list filled from the task's data, written the way spiff-arena's forms write it:
 #: ``"anyOf": ["options_from_task_data_var:NAME"]``, where the data field NAME holds a list of
 #: ``{"value": ..., "label": ...}`` (or of plain values). The diagram fills NAME before the task (a service
-#: task asking a connector, say), so the choices are the deployment's own -- its health communities, the
+#: task asking a connector, say), so the choices are the deployment's own -- its organisational scopes, the
 #: calls open now -- and never a copy in a form file that goes stale.
 OPTIONS_FROM_DATA = "options_from_task_data_var:"
 

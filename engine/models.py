@@ -87,9 +87,9 @@ class Organisation(Base):
     __tablename__ = "organisations"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    #: the health community (helsefellesskap) the organisation belongs to: a municipality or a hospital
-    #: trust is part of exactly one; ``None`` for organisations outside any (e.g. the system's operator)
-    community: Mapped[str | None] = mapped_column(String(200), index=True)
+    #: the organisational scope the organisation belongs to (exactly one, e.g. a region its members work
+    #: for); ``None`` for organisations outside any (e.g. the system's operator). See engine.authz.
+    scope: Mapped[str | None] = mapped_column(String(200), index=True)
 
 
 class User(Base):
@@ -114,9 +114,9 @@ class User(Base):
         return {o.name for o in self.organisations}
 
     @property
-    def community_names(self) -> set[str]:
-        """The health communities of the user's organisations (what ``samflyt.communityField`` checks)."""
-        return {o.community for o in self.organisations if o.community}
+    def scope_names(self) -> set[str]:
+        """The scopes of the user's organisations (what ``samflyt.scopeField`` checks)."""
+        return {o.scope for o in self.organisations if o.scope}
 
 
 class ProcessModel(Base):
@@ -163,9 +163,9 @@ class ProcessInstance(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     business_key: Mapped[str | None] = mapped_column(String(200), index=True)
     title: Mapped[str | None] = mapped_column(String(500))
-    #: the health community whose case it is (the data field a ``samflyt.communityField`` of the process
-    #: names, read after each step): supervisors of other communities do not open it (engine.authz)
-    community: Mapped[str | None] = mapped_column(String(200), index=True)
+    #: the scope whose case it is (the data field a scope property of the process names, read after each
+    #: step): supervisors of other scopes do not open it (engine.authz)
+    scope: Mapped[str | None] = mapped_column(String(200), index=True)
     state: Mapped[str] = mapped_column(Text)
     data: Mapped[str] = mapped_column(Text, default="{}")
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -195,9 +195,9 @@ class HumanTask(Base):
     # Narrowing evaluated when the task became ready: {"organisations": [...], "exclude_organisations":
     # [...], "users": [...]} -- see engine.authz.
     restrictions: Mapped[str] = mapped_column(Text, default="{}")
-    #: the health community the task belongs to (``samflyt.communityField``), a column so the supervisors'
-    #: "all open" worklist can be narrowed and paged by the database; ``None``: not bound to one
-    community: Mapped[str | None] = mapped_column(String(200), index=True)
+    #: the scope the task belongs to (``samflyt.scopeField``), a column so the supervisors' "all open"
+    #: worklist can be narrowed and paged by the database; ``None``: not bound to one
+    scope: Mapped[str | None] = mapped_column(String(200), index=True)
     status: Mapped[str] = mapped_column(String(20), default="open", index=True)
     claimed_by: Mapped[str | None] = mapped_column(String(100), index=True)
     claimed_at: Mapped[datetime | None] = mapped_column(TZDateTime)

@@ -8,45 +8,25 @@ due date is marked overdue and its people notified. Each notice is a ``task_noti
 and kind, written in the same transaction as its mail: none is ever sent twice, even by two schedulers.
 
 The people are whoever claimed the task, else the active users holding the task's role who may work it
-(narrowing included) and have an e-mail address. Escalation that changes the process (a task for AU)
+(narrowing included) and have an e-mail address. Escalation that changes the process (a task for a supervisor)
 belongs in the BPMN, as a non-interrupting boundary timer.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import authz, clock
-from .calendar import local_date, working_days_before
+from .calendar import local_date
 from .db import for_update
 from .mail import enqueue
 from .models import AuditEvent, HumanTask, ProcessInstance, ProcessModel, Role, TaskNotice, User
+from .notice_times import next_notice_at, notices_due
 from .serialization import dumps
-
-
-def notices_due(task: HumanTask, now: datetime) -> list[str]:
-    """The kinds of notice due for ``task`` at ``now``: ``reminder-N`` (oldest first) and ``overdue``."""
-    if task.due_at is None:
-        return []
-    if now > task.due_at:
-        return ["overdue"]
-    today, due_day = local_date(now), local_date(task.due_at)
-    return [f"reminder-{n}" for n in json.loads(task.reminders or "[]") if today >= working_days_before(due_day, n)]
-
-
-def next_notice_at(task: HumanTask, sent: set[str]) -> datetime | None:
-    """The first moment a notice not yet sent falls due: a reminder day's start, or just after the due time."""
-    if task.due_at is None or "overdue" in sent:
-        return None
-    due_day = local_date(task.due_at)
-    moments = [clock.to_utc(working_days_before(due_day, n)) for n in json.loads(task.reminders or "[]")
-               if f"reminder-{n}" not in sent]
-    moments.append(task.due_at + timedelta(seconds=1))
-    return min(moments)
 
 
 def recipients(session: Session, task: HumanTask) -> list[User]:

@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import authz, clock, mail, spiff_events
+from . import authz, clock, mail, plugins, spiff_events
 from .bpmn_loader import FORM_PROPERTIES, Bundle, DeployResult, collect_files, find_file, parse_bundle
 from .bpmn_loader import deploy as write_bundle
 from .connectors import ConnectorRegistry
@@ -81,6 +81,7 @@ class Runtime:
                  workflow_cache_size: int = 256, spec_cache: bool = True) -> None:
         clock.install()
         spiff_events.install()
+        plugins.load_narrowing()
         self.engine = engine if isinstance(engine, Engine) else make_engine(engine)
         self.Session = session_factory(self.engine)
         self.WriteSession = session_factory(self.engine, write=True)
@@ -119,7 +120,7 @@ class Runtime:
 
     def call_connector(self, name: str, params: dict[str, Any] | None = None, actor: str | None = None) -> Any:
         """Run a connector outside any process, in its own audited transaction (admins only when ``actor``
-        is given): e.g. recording the year's allocation letter with ``ledger.allocate``."""
+        is given): e.g. recording a figure that comes from outside any process."""
         with self._unit() as unit:
             if actor is not None and not authz.is_admin(self._user(unit.session, actor)):
                 raise NotAuthorisedError(f"{actor} may not run connectors directly: admins only")
@@ -167,36 +168,36 @@ class Runtime:
                        organisations=sorted(user.organisation_names))
         return user
 
-    def set_community(self, community: str, organisations: list[str], actor: str | None = None) -> None:
-        """Place ``organisations`` in the health community ``community`` (created on first use), which
-        tasks bound by ``samflyt.communityField`` check; an organisation belongs to one community, so
-        placing it here moves it from any other. Audited."""
+    def set_scope(self, scope: str, organisations: list[str], actor: str | None = None,
+                  action: str = "scope_saved") -> None:
+        """Place ``organisations`` in the scope ``scope`` (created on first use), which tasks bound to a
+        scope check (``samflyt.scopeField``); an organisation belongs to one scope, so placing it here moves
+        it from any other. Audited as ``action`` (a package may keep the name its tools know)."""
         from .models import Organisation
 
-        community = community.strip()
+        scope = scope.strip()
         organisations = [o.strip() for o in organisations if o.strip()]
-        if not community or not organisations:
-            field = "community" if not community else "organisations"
+        if not scope or not organisations:
+            field = "scope" if not scope else "organisations"
             raise ValidationError({field: ["Missing data for required field."]})
-        if len(community) > 200 or any(len(o) > 200 for o in organisations):
-            raise ValidationError({"community" if len(community) > 200 else "organisations":
+        if len(scope) > 200 or any(len(o) > 200 for o in organisations):
+            raise ValidationError({"scope" if len(scope) > 200 else "organisations":
                                    ["Longer than maximum length 200."]})
         with self._unit() as unit:
             s = unit.session
             acting = s.scalar(select(User).where(User.username == actor)) if actor else None
             if acting is not None and not authz.is_admin(acting):  # a command-line operator is trusted
-                raise NotAuthorisedError(f"{actor} may not place organisations in communities: admins only")
+                raise NotAuthorisedError(f"{actor} may not place organisations in scopes: admins only")
             moved = []
             for name in organisations:
                 org = s.scalar(select(Organisation).where(Organisation.name == name))
                 if org is None:
                     org = Organisation(name=name)
                     s.add(org)
-                if org.community != community:
-                    moved.append({"organisation": name, "from": org.community})
-                    org.community = community
-            unit.audit("community_saved", actor, community=community, organisations=sorted(organisations),
-                       moved=moved)
+                if org.scope != scope:
+                    moved.append({"organisation": name, "from": org.scope})
+                    org.scope = scope
+            unit.audit(action, actor, scope=scope, organisations=sorted(organisations), moved=moved)
 
     def set_user(self, username: str, roles: list[str], organisations: list[str], display_name: str | None,
                  email: str | None, active: bool, actor: str) -> None:
@@ -373,7 +374,7 @@ class Runtime:
 
     def may_reassign(self, task_id: str, username: str) -> bool:
         """Whether ``username`` may give task ``task_id`` to someone else: admins, and supervisors of the
-        task's community (what :meth:`assign` enforces; the task page offers the form only to them)."""
+        task's scope (what :meth:`assign` enforces; the task page offers the form only to them)."""
         with self.Session() as s:
             user = self._user(s, username)
             row = self._open_task(s, task_id)
@@ -388,7 +389,7 @@ class Runtime:
             if row is None:
                 raise NotFoundError(f"instance {instance_id} does not exist")
             tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
-            return authz.may_view_instance(user, row.started_by, list(tasks), row.community)
+            return authz.may_view_instance(user, row.started_by, list(tasks), row.scope)
 
     def may_send_messages(self, instance_id: int, username: str) -> bool:
         """Whether ``username`` may send instance ``instance_id`` messages from their forms
@@ -399,7 +400,7 @@ class Runtime:
             if row is None:
                 raise NotFoundError(f"instance {instance_id} does not exist")
             tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
-            return authz.may_send_message(user, row.started_by, list(tasks), row.community)
+            return authz.may_send_message(user, row.started_by, list(tasks), row.scope)
 
     @staticmethod
     def _start_event(version: CachedVersion) -> BpmnTaskSpec | None:
@@ -486,7 +487,7 @@ class Runtime:
             unit.audit("unclaim", actor, row.instance_id, task_id, previous=row.claimed_by)
 
     def assign(self, task_id: str, assignee: str, actor: str, reason: str | None = None) -> None:
-        """Give a task to ``assignee`` (admins and supervisors, e.g. AU, of the task's community); the assignee
+        """Give a task to ``assignee`` (admins and supervisors of the task's scope); the assignee
         must be allowed to work it."""
         with self._unit() as unit:
             s = unit.session
@@ -500,7 +501,7 @@ class Runtime:
             restrictions = json.loads(row.restrictions)
             if not authz.supervises(user, restrictions):
                 raise NotAuthorisedError(f"{actor} may not assign task {task_id}: "
-                                         f"{authz.community_reason(user, restrictions)}")
+                                         f"{authz.scope_reason(user, restrictions)}")
             authz.require_may_work(target, row, restrictions)
             self._set_claim(unit.session, row, target.username)
             unit.audit("assign", actor, row.instance_id, task_id, assignee=assignee,

@@ -1,6 +1,6 @@
 """Scenarios: a list of steps (start, complete, message, connector, move the clock) run through the runtime.
 
-A demo database should show a process in the middle of its life (a grant round half-way through the
+A demo database should show a process in the middle of its life (a funding round half-way through the
 year, with something in every worklist), reached the way real users would reach it: by completing tasks
 with form data, letting timers fire and delivering messages. A scenario is that path written as data
 (``demo.json`` next to a bundle), so a new process gets a demo without new code, and tests can drive the

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -24,7 +24,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import Engine, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from . import authz, clock
@@ -32,9 +32,9 @@ from .bpmn_loader import FORM_PROPERTIES
 from .db import for_update
 from .errors import ConflictError, NotFoundError
 from .models import AuditEvent, HumanTask, Message, MessageWait, ProcessInstance, TaskNotice, Timer
-from .reminders import next_notice_at
+from .notice_times import next_notice_at
 from .serialization import dump_state, dumps, load_state
-from .spec_cache import CachedVersion
+from .spec_cache import CachedVersion, SpecCache, WorkflowCache
 from .spiff_events import (
     catch_message,
     event_parts,
@@ -49,8 +49,18 @@ from .spiff_events import (
 )
 from .views import InstanceView, MessageResult, TaskView, timer_view
 
-if TYPE_CHECKING:
-    from .runtime import Runtime
+
+class Host(Protocol):
+    """What a unit needs of the runtime that opens it: the database engine (for its locking dialect), the
+    spec and workflow caches, the script engine, and the latest version that catches a message. Named
+    here so the unit of work does not import the runtime built on it."""
+
+    engine: Engine
+    cache: SpecCache
+    workflows: WorkflowCache
+    script_engine: Any
+
+    def _latest_version_catching(self, session: Session, message_name: str) -> CachedVersion | None: ...
 
 _current_unit: ContextVar[Unit | None] = ContextVar("samflyt_current_unit", default=None)
 _current_instance: ContextVar[int | None] = ContextVar("samflyt_current_instance", default=None)
@@ -109,10 +119,11 @@ def _derived_title(version: CachedVersion, data: dict[str, Any]) -> str | None:
     return None
 
 
-def _case_community(version: CachedVersion, data: dict[str, Any]) -> str | None:
-    """The community the case belongs to: the data field the process's ``samflyt.communityField``
-    properties name (on its start event or tasks), once the data holds it; ``None`` keeps it as it is."""
-    for name in dict.fromkeys(version.property_values(authz.COMMUNITY_PROPERTY)):
+def _case_scope(version: CachedVersion, data: dict[str, Any]) -> str | None:
+    """The scope the case belongs to: the data field the process's scope properties name (on its start
+    event or tasks), once the data holds it; ``None`` keeps it as it is."""
+    names = (n for prop in authz.SCOPE_PROPERTIES for n in version.property_values(prop))
+    for name in dict.fromkeys(names):
         value = data.get(name)
         if isinstance(value, str) and value.strip():
             return value.strip()[:200]
@@ -213,7 +224,7 @@ class Loaded:
 class Unit:
     """One transaction: the instances it has loaded, the messages in flight, the audit it writes."""
 
-    def __init__(self, runtime: Runtime, session: Session) -> None:
+    def __init__(self, runtime: Host, session: Session) -> None:
         self.rt = runtime
         self.session = session
         self.loaded: dict[int, Loaded] = {}
@@ -446,7 +457,7 @@ class Unit:
         data = instance_data(wf)
         row.data = dumps(data)
         row.title = _derived_title(li.version, data) or row.title
-        row.community = _case_community(li.version, data) or row.community
+        row.scope = _case_scope(li.version, data) or row.scope
         if row.status not in ("error", "cancelled"):
             row.error_message = row.error_task = None
             if wf.completed:
@@ -501,7 +512,7 @@ class Unit:
             if str(props.get(DISTINCT_WORKERS_PROPERTY, "")).lower() == "true":
                 restrictions["distinct_workers"] = [spec.bpmn_id or spec.name]
             row.restrictions = dumps(restrictions)
-            row.community = authz.task_community(restrictions)
+            row.scope = authz.task_scope(restrictions)
             row.due_at = self._due_at(li, task, props)
             row.reminders = dumps(_reminder_days(props.get("samflyt.reminders")))
             row.overdue_at = None

@@ -2,8 +2,8 @@
 
 Four views: ``mine`` (claimed by me), ``available`` (my roles, unclaimed, not blocked for me -- those
 blocked, e.g. by a conflict of interest, come back separately with the reason so the page can say why),
-``overdue`` (mine or available, past the due date) and ``all`` (every open task of the supervisor's health
-community, and those bound to none; AU and admins only).
+``overdue`` (mine or available, past the due date) and ``all`` (every open task of the supervisor's scope,
+and those bound to none; supervisors and admins only).
 Filtering, sorting and paging happen here so every entry point pages the same way.
 """
 
@@ -89,7 +89,7 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
              page: int = 1, per_page: int = 25, process_id: str | None = None) -> Page:
     """One page of a worklist, optionally narrowed to one process and by text.
 
-    "Mine" and "all" are paged by the database (``all`` may be every open task of the community).
+    "Mine" and "all" are paged by the database (``all`` may be every open task of the scope).
     "Available" and "overdue" are paged after each row's narrowing rules (organisation, conflict of
     interest, named users) are evaluated, which are data of the row, not columns; those views hold only
     the open, unclaimed tasks of the user's roles.
@@ -114,9 +114,8 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
         if view == "overdue":
             query = query.where(HumanTask.due_at < now)
     if not authz.is_admin(user):
-        # another community's cases are not listed at all, not even as blocked: their titles are its own
-        query = query.where(or_(HumanTask.community.is_(None),
-                                HumanTask.community.in_(sorted(user.community_names))))
+        # another scope's cases are not listed at all, not even as blocked: their titles are its own
+        query = query.where(or_(HumanTask.scope.is_(None), HumanTask.scope.in_(sorted(user.scope_names))))
     if process_id:
         query = query.where(ProcessInstance.process_id == process_id)
     if text:
@@ -136,7 +135,7 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
     taken = taken_siblings(session, user.username) if view in ("available", "overdue") else set()
     for task, instance, process_name in session.execute(query).all():
         restrictions = json.loads(task.restrictions or "{}")
-        if offered_elsewhere(task, restrictions, user.username, taken) or authz.community_reason(user, restrictions):
+        if offered_elsewhere(task, restrictions, user.username, taken) or authz.scope_reason(user, restrictions):
             continue
         reason = None
         if view in ("available", "overdue") and task.claimed_by is None:

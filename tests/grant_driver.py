@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from community.connectors.ledger import balances
+from community.records import GrantApplication
 from engine.connectors import ConnectorRegistry
-from engine.connectors.ledger import balances
-from engine.records import GrantApplication
 from engine.runtime import Runtime
 from engine.scenario import Scenario
 
@@ -33,8 +33,8 @@ def grant_runtime(engine) -> Runtime:
     registry.load_entry_points()
     rt = Runtime(engine, connectors=registry, workflow_cache_size=0, spec_cache=False)
     seed = json.loads((BUNDLE / "demo.json").read_text(encoding="utf-8"))
-    for community in seed["communities"]:
-        rt.set_community(community["name"], community["organisations"])
+    for community in seed["scopes"]:
+        rt.set_scope(community["name"], community["organisations"])
     for user in seed["users"]:
         rt.add_user(user["username"], user["roles"], user["organisations"], user.get("display_name"),
                     user.get("email"))

@@ -167,8 +167,8 @@ def test_a_task_bound_to_a_community_is_for_that_community_only_supervisors_incl
     body = [start(), user_task("check", "Kontroller", properties={"samflyt.communityField": "community"}),
             end(), chain("start", "check", "end")]
     deploy({"c.bpmn": definitions(process("bound", *body, lanes={"AU": ["check"]}))})
-    rt.set_community("Helsefellesskapet i Vestfold", ["Sykehuset i Vestfold HF", "Horten kommune"])
-    rt.set_community("Helsefellesskap Vest-Viken", ["Vestre Viken HF"])
+    rt.set_scope("Helsefellesskapet i Vestfold", ["Sykehuset i Vestfold HF", "Horten kommune"])
+    rt.set_scope("Helsefellesskap Vest-Viken", ["Vestre Viken HF"])
     rt.add_user("per", roles=["au"], organisations=["Sykehuset i Vestfold HF"])
     rt.add_user("vera", roles=["au"], organisations=["Vestre Viken HF"])
     rt.add_user("ola", roles=["au"], organisations=["Vestre Viken HF"])
@@ -191,7 +191,7 @@ def test_a_task_bound_to_a_community_is_for_that_community_only_supervisors_incl
 
         from engine.models import User
         users = {u.username: u for u in s.scalars(select(User)).unique()}
-        assert s.scalar(select(HumanTask.community).where(HumanTask.task_id == task.id)) == \
+        assert s.scalar(select(HumanTask.scope).where(HumanTask.task_id == task.id)) == \
             "Helsefellesskapet i Vestfold"
         assert [i.instance_id for i in worklist(s, users["vera"], "all").items] == [unbound]
         assert {i.instance_id for i in worklist(s, users["per"], "all").items} == {vestfold, unbound}
@@ -199,6 +199,6 @@ def test_a_task_bound_to_a_community_is_for_that_community_only_supervisors_incl
     rt.claim(task.id, "per")
     rt.assign(task.id, "admin", "admin")  # admins are bound to no community
     # moving an organisation to the other community moves its people's access with it
-    rt.set_community("Helsefellesskap Vest-Viken", ["Sykehuset i Vestfold HF"])
+    rt.set_scope("Helsefellesskap Vest-Viken", ["Sykehuset i Vestfold HF"])
     assert rt.why_not(task.id, "per") is not None
-    assert [e["action"] for e in rt.audit() if e["action"] == "community_saved"] == ["community_saved"] * 3
+    assert [e["action"] for e in rt.audit() if e["action"] == "scope_saved"] == ["scope_saved"] * 3

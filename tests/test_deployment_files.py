@@ -81,3 +81,11 @@ def test_compose_sets_only_configuration_the_code_reads_and_requires_a_secret(co
     web = compose["services"]["web"]
     mounted = {v.split(":", 1)[1] for v in web["volumes"]}
     assert env["SAMFLYT_ATTACHMENTS_DIR"] in mounted  # uploads outlive the container
+
+
+def test_the_image_holds_every_package_the_project_installs():
+    """``pip install .`` in the image finds what pyproject.toml names: each package folder is copied in."""
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    include = re.search(r'include = \[([^\]]*)\]', (ROOT / "pyproject.toml").read_text(encoding="utf-8")).group(1)
+    for package in re.findall(r'"(\w+)\*"', include):
+        assert re.search(rf"^COPY {package} \./{package}$", dockerfile, re.M), package

@@ -11,8 +11,8 @@ import openpyxl
 import pytest
 from pypdf import PdfReader
 
-from engine import documents
-from engine.documents import (
+from community import documents
+from community.documents import (
     DocumentError,
     export_rows_csv,
     export_rows_xlsx,

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, text
 
+from community.connectors.ledger import LedgerError
+from community.records import GrantApplication, LedgerEntry
 from engine import db
-from engine.connectors.ledger import LedgerError
 from engine.models import OutboxMessage
-from engine.records import GrantApplication, LedgerEntry
 from tests.grant_driver import GrantYear, application_form
 from tests.test_web import client_for, site  # noqa: F401 - the web app on the grant bundle (fixture)
 
@@ -283,7 +283,7 @@ def test_migration_0009_gives_old_ledger_entries_their_community(tmp_path):
     """Entries made before communities were recorded: an application's take its call's community, and the
     others that of the only community the database has calls for."""
     engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    db.migrate(engine, "0008")
+    db.migrate(engine, "community_0001")  # the grant records as they were before engine revision 0009
     now = "2025-01-06 09:00:00"
     with engine.begin() as conn:
         conn.execute(text(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.connectors.ledger import LedgerError
+from community.connectors.ledger import LedgerError
 from engine.errors import NotAuthorisedError, ValidationError
 from engine.scenario import ScenarioError
 from tests.grant_driver import GrantYear, application_form

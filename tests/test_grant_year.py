@@ -19,9 +19,9 @@ import pypdf
 import pytest
 from sqlalchemy import func, select
 
+from community.records import Document, GrantApplication, GrantReport, MeetingCase
 from engine.errors import NotAuthorisedError
 from engine.models import HumanTask, OutboxMessage, TaskNotice
-from engine.records import Document, GrantApplication, GrantReport, MeetingCase
 from tests.grant_driver import GrantYear, application_form
 
 VV = "Helsefellesskap Vest-Viken"
@@ -103,7 +103,7 @@ def test_a_whole_grant_year(year):
         _apply_signed(y, ref, applicant, org, {HF: "jon"}, title, amount, call_id)
         y.check(ref, "vera")
     with rt.Session() as s:  # received applications are public: title, applicant, amount applied for
-        from engine.connectors.grants import public_list
+        from community.connectors.grants import public_list
         public = public_list(s, call_id)
     assert [p["title"] for p in public][:2] == ["Felles rehabiliteringsforløp", "Kombinerte stillinger i psykisk helse"]
     assert public[0] == {"application_id": public[0]["application_id"], "title": "Felles rehabiliteringsforløp",

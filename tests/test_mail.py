@@ -180,8 +180,8 @@ def test_a_crash_between_sending_and_marking_resends_once_with_the_same_message_
 def test_a_document_goes_out_attached_to_its_mail(rt, connectors, deploy, smtp):
     """An award letter's PDF, attached by ``mail.send(documents=[...])``, arrives as an attachment, byte for
     byte; a document that does not exist is a clear error of the step, and no mail is written."""
-    from engine.connectors import documents
-    from engine.records import Document
+    from community.connectors import documents
+    from community.records import Document
     from tests.bpmn_builder import chain, definitions, end, process, service_task, start
 
     documents.register(connectors)  # the documents connectors tell mail.send where documents are kept

@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-import engine.records  # noqa: F401 - the grant tables are part of the metadata
+import community.records  # noqa: F401 - the grant tables are part of the metadata
 from engine.models import Base
 
 

@@ -214,8 +214,9 @@ def test_languages_and_the_lang_attribute(site):
 
 
 def test_every_ui_message_is_translated_in_all_three_languages():
-    found = {msg[2] for msg in extract_from_dir(str(ROOT / "web"), method_map=[
-        ("**.py", "python"), ("templates/**.html", "jinja2")], keywords={"_": None, "gettext": None})}
+    found = {msg[2] for package in ("web", "community") for msg in extract_from_dir(str(ROOT / package), method_map=[
+        ("**.py", "python"), ("**/templates/**.html", "jinja2"), ("templates/**.html", "jinja2")],
+        keywords={"_": None, "gettext": None})}
     ids = {m if isinstance(m, str) else m[0] for m in found}
     for lang in ("nb", "nn", "en"):
         folder = ROOT / "web" / "translations" / lang / "LC_MESSAGES"

@@ -3,7 +3,8 @@
 A thin, server-rendered Flask layer over :mod:`engine`: views call the runtime and render; no engine
 logic lives here, so the CLI, the scheduler and the pages always agree. Blueprints: ``auth`` (sign-in,
 language), ``tasks`` (worklists, task forms), ``instances`` (instance pages), ``start`` (starting a
-process), ``admin``, ``grants``, ``health``.
+process), ``admin``, ``health``. Packages add their own pages through the ``samflyt.blueprints`` entry-point
+group: each entry is a callable that receives the app (registers blueprints, adds menu entries).
 
 Configuration comes from ``SAMFLYT_*`` environment variables (``SAMFLYT_SECRET_KEY``,
 ``SAMFLYT_DATABASE_URL``, ``SAMFLYT_ENV=production``...), then the mapping given to :func:`create_app`.
@@ -12,6 +13,7 @@ Configuration comes from ``SAMFLYT_*`` environment variables (``SAMFLYT_SECRET_K
 from __future__ import annotations
 
 import os
+from importlib.metadata import entry_points
 from typing import Any
 
 from flask import Flask, render_template, request, session
@@ -76,7 +78,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     Babel(app, locale_selector=select_locale)
 
-    from . import admin, auth, calls, formatting, grants, health, instances, security, start, tasks
+    from . import admin, auth, formatting, health, instances, menu, security, start, tasks
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
@@ -85,15 +87,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(instances.bp)
     app.register_blueprint(start.bp)
     app.register_blueprint(admin.bp)
-    app.register_blueprint(grants.bp)
-    app.register_blueprint(calls.bp)
+    for ep in entry_points(group="samflyt.blueprints"):
+        ep.load()(app)
     security.init_app(app)
     formatting.init_app(app)
 
     @app.context_processor
     def languages() -> dict[str, Any]:
-        reader = current_user.is_authenticated and bool(current_user.roles & grants.READERS)
-        return {"languages": LANGUAGES, "current_language": select_locale(), "grant_reader": reader}
+        return {"languages": LANGUAGES, "current_language": select_locale(),
+                "menu": menu.menu_items(app, current_user)}
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError):

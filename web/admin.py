@@ -39,7 +39,7 @@ def overview():
                    "organisations": sorted(u.organisation_names), "active": u.active} for u in users]
         communities: dict[str, list[str]] = {}
         for org in s.scalars(select(Organisation).order_by(Organisation.name)):
-            communities.setdefault(org.community or "", []).append(org.name)
+            communities.setdefault(org.scope or "", []).append(org.name)
     return render_template("admin.html", models=rt.models(), in_error=in_error, timers=rt.timers(),
                            running=rt.instances_summary("running")[:50], people=people,
                            communities=sorted(communities.items(), key=lambda c: (not c[0], c[0])))
@@ -102,7 +102,7 @@ def save_community():
         flash(_("Give the community's name and at least one organisation."), "error")
         return redirect(url_for("admin.overview"))
     try:
-        runtime().set_community(community, organisations, actor=current_user.username)
+        runtime().set_scope(community, organisations, actor=current_user.username)
     except SamflytError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.overview"))

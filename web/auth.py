@@ -51,7 +51,7 @@ class SignedIn(UserMixin):
     roles: frozenset[str]
     organisations: frozenset[str]
     language: str | None
-    communities: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
 
     def get_id(self) -> str:
         return self.username
@@ -63,7 +63,7 @@ class SignedIn(UserMixin):
     @classmethod
     def from_user(cls, user: User) -> SignedIn:
         return cls(user.username, user.display_name or user.username, frozenset(user.role_names),
-                   frozenset(user.organisation_names), user.language, frozenset(user.community_names))
+                   frozenset(user.organisation_names), user.language, frozenset(user.scope_names))
 
 
 def runtime():

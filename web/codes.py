@@ -22,7 +22,8 @@ def _groups() -> dict[str, dict[str, str]]:
             "event_not_caught": _("event not caught"), "due_date_invalid": _("invalid due date"),
             "task_reminder": _("reminder sent"), "task_overdue": _("overdue notice sent"),
             "mail_sent": _("e-mail sent"), "mail_failed": _("e-mail failed"), "connector": _("ran a connector"),
-            "deploy": _("deployed"), "user_saved": _("user saved"),
+            "deploy": _("deployed"), "user_saved": _("user saved"), "scope_saved": _("organisations placed"),
+            "community_saved": _("organisations placed"),
         },
         "application": {
             "submitted": _("Submitted"), "returned": _("Returned to the applicant"), "registered": _("Registered"),

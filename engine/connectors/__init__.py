@@ -1,6 +1,6 @@
 """Named service-task connectors: operator name -> Python callable with typed parameters.
 
-A BPMN service task names an operator (``spiffworkflow:serviceTaskOperator id="ledger.allocate"``)
+A BPMN service task names an operator (``spiffworkflow:serviceTaskOperator id="mail.send"``)
 and its parameters. The engine ships no connector that knows the domain; processes register theirs,
 either in code (``registry.register``) or through the ``samflyt.connectors`` entry-point group, whose
 entries are callables that receive the registry. An operator that is not registered is a deploy-time
@@ -13,7 +13,6 @@ import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any
 
 from ..errors import SamflytError
@@ -94,8 +93,10 @@ class ConnectorRegistry:
         return connector.func(**kwargs)
 
     def load_entry_points(self) -> None:
-        for ep in entry_points(group="samflyt.connectors"):
-            ep.load()(self)
+        from ..plugins import load_group
+
+        for register in load_group("samflyt.connectors"):
+            register(self)
 
 
 #: The process-wide registry used by default.

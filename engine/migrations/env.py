@@ -3,8 +3,10 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-import engine.records  # noqa: F401 - the domain tables belong to the same metadata
 from engine.models import Base
+from engine.plugins import migration_locations
+
+migration_locations()  # imports the installed packages' migrations, whose tables join the metadata
 
 config = context.config
 target_metadata = Base.metadata

@@ -11,12 +11,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 from flask_login import current_user
 
-from engine.connectors import grants as grant_records
-from engine.connectors.grants import GrantError
+from community.connectors import grants as grant_records
+from community.connectors.grants import GrantError
+from web.auth import runtime
 
-from .auth import runtime
-
-bp = Blueprint("calls", __name__, url_prefix="/calls")
+bp = Blueprint("calls", __name__, url_prefix="/calls", template_folder="templates")
 APPLICATION_PROCESS = "grant_application"
 
 

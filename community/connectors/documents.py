@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import clock
-from ..calendar import local_date
-from ..records import Document
+from community.records import Document
+from engine import clock
+from engine.calendar import local_date
+
 from .grants import status_reports
-from .ledger import _instance_id, _session
+from .step import instance_id as _instance_id
+from .step import session as _session
 
 #: The columns of the export for the regional health authority (key, bokmål title).
 EXPORT_COLUMNS = [
@@ -37,7 +39,7 @@ def store(kind: str, filename: str, media_type: str, content: bytes, application
 def render(template: str, context: dict, filename: str = "", application_id: int | None = None,
            call_id: int | None = None) -> dict:
     """Render ``template`` (e.g. ``award_letter``) with ``context`` to PDF and keep it; returns its id."""
-    from ..documents import render_pdf  # WeasyPrint takes seconds to import: only where letters are made
+    from community.documents import render_pdf  # WeasyPrint takes seconds to import: only where letters are made
 
     pdf = render_pdf(template, context)
     doc = store(template, filename or f"{template}.pdf", "application/pdf", pdf, application_id, call_id)
@@ -47,7 +49,7 @@ def render(template: str, context: dict, filename: str = "", application_id: int
 def export_year(year: int, community: str = "") -> dict:
     """The year's status reports of ``community``'s projects (all communities when not given) as XLSX and
     CSV: per-project economy and goal attainment, for Helse Sør-Øst and the annual report."""
-    from ..documents import export_rows_csv, export_rows_xlsx, format_kroner
+    from community.documents import export_rows_csv, export_rows_xlsx, format_kroner
 
     rows: list[dict[str, Any]] = []
     for r in status_reports(_session(), year, community):
@@ -69,7 +71,7 @@ def document_file(session, document_id: int) -> tuple[str, str, bytes] | None:
 
 
 def register(registry) -> None:
-    from .. import mail
+    from engine import mail
 
     registry.register("documents.render", render)
     registry.register("documents.export_year", export_year)

@@ -6,20 +6,26 @@ community, and when the database holds calls of exactly one community, the other
 set-asides, carry-over) take that one. Entries in a database with several communities and no call to
 tell are left without one; they form their own ledger, never mixed with a named community's money.
 
-Revision ID: 0009
-Revises: 0008
+A database made before the domain had a branch of its own already has these columns (engine revision 0009
+added them then); this revision then leaves it as it is.
+
+Revision ID: community_0002
+Revises: community_0001
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "community_0002"
+down_revision = "community_0001"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("ledger_entries")}
+    if "community" in columns:  # made by the engine's revision 0009 before the branches split
+        return
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("community", sa.String(length=200), nullable=True))
         batch_op.create_index("ix_ledger_entries_community_year", ["community", "year"], unique=False)

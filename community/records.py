@@ -17,7 +17,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .models import Base, TZDateTime, _now
+from engine.models import Base, TZDateTime, _now
 
 
 class GrantCall(Base):

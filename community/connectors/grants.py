@@ -18,15 +18,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .. import clock
-from ..calendar import deadline as legal_deadline
-from ..calendar import local_date
-from ..errors import SamflytError
-from ..formats import format_kroner
-from ..models import HumanTask, Organisation, Role, User
-from ..records import BudgetLine, GrantApplication, GrantCall, GrantReport, GrantReview
-from ..serialization import dumps
-from .ledger import _instance_id, _session
+from community.records import BudgetLine, GrantApplication, GrantCall, GrantReport, GrantReview
+from engine import clock
+from engine.calendar import deadline as legal_deadline
+from engine.calendar import local_date
+from engine.errors import SamflytError
+from engine.formats import format_kroner
+from engine.models import HumanTask, Organisation, Role, User
+from engine.serialization import dumps
+
+from .step import instance_id as _instance_id
+from .step import session as _session
 
 #: The priority groups of the grant (domain.md), as codes used in forms and records.
 PRIORITY_GROUPS = {
@@ -78,12 +80,12 @@ def community_choices(username: str = "") -> dict:
     Without any community the grant cannot run (its AU tasks are bound to the call's community), so that is
     an error saying what to do."""
     session = _session()
-    names = sorted(set(session.scalars(select(Organisation.community).where(Organisation.community.is_not(None)))))
+    names = sorted(set(session.scalars(select(Organisation.scope).where(Organisation.scope.is_not(None)))))
     if not names:
         raise GrantError("no health community has organisations yet: an administrator places them with "
                          "'samflyt users community NAME ORG...' or on the admin page")
     user = session.scalar(select(User).where(User.username == username)) if username else None
-    own = sorted(user.community_names) if user is not None else []
+    own = sorted(user.scope_names) if user is not None else []
     if own and not (user is not None and "admin" in user.role_names):
         names = own  # an AU member drafts calls for their own community, never into another's queue and money
     return {"options": [{"value": name, "label": name} for name in names],
@@ -288,9 +290,9 @@ def review_plan(application_id: int, reviewers: int = 3) -> dict:
     members = session.scalars(select(User).join(User.roles).where(Role.name == "committee", User.active.is_(True))
                               ).unique().all()
     # a call from before communities were placed may name one no organisation is in: then every member counts
-    placed = session.scalar(select(Organisation.id).where(Organisation.community == community).limit(1)) is not None
+    placed = session.scalar(select(Organisation.id).where(Organisation.scope == community).limit(1)) is not None
     eligible = sorted(u.username for u in members
-                      if (not placed or community in u.community_names) and not (u.organisation_names & parties))
+                      if (not placed or community in u.scope_names) and not (u.organisation_names & parties))
     count = min(int(reviewers), len(eligible))
     if count == 0:
         raise GrantError(f"no committee member without a conflict of interest can review application {row.id}")

@@ -1,6 +1,6 @@
 """Overviews for AU, SSU and the secretariat: calls and their applications, the funds ledger per year,
 and reports due, overdue and received. Read-only: the numbers come from the domain records and the
-human-task index (:mod:`engine.connectors.grants`, :mod:`engine.connectors.ledger`)."""
+human-task index (:mod:`community.connectors.grants`, :mod:`community.connectors.ledger`)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,15 @@ from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from community.connectors import grants as grant_records
+from community.connectors import ledger
+from community.records import GrantApplication, GrantCall
 from engine import clock
-from engine.connectors import grants as grant_records
-from engine.connectors import ledger
 from engine.errors import SamflytError
 from engine.models import HumanTask, ProcessInstance
-from engine.records import GrantApplication, GrantCall
+from web.auth import runtime
 
-from .auth import runtime
-
-bp = Blueprint("grants", __name__, url_prefix="/grants")
+bp = Blueprint("grants", __name__, url_prefix="/grants", template_folder="templates")
 READERS = {"au", "ssu", "secretariat", "admin"}
 REPORT_TASKS = ("status_report", "final_report")
 
@@ -33,7 +32,7 @@ def _communities() -> set[str] | None:
     """The communities whose rounds and reports the reader oversees: their own (AU, SSU and the
     secretariat serve one health community; scores and recommendations are its internal work), all for
     admins (``None``). The ledger, public money, is readable for any community."""
-    return None if current_user.is_admin else set(current_user.communities)
+    return None if current_user.is_admin else set(current_user.scopes)
 
 
 @bp.get("")
@@ -65,7 +64,7 @@ def ledger_page():
         choices = ledger.communities(s)
         community = request.args.get("community")
         if community is None:
-            own = [c for c in choices if c in current_user.communities]
+            own = [c for c in choices if c in current_user.scopes]
             community = own[0] if own else (choices[0] if choices else "")
         years = ledger.years(s, community) or [clock.now().year]
         year = request.args.get("year", type=int) or years[-1]

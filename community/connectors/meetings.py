@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from .. import clock
-from ..calendar import local_date
-from ..errors import SamflytError
-from ..records import MeetingCase
-from ..serialization import dumps
-from .ledger import _instance_id, _session
+from community.records import MeetingCase
+from engine import clock
+from engine.calendar import local_date
+from engine.errors import SamflytError
+from engine.serialization import dumps
+
+from .step import instance_id as _instance_id
+from .step import session as _session
 
 CASE_TYPES = ("Orientering", "Drøfting", "Beslutning", "Dialog")
 

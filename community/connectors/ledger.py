@@ -21,8 +21,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..errors import SamflytError
-from ..records import LedgerEntry
+from community.records import LedgerEntry
+from engine.errors import SamflytError
+
+from .step import instance_id as _instance_id
+from .step import session as _session
 
 KINDS = ("allocation", "carry_over_in", "carry_over_out", "set_aside", "set_aside_release", "set_aside_spent",
          "reservation", "release", "payout")
@@ -30,18 +33,6 @@ KINDS = ("allocation", "carry_over_in", "carry_over_out", "set_aside", "set_asid
 
 class LedgerError(SamflytError):
     """A movement the ledger cannot take: a negative amount, more than is free, a year closed twice."""
-
-
-def _session() -> Session:
-    from ..unit_of_work import current_unit
-
-    return current_unit().session
-
-
-def _instance_id() -> int | None:
-    from ..unit_of_work import current_instance_id
-
-    return current_instance_id()
 
 
 def _community_filter(query, community: str | None):
@@ -102,7 +93,7 @@ def communities(session: Session) -> list[str]:
 
 def application_community(session: Session, application_id: int) -> str:
     """The community an application's money belongs to: that of its call."""
-    from ..records import GrantApplication, GrantCall
+    from community.records import GrantApplication, GrantCall
 
     community = session.scalar(select(GrantCall.community).join(
         GrantApplication, GrantApplication.call_id == GrantCall.id).where(GrantApplication.id == int(application_id)))

@@ -1,21 +1,26 @@
-"""Domain records of the grant process: calls, applications, budget lines, reviews, reports, ledger, cases,
-documents.
+"""The health community's records: grant calls, applications, budget lines, reviews, reports, the funds
+ledger, meeting cases, documents.
 
-Revision ID: 0006
-Revises: 0005
+Before the domain had a migration branch of its own, engine revision 0006 created these tables; a database
+made then already has them, and this revision adopts them as they are (the tables it finds are left alone).
 
+Revision ID: community_0001
+Depends on: engine revision 0005
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
-branch_labels = None
-depends_on = None
+revision = "community_0001"
+down_revision = None
+branch_labels = ("community",)
+depends_on = "0005"
 
 
 def upgrade() -> None:
+    existing = set(sa.inspect(op.get_bind()).get_table_names())
+    if "grant_calls" in existing:  # made by the engine's revision 0006 before the branches split
+        return
     op.create_table(
         "documents",
         sa.Column("id", sa.Integer(), nullable=False),
