@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import clock
+from .connectors.context import StepContext
 from .db import for_update
 from .errors import SamflytError
 from .models import AuditEvent, OutboxAttachment, OutboxMessage
@@ -231,15 +232,15 @@ def outbox(sessions: sessionmaker[Session], status: str | None = None) -> list[d
 
 
 def send_mail(to: str, template: str = "notification", language: str = DEFAULT_LANGUAGE, subject: str = "",
-              text: str = "", context: dict | None = None, documents: list | None = None) -> dict:
+              text: str = "", context: dict | None = None, documents: list | None = None, *,
+              ctx: StepContext) -> dict:
     """Connector ``mail.send``: put a message in the outbox, in the transaction of the step that sends it.
 
     ``subject`` and ``text`` fill the ``notification`` template; ``context`` fills any other template.
     ``documents``: ids of generated documents (``documents.render``) to attach, e.g. the award letter's PDF.
+    ``ctx`` (not a BPMN parameter) is the step's context: its session and instance.
     """
-    from .unit_of_work import current_instance_id, current_unit
-
-    session = current_unit().session
+    session = ctx.session
     files = []
     for document_id in documents or []:
         found = _document_source(session, int(document_id)) if _document_source else None
@@ -247,7 +248,7 @@ def send_mail(to: str, template: str = "notification", language: str = DEFAULT_L
             raise MailError(f"no document {document_id} to attach")
         files.append(found)
     row = enqueue(session, to, template, {**(context or {}), "subject": subject, "text": text}, language,
-                  instance_id=current_instance_id(), attachments=files)
+                  instance_id=ctx.instance_id, attachments=files)
     session.flush()
     return {"outbox_id": row.id, "message_id": row.message_id, "attachments": [f[0] for f in files]}
 

@@ -35,7 +35,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from . import authz, clock, mail, plugins, spiff_events
 from .bpmn_loader import FORM_PROPERTIES, Bundle, DeployResult, collect_files, find_file, parse_bundle
 from .bpmn_loader import deploy as write_bundle
-from .connectors import ConnectorRegistry
+from .connectors import ConnectorRegistry, StepContext
 from .connectors import registry as default_connectors
 from .db import for_update, make_engine, session_factory
 from .errors import (
@@ -124,7 +124,8 @@ class Runtime:
         with self._unit() as unit:
             if actor is not None and not authz.is_admin(self._user(unit.session, actor)):
                 raise NotAuthorisedError(f"{actor} may not run connectors directly: admins only")
-            result = self.connectors.call(name, params or {})
+            context = StepContext(unit.session, actor=actor)  # its own transaction, outside any step
+            result = self.connectors.call(name, params or {}, context)
             unit.audit("connector", actor, None, connector=name, params=plain(params or {}))
             return result
 
@@ -296,7 +297,7 @@ class Runtime:
                 self._user(unit.session, actor)
             version = self._latest_version(unit.session, process_id)
             li = unit.create(version, data=data, business_key=business_key, title=title, actor=actor)
-            unit.advance(li)
+            unit.advance(li, actor=actor)
             return li.row.id
 
     def cancel(self, instance_id: int, actor: str | None, reason: str | None = None) -> None:
@@ -322,7 +323,7 @@ class Runtime:
                 raise InstanceStateError(f"instance {instance_id} is {li.row.status}, not in error")
             unit.audit("retry", actor, instance_id, previous_error=li.row.error_message)
             li.row.status = "running"
-            unit.advance(li, before=lambda: resume_stalled(li.workflow))
+            unit.advance(li, before=lambda: resume_stalled(li.workflow), actor=actor)
         return li.view().status
 
     # -- human tasks
@@ -444,7 +445,7 @@ class Runtime:
             form = version.form(*(properties.get(p) for p in FORM_PROPERTIES))
             values = form.validate(data or {}) if form is not None else dict(data or {})
             li = unit.create(version, data=values, business_key=business_key, title=title, actor=user.username)
-            unit.advance(li)
+            unit.advance(li, actor=user.username)
             return li.row.id
 
     def claim(self, task_id: str, actor: str) -> TaskView:
@@ -610,7 +611,7 @@ class Runtime:
             else:
                 raise ValidationError({"_schema": ["data must be a JSON object"]})
             if has_waiting_timers(li.workflow):  # a timer may have closed the task since the form was shown
-                unit.advance(li, refresh_timers=True)
+                unit.advance(li, refresh_timers=True, actor=user.username)
             task = li.workflow.get_task_from_id(UUID(task_id))
             if (task is None or task.state != TaskState.READY or not task.task_spec.manual
                     or li.row.status in ("error", "cancelled")):
@@ -631,7 +632,7 @@ class Runtime:
             row.completed_by = user.username
             unit.audit("complete", actor, row.instance_id, task_id, element=row.spec_name,
                        data=plain(values), as_admin=as_admin)
-            if not unit.advance(li, first=task) and task.state == TaskState.READY:
+            if not unit.advance(li, first=task, actor=user.username) and task.state == TaskState.READY:
                 row.status, row.completed_at, row.completed_by = "open", None, None  # its own script failed
         return li.view()
 
@@ -750,9 +751,9 @@ class Runtime:
             li.timer_rows = {t.task_id: t for t in timers}  # the save needs not read them again
             for due_at in sorted({t.due_at for t in due}):  # in time order: an earlier timer may cancel a later
                 with clock.frozen_at(due_at + timedelta(microseconds=1)):
-                    if not unit.advance(li, refresh_timers=True):
+                    if not unit.advance(li, refresh_timers=True, actor=SYSTEM):
                         break
-            unit.advance(li, refresh_timers=True)  # and whatever else is due by the pass's moment
+            unit.advance(li, refresh_timers=True, actor=SYSTEM)  # and whatever else is due by the pass's moment
             for timer in due:
                 task = li.workflow.get_task_from_id(UUID(timer.task_id))
                 if task is None or task.state != TaskState.CANCELLED:  # fired (a cancelled one did not)

@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from . import calendar, clock
-from .connectors import ConnectorRegistry
+from .connectors import ConnectorRegistry, StepContext
 from .serialization import dumps
 
 _EXTRA_GLOBALS: dict[str, Any] = {}
@@ -48,6 +48,14 @@ def _today() -> date:
     return clock.now().astimezone(clock.LOCAL_TZ).date()
 
 
+def _step_context(task: Any) -> StepContext | None:
+    """The context of the step running in this thread (its unit opens the step's savepoint), if any."""
+    from .unit_of_work import _current_unit
+
+    unit = _current_unit.get()
+    return unit.step_context(task) if unit is not None else None
+
+
 class SamflytScriptEngine(PythonScriptEngine):
     """PythonScriptEngine with our globals and connector-backed service tasks."""
 
@@ -62,14 +70,14 @@ class SamflytScriptEngine(PythonScriptEngine):
         super().__init__(environment=TaskDataEnvironment(env_globals))
 
     def _call_connector(self, name: str, **params: Any) -> Any:
-        return self.connectors.call(name, params)
+        return self.connectors.call(name, params, _step_context(None))
 
     def call_service(self, task, operation_name: str, operation_params: dict[str, Any], **_: Any) -> str:
         """Run a service task: call the connector; SpiffWorkflow expects the result as JSON text."""
         params = {name: spec.get("value") if isinstance(spec, dict) else spec
                   for name, spec in operation_params.items()}
         try:
-            result = self.connectors.call(operation_name, params)
+            result = self.connectors.call(operation_name, params, _step_context(task))
         except Exception as exc:
             raise WorkflowTaskException(
                 f"connector '{operation_name}' failed: {exc.__class__.__name__}: {exc}",

@@ -4,6 +4,12 @@
 everything it does -- the workflow state, the human-task, timer and message-wait index rows, messages
 and audit events -- is written in that transaction or not at all. Messages an instance throws are
 delivered inside the same unit, so a message is never half-sent.
+
+Within the unit, a step is all or nothing: what a task's run writes to the database (through a
+connector) is kept in a SAVEPOINT until the task completes. When the task fails, the savepoint is rolled
+back with it, so the instance goes to ``error`` with nothing of the failed attempt written and ``retry``
+runs the task once more against a clean slate; what the unit did before the step (the submitted data,
+claims, audit events) stays.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Engine, delete, insert, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from . import authz, clock
 from .bpmn_loader import FORM_PROPERTIES
+from .connectors import StepContext
 from .db import for_update
 from .errors import ConflictError, NotFoundError
 from .models import AuditEvent, HumanTask, Message, MessageWait, ProcessInstance, TaskNotice, Timer
@@ -67,10 +74,15 @@ _current_instance: ContextVar[int | None] = ContextVar("samflyt_current_instance
 
 
 def current_unit() -> Unit:
-    """The unit of work whose engine steps are running: connectors write in its transaction."""
+    """The unit of work whose engine steps are running: connectors write in its transaction.
+
+    Prefer a ``ctx`` parameter (:class:`~engine.connectors.StepContext`) in new connectors. Called
+    during a step, this opens the step's savepoint, so what the caller writes goes if the step fails.
+    """
     unit = _current_unit.get()
     if unit is None:
         raise ConflictError("this connector runs only inside a workflow step")
+    unit.savepoint()
     return unit
 
 
@@ -221,6 +233,20 @@ class Loaded:
         return InstanceView.from_row(self.row, self.version.version, tasks, self.timers)
 
 
+@dataclass
+class _Step:
+    """The engine step a unit is running (:meth:`Unit.advance`): whose, for whom, which task."""
+
+    instance_id: int
+    actor: str | None
+    #: the task whose run is under way; ``None`` between task runs
+    task: Task | None = None
+    #: open while the running task (or the preparation before it) has written through the session
+    savepoint: SessionTransaction | None = None
+    #: how many audit rows the unit had when the savepoint was opened (later ones go with it)
+    audit_mark: int = 0
+
+
 class Unit:
     """One transaction: the instances it has loaded, the messages in flight, the audit it writes."""
 
@@ -231,6 +257,7 @@ class Unit:
         self.outbox: list[tuple[int | None, BpmnEvent]] = []
         self.deferred: Exception | None = None
         self.audit_rows: list[dict[str, Any]] = []
+        self._step: _Step | None = None
 
     # -- audit
     def audit(self, action: str, actor: str | None, instance_id: int | None = None,
@@ -243,6 +270,39 @@ class Unit:
         if self.audit_rows:
             self.session.execute(insert(AuditEvent), self.audit_rows)
             self.audit_rows = []
+
+    # -- steps: what a failing step wrote goes with it
+    def savepoint(self) -> None:
+        """Open the running step's savepoint unless it has one: called before a step first reaches the
+        database (a connector's context, :func:`current_unit`). Steps write only through connectors, so a
+        step that calls none costs no SAVEPOINT. ``begin_nested`` flushes the unit's own pending changes
+        first, so they are outside the savepoint and stay when it is rolled back."""
+        step = self._step
+        if step is not None and step.savepoint is None:
+            step.audit_mark = len(self.audit_rows)
+            step.savepoint = self.session.begin_nested()
+
+    def _end_savepoint(self, keep: bool) -> None:
+        """Release the step's savepoint (``keep``: its writes become the unit's) or roll it back."""
+        step = self._step
+        if step is None or step.savepoint is None:
+            return
+        savepoint, step.savepoint = step.savepoint, None
+        if keep:
+            savepoint.commit()
+        else:  # expires the objects the step changed; objects only added by it are expunged
+            savepoint.rollback()
+            del self.audit_rows[step.audit_mark:]
+
+    def step_context(self, task: Task | None = None) -> StepContext:
+        """The context for a connector called now: in a step, the step's instance, task and actor (and its
+        savepoint is opened); outside one, just the unit's session."""
+        step = self._step
+        if step is None:
+            return StepContext(self.session)
+        self.savepoint()
+        task = task if task is not None else step.task
+        return StepContext(self.session, step.instance_id, str(task.id) if task is not None else None, step.actor)
 
     # -- loading
     def lock_row(self, instance_id: int, skip_locked: bool = False) -> ProcessInstance | None:
@@ -312,7 +372,7 @@ class Unit:
 
     # -- running
     def advance(self, li: Loaded, refresh_timers: bool = False, first: Task | None = None,
-                before: Callable[[], None] | None = None) -> bool:
+                before: Callable[[], None] | None = None, actor: str | None = None) -> bool:
         """Run engine steps until only human tasks and waits remain; on a failure, record ``error``.
 
         ``first`` is a (human) task to run before the engine steps, ``before`` any other preparation;
@@ -320,6 +380,11 @@ class Unit:
         it had before it ran, so the instance keeps the state before the failing step and ``retry`` can
         run it again; the error names the element that failed (a successor whose timer or pre-script
         failed, not the task that was completing).
+
+        Each task's run is all or nothing in the database too: what it writes (through connectors, whose
+        :class:`~engine.connectors.StepContext` names ``actor``) is kept in a savepoint that is released
+        when the task completes and rolled back when it fails, so the writes of the tasks that completed
+        stay, as their completion does, and those of the failed one go.
         """
         if li.failed or li.row.status in ("error", "cancelled"):
             return False
@@ -327,10 +392,17 @@ class Unit:
         wf = li.workflow
         started: dict[str, Any] = {}
         token = _current_instance.set(li.row.id)
+        step = self._step = _Step(li.row.id, actor)
 
         def will_complete(task: Task) -> None:
             started["task"] = task
             started["data"] = copy.deepcopy(task.data)
+            step.task = task
+
+        def did_complete(task: Task) -> None:
+            interrupt_if_needed(task)
+            step.task = None
+            self._end_savepoint(keep=True)  # the task is done: what it wrote stays, as its completion does
 
         try:
             if before is not None:
@@ -338,10 +410,12 @@ class Unit:
             if first is not None:
                 will_complete(first)
                 first.run()
+                step.task = None
+                self._end_savepoint(keep=True)
             if refresh_timers:  # fire what is due by the engine clock (timer expressions may raise too)
                 wf.refresh_timers()
             for _ in range(MAX_ROUNDS):
-                wf.do_engine_steps(will_complete_task=will_complete, did_complete_task=interrupt_if_needed)
+                wf.do_engine_steps(will_complete_task=will_complete, did_complete_task=did_complete)
                 if not tasks_in_state(wf, TaskState.READY, manual=False):
                     break
             if not wf.completed and not tasks_in_state(wf, TaskState.NOT_FINISHED_MASK):
@@ -349,7 +423,12 @@ class Unit:
                 # SpiffWorkflow, so nothing marks the workflow complete (nor copies the final data)
                 last = max(tasks_in_state(wf, TaskState.COMPLETED), key=lambda t: t.last_state_change)
                 wf._mark_complete(last)
+            self._end_savepoint(keep=True)
         except Exception as exc:  # a failing script, expression, connector, DMN table or timer
+            # Roll back what the failed attempt wrote. A task that completed before its successor's
+            # preparation failed (a timer expression) stays completed, so what it wrote stays too.
+            running = step.task
+            self._end_savepoint(keep=running is not None and running.state == TaskState.COMPLETED)
             task = started.get("task")
             if task is not None and task.state in (TaskState.ERROR, TaskState.STARTED, TaskState.READY):
                 task.data = started["data"]
@@ -357,6 +436,7 @@ class Unit:
             failed = getattr(exc, "task", None)
             failed = failed if isinstance(failed, Task) else task
             li.failed = True
+            # set after the rollback (which expires what the step changed), so the error is written
             li.row.status = "error"
             li.row.error_message = describe_error(exc)
             li.row.error_task = failed.task_spec.bpmn_id or failed.task_spec.name if failed is not None else None
@@ -365,6 +445,7 @@ class Unit:
             return False
         finally:
             _current_instance.reset(token)
+            self._step = None
         for event in wf.get_events():
             self.outbox.append((li.row.id, event))
         return True
@@ -398,14 +479,14 @@ class Unit:
             if task is None or task.state != TaskState.WAITING:
                 continue
             catch_message(task, copy.deepcopy(payload), _correlations_for(point.definition, values), point.definition)
-            self.advance(li)
+            self.advance(li, actor=actor)
             self._mark_delivered(message, li.row.id, actor, name)
             return MessageResult(message.id, "delivered", li.row.id)
 
         version = self.rt._latest_version_catching(self.session, name)
         if version is not None:
             li = self.create(version, data=None, business_key=None, title=None, actor=actor or SYSTEM)
-            self.advance(li)
+            self.advance(li, actor=actor or SYSTEM)
             start = next((t for t in waiting_event_tasks(li.workflow)
                           if isinstance(t.task_spec.event_definition, MessageEventDefinition)
                           and t.task_spec.event_definition.name == name), None)
@@ -414,7 +495,7 @@ class Unit:
                 properties = {cp.name: cp.retrieval_expression for cp in ed.correlation_properties}
                 values = {**_evaluate_properties(env, properties, payload), **(given or {})}
                 catch_message(start, copy.deepcopy(payload), _correlations_for(ed, values))
-                self.advance(li)
+                self.advance(li, actor=actor or SYSTEM)
                 self._mark_delivered(message, li.row.id, actor, name)
                 return MessageResult(message.id, "delivered", li.row.id, started=True)
         self.audit("message_undeliverable", actor, sender, message_id=message.id, name=name,
