@@ -39,12 +39,13 @@ from SpiffWorkflow.spiff.parser.event_parsers import SpiffStartEventParser
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import CallActivity, ServiceTask
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .connectors import ConnectorRegistry
-from .errors import DeployError
+from .errors import DeployError, NotFoundError
 from .forms import FormDefinitionError, build_form
-from .models import AuditEvent, ProcessModel, ProcessVersion
+from .models import AuditEvent, BundleFile, ProcessModel, ProcessVersion
 from .scripting import reserved_names
 from .serialization import dump_specs, dumps
 
@@ -270,27 +271,68 @@ def find_file(files: dict[str, str], name: str) -> str | None:
     return files[path] if path is not None else None
 
 
+def store_files(session: Session, files: dict[str, str]) -> str:
+    """Store the texts of ``files`` not stored yet in ``bundle_files``, one row per content (so a bundle
+    deployed again with one file changed adds that file only); returns the version's ``file_hashes``."""
+    hashes = {name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in sorted(files.items())}
+    known = set(session.scalars(select(BundleFile.sha256).where(BundleFile.sha256.in_(set(hashes.values())))))
+    new = {sha: files[name] for name, sha in hashes.items() if sha not in known}
+    if new:
+        insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+        session.execute(insert(BundleFile).on_conflict_do_nothing(index_elements=["sha256"]),  # a parallel deploy
+                        [{"sha256": sha, "content": text} for sha, text in new.items()])
+    return json.dumps(hashes, ensure_ascii=False)
+
+
+def stored_texts(session: Session, hashes: Iterable[str]) -> dict[str, str]:
+    """``{sha256: text}`` of stored bundle files."""
+    wanted = set(hashes)
+    if not wanted:
+        return {}
+    return dict(session.execute(select(BundleFile.sha256, BundleFile.content)
+                                .where(BundleFile.sha256.in_(wanted))).all())
+
+
+def stored_files(session: Session, files_json: str | None, file_hashes: str | None) -> dict[str, str]:
+    """A version's ``{filename: text}``: from ``bundle_files`` by its ``file_hashes``, or, for a version
+    deployed before those (``file_hashes`` None), from its own ``files_json``."""
+    if file_hashes is None:
+        return json.loads(files_json or "{}")
+    names = json.loads(file_hashes)
+    texts = stored_texts(session, names.values())
+    missing = sorted(name for name, sha in names.items() if sha not in texts)
+    if missing:  # pragma: no cover - rows are written together; a guard for hand-edited databases
+        raise NotFoundError(f"stored bundle file(s) missing: {', '.join(missing)}")
+    return {name: texts[sha] for name, sha in names.items()}
+
+
 def deploy(session: Session, bundle: Bundle, actor: str | None = None) -> list[DeployResult]:
-    """Write the bundle's processes as model versions, in the caller's transaction."""
+    """Write the bundle's processes as model versions, in the caller's transaction.
+
+    The bundle's files go to ``bundle_files`` once per content (:func:`store_files`); each new version
+    records their hashes, not the files.
+    """
     results = []
-    files_json = json.dumps(bundle.files, ensure_ascii=False)
+    file_hashes: str | None = None
     for proc in bundle.processes:
         model = session.scalar(select(ProcessModel).where(ProcessModel.process_id == proc.process_id))
         if model is None:
             model = ProcessModel(process_id=proc.process_id, name=proc.name)
             session.add(model)
             session.flush()
-        existing = session.scalar(select(ProcessVersion).where(
+        existing = session.scalar(select(ProcessVersion.version).where(
             ProcessVersion.model_id == model.id, ProcessVersion.content_hash == bundle.content_hash))
         if existing is not None:
-            results.append(DeployResult(proc.process_id, existing.version, False))
+            results.append(DeployResult(proc.process_id, existing, False))
             continue
         number = (session.scalar(select(func.max(ProcessVersion.version))
                                  .where(ProcessVersion.model_id == model.id)) or 0) + 1
         model.name = proc.name or model.name
+        if file_hashes is None:
+            file_hashes = store_files(session, bundle.files)
         session.add(ProcessVersion(
             model_id=model.id, version=number, content_hash=bundle.content_hash,
-            spec_json=dump_specs(proc.spec, proc.subprocess_specs), files_json=files_json,
+            spec_json=dump_specs(proc.spec, proc.subprocess_specs), files_json="", file_hashes=file_hashes,
             start_messages=json.dumps(proc.start_messages), deployed_by=actor,
         ))
         results.append(DeployResult(proc.process_id, number, True))

@@ -127,8 +127,10 @@ class ProcessModel(Base):
     process_id: Mapped[str] = mapped_column(String(200), unique=True)
     name: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    # Never walked (lazy="raise"): a model's latest version is found by a query (engine.runtime), so
+    # using the engine does not grow slower with every deploy.
     versions: Mapped[list[ProcessVersion]] = relationship(
-        back_populates="model", order_by="ProcessVersion.version"
+        back_populates="model", order_by="ProcessVersion.version", lazy="raise"
     )
 
 
@@ -144,15 +146,28 @@ class ProcessVersion(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("process_models.id"))
     version: Mapped[int] = mapped_column(Integer)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # The blobs are deferred: finding, listing and counting versions reads none of them; a version's are
+    # read once, when it is parsed into the spec cache (engine.spec_cache).
     # {"spec": ..., "subprocess_specs": {...}} as produced by SpiffWorkflow's spec converters.
-    spec_json: Mapped[str] = mapped_column(Text)
-    # {filename: text} of every .bpmn/.dmn/form file in the bundle (diagrams, forms, audit).
-    files_json: Mapped[str] = mapped_column(Text)
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True, deferred_group="blobs")
+    # {filename: text} of every .bpmn/.dmn/form file in the bundle, for versions deployed before
+    # migration 0013; empty since, their files being in ``bundle_files`` (see ``file_hashes``).
+    files_json: Mapped[str] = mapped_column(Text, deferred=True, deferred_group="blobs")
+    # {filename: sha256 of its text}: the bundle's files in ``bundle_files``; None for older versions.
+    file_hashes: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_group="blobs")
     # Names of messages a start event of this process catches (message start events).
     start_messages: Mapped[str] = mapped_column(Text, default="[]")
     deployed_by: Mapped[str | None] = mapped_column(String(100))
     deployed_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
     model: Mapped[ProcessModel] = relationship(back_populates="versions")
+
+
+class BundleFile(Base):
+    """A deployed file's text, stored once per content however many versions and deploys include it."""
+
+    __tablename__ = "bundle_files"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
 
 
 class ProcessInstance(Base):

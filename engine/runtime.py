@@ -33,7 +33,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import authz, clock, mail, plugins, spiff_events
-from .bpmn_loader import FORM_PROPERTIES, Bundle, DeployResult, collect_files, find_file, parse_bundle
+from .bpmn_loader import (
+    FORM_PROPERTIES,
+    Bundle,
+    DeployResult,
+    collect_files,
+    find_file,
+    find_path,
+    parse_bundle,
+    stored_texts,
+)
 from .bpmn_loader import deploy as write_bundle
 from .connectors import ConnectorRegistry, StepContext
 from .connectors import registry as default_connectors
@@ -72,6 +81,16 @@ log = logging.getLogger("samflyt.runtime")
 #: How long a scheduler's claim on due timers holds before another scheduler may take them over
 #: (``SAMFLYT_TIMER_LEASE_SECONDS``; longer than the slowest batch of steps).
 TIMER_LEASE = timedelta(seconds=float(os.environ.get("SAMFLYT_TIMER_LEASE_SECONDS", "60")))
+
+
+def _latest_versions(*columns: Any) -> Any:
+    """``select(*columns)`` over the latest version of every model, joined to its model: one query over
+    small columns (the version blobs are deferred), however many versions were deployed."""
+    latest = (select(ProcessVersion.model_id, func.max(ProcessVersion.version).label("version"))
+              .group_by(ProcessVersion.model_id).subquery())
+    return (select(*columns).select_from(ProcessVersion)
+            .join(latest, (latest.c.model_id == ProcessVersion.model_id) & (latest.c.version == ProcessVersion.version))
+            .join(ProcessModel, ProcessModel.id == ProcessVersion.model_id))
 
 
 class Runtime:
@@ -241,16 +260,25 @@ class Runtime:
         Versions never change, so the result is kept per set of latest versions: a page asks one cheap
         query, and the bundle files are read again only after a deploy.
         """
-        latest_version = select(func.max(ProcessVersion.version)).where(
-            ProcessVersion.model_id == ProcessModel.id).correlate(ProcessModel).scalar_subquery()
         with self.Session() as s:
-            ids = tuple(sorted(s.scalars(select(ProcessVersion.id).join(ProcessModel).where(
-                ProcessVersion.version == latest_version))))
+            ids = tuple(sorted(s.scalars(_latest_versions(ProcessVersion.id))))
             key = (ids, language)
             if key not in self._names:
+                wanted = f"names.{language}.json"
+                found: list[tuple[str | None, str | None]] = []  # per version: (its text, or the file's hash)
+                for files_json, file_hashes in s.execute(select(
+                        ProcessVersion.files_json, ProcessVersion.file_hashes)
+                        .where(ProcessVersion.id.in_(ids)).order_by(ProcessVersion.id)):
+                    if file_hashes is None:  # deployed before bundle_files: its files are its own
+                        found.append((find_file(json.loads(files_json), wanted), None))
+                    else:
+                        hashes = json.loads(file_hashes)
+                        path = find_path(hashes, wanted)
+                        found.append((None, hashes[path] if path else None))
+                texts = stored_texts(s, [sha for _, sha in found if sha])
                 names: dict[str, dict[str, str]] = {}
-                for files_json in s.scalars(select(ProcessVersion.files_json).where(ProcessVersion.id.in_(ids))):
-                    text = find_file(json.loads(files_json), f"names.{language}.json")
+                for own, sha in found:
+                    text = texts.get(sha) if sha else own
                     for process_id, mapping in (json.loads(text) if text else {}).items():
                         names.setdefault(process_id, {}).update(mapping)
                 self._names = {k: v for k, v in self._names.items() if k[0] == ids}  # older sets are stale
@@ -263,29 +291,40 @@ class Runtime:
             return s.scalar(select(ProcessModel.name).where(ProcessModel.process_id == process_id))
 
     def models(self) -> list[dict[str, Any]]:
+        """Every model with its number of versions and its latest version, by aggregate queries."""
+        counts = (select(ProcessVersion.model_id, func.count().label("versions"),
+                         func.max(ProcessVersion.version).label("latest"))
+                  .group_by(ProcessVersion.model_id).subquery())
+        query = (select(ProcessModel.process_id, ProcessModel.name, counts.c.versions, ProcessVersion.version,
+                        ProcessVersion.content_hash, ProcessVersion.deployed_at)
+                 .outerjoin(counts, counts.c.model_id == ProcessModel.id)
+                 .outerjoin(ProcessVersion, (ProcessVersion.model_id == ProcessModel.id)
+                            & (ProcessVersion.version == counts.c.latest))
+                 .order_by(ProcessModel.process_id))
         with self.Session() as s:
-            out = []
-            for model in s.scalars(select(ProcessModel).order_by(ProcessModel.process_id)):
-                latest = model.versions[-1] if model.versions else None
-                out.append({"process_id": model.process_id, "name": model.name,
-                            "versions": len(model.versions),
-                            "latest_version": latest.version if latest else None,
-                            "content_hash": latest.content_hash if latest else None,
-                            "deployed_at": latest.deployed_at.isoformat() if latest else None})
-            return out
+            return [{"process_id": r.process_id, "name": r.name, "versions": r.versions or 0,
+                     "latest_version": r.version, "content_hash": r.content_hash,
+                     "deployed_at": r.deployed_at.isoformat() if r.deployed_at else None}
+                    for r in s.execute(query)]
 
     def _latest_version(self, session: Session, process_id: str) -> CachedVersion:
-        row = session.scalar(select(ProcessVersion).join(ProcessModel)
-                             .where(ProcessModel.process_id == process_id)
-                             .order_by(ProcessVersion.version.desc()).limit(1))
-        if row is None:
+        version_id = session.scalar(select(ProcessVersion.id)
+                                    .join(ProcessModel, ProcessModel.id == ProcessVersion.model_id)
+                                    .where(ProcessModel.process_id == process_id)
+                                    .order_by(ProcessVersion.version.desc()).limit(1))
+        if version_id is None:
             raise NotFoundError(f"no deployed process '{process_id}'")
-        return self.cache.get(session, row.id)
+        return self.cache.get(session, version_id)
 
     def _latest_version_catching(self, session: Session, message_name: str) -> CachedVersion | None:
-        for model in session.scalars(select(ProcessModel).order_by(ProcessModel.id)):
-            if model.versions and message_name in json.loads(model.versions[-1].start_messages):
-                return self.cache.get(session, model.versions[-1].id)
+        """The latest version of the first model (by id) whose start event catches ``message_name``: the
+        latest versions' ``start_messages`` are searched in the database, no spec is read to find it."""
+        query = (_latest_versions(ProcessVersion.id, ProcessVersion.start_messages)
+                 .where(ProcessVersion.start_messages.contains(json.dumps(message_name), autoescape=True))
+                 .order_by(ProcessModel.id))
+        for version_id, start_messages in session.execute(query):
+            if message_name in json.loads(start_messages):  # the text matched; is it one of the names?
+                return self.cache.get(session, version_id)
         return None
 
     # -- instances
@@ -417,15 +456,14 @@ class Runtime:
         with self.Session() as s:
             user = self._user(s, username)
             out = []
-            for model in s.scalars(select(ProcessModel).order_by(ProcessModel.process_id)):
-                if not model.versions:
-                    continue
-                version = self.cache.get(s, model.versions[-1].id)
+            for process_id, name, version_id in s.execute(_latest_versions(
+                    ProcessModel.process_id, ProcessModel.name, ProcessVersion.id).order_by(ProcessModel.process_id)):
+                version = self.cache.get(s, version_id)
                 event = self._start_event(version)
                 properties = (getattr(event, "extensions", None) or {}).get("properties", {}) if event else {}
                 if event is None or not authz.may_start(user, properties):
                     continue
-                out.append({"process_id": model.process_id, "name": model.name or model.process_id,
+                out.append({"process_id": process_id, "name": name or process_id,
                             "version": version.version, "form": version.form(
                                 *(properties.get(p) for p in FORM_PROPERTIES)), "form_texts": version.form_texts})
             return out
@@ -802,13 +840,13 @@ class Runtime:
             row = s.get(ProcessInstance, instance_id)
             if row is None:
                 raise NotFoundError(f"instance {instance_id} does not exist")
-            version = s.get(ProcessVersion, row.version_id)
+            version = s.scalar(select(ProcessVersion.version).where(ProcessVersion.id == row.version_id))
             tasks = [TaskView.from_row(t, row.process_id) for t in s.scalars(
                 select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == "open")
                 .order_by(HumanTask.id))]
             timers = [timer_view(t.spec_name, t.task_id, t.kind, t.due_at) for t in s.scalars(
                 select(Timer).where(Timer.instance_id == instance_id).order_by(Timer.due_at))]
-            return InstanceView.from_row(row, version.version, tasks, timers)
+            return InstanceView.from_row(row, version, tasks, timers)
 
     def instances_summary(self, status: str | None = None) -> list[dict[str, Any]]:
         """Instances without their state, newest first."""
@@ -859,7 +897,7 @@ class Runtime:
             row = s.get(ProcessInstance, instance_id)
             if row is None:
                 raise NotFoundError(f"instance {instance_id} does not exist")
-            files = json.loads(s.get(ProcessVersion, row.version_id).files_json)
+            files = self.cache.get(s, row.version_id).files
         marker = f'id="{row.process_id}"'
         for name, text in sorted(files.items()):
             if name.endswith(".bpmn") and marker in text and "process" in text:

@@ -16,12 +16,13 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .bpmn_loader import FORM_PROPERTIES, find_file, find_path
+from .bpmn_loader import FORM_PROPERTIES, find_file, find_path, stored_files
 from .errors import NotFoundError
 from .forms import Form, build_form
-from .models import ProcessVersion
+from .models import ProcessModel, ProcessVersion
 from .serialization import load_specs
 
 
@@ -163,14 +164,18 @@ class SpecCache:
         cached = self._versions.get(version_id)
         if cached is not None:
             return cached
-        row = session.get(ProcessVersion, version_id)
+        # the only place a version's blobs are read: once per version id (per call when disabled)
+        row = session.execute(select(ProcessModel.process_id, ProcessVersion.version, ProcessVersion.spec_json,
+                                     ProcessVersion.files_json, ProcessVersion.file_hashes)
+                              .join(ProcessModel, ProcessModel.id == ProcessVersion.model_id)
+                              .where(ProcessVersion.id == version_id)).one_or_none()
         if row is None:
             raise NotFoundError(f"process version {version_id} does not exist")
         spec, subs = load_specs(row.spec_json)
         for process_spec in (spec, *subs.values()):
             prepare_event_subprocesses(process_spec)
-        cached = CachedVersion(version_id, row.model.process_id, row.version, spec, subs,
-                               json.loads(row.files_json))
+        cached = CachedVersion(version_id, row.process_id, row.version, spec, subs,
+                               stored_files(session, row.files_json, row.file_hashes))
         if not self.enabled:
             return cached
         with self._lock:
