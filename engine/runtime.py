@@ -68,11 +68,11 @@ from .models import (
     Timer,
     User,
 )
-from .scripting import SamflytScriptEngine
+from .scripting import SamflytScriptEngine, current_step
 from .serialization import dumps, load_state
 from .spec_cache import CachedVersion, SpecCache, WorkflowCache
 from .spiff_events import cycle_guard, has_waiting_timers, resume_stalled
-from .unit_of_work import COMPLETED_BY_PROPERTY, SYSTEM, Unit, _current_unit, describe_error, plain, task_properties
+from .unit_of_work import COMPLETED_BY_PROPERTY, SYSTEM, Unit, describe_error, plain, task_properties
 from .views import InstanceView, MessageResult, TaskView, timer_view
 from .worklist import offered_elsewhere, taken_siblings
 
@@ -119,12 +119,12 @@ class Runtime:
         try:
             with cycle_guard(), self.WriteSession() as session, session.begin():
                 unit = Unit(self, session)
-                token = _current_unit.set(unit)
+                token = current_step.set(unit.step_context)
                 try:
                     yield unit
                     unit.save_all()
                 finally:
-                    _current_unit.reset(token)
+                    current_step.reset(token)
         except StaleDataError:
             raise ConflictError("the instance was changed by someone else at the same time; "
                                 "reload and try again") from None

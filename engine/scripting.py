@@ -15,6 +15,8 @@ Service tasks call the named connector with its evaluated parameters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -48,12 +50,16 @@ def _today() -> date:
     return clock.now().astimezone(clock.LOCAL_TZ).date()
 
 
+#: How a service task that SpiffWorkflow calls back reaches the context of the step running in this thread:
+#: the runtime sets it to its unit's ``step_context`` for the unit's lifetime. Connectors never read it:
+#: they are given ``ctx``.
+current_step: ContextVar[Callable[[Any], StepContext] | None] = ContextVar("samflyt_current_step", default=None)
+
+
 def _step_context(task: Any) -> StepContext | None:
     """The context of the step running in this thread (its unit opens the step's savepoint), if any."""
-    from .unit_of_work import _current_unit
-
-    unit = _current_unit.get()
-    return unit.step_context(task) if unit is not None else None
+    step = current_step.get()
+    return step(task) if step is not None else None
 
 
 class SamflytScriptEngine(PythonScriptEngine):

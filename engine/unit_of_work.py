@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -68,27 +67,6 @@ class Host(Protocol):
     script_engine: Any
 
     def _latest_version_catching(self, session: Session, message_name: str) -> CachedVersion | None: ...
-
-_current_unit: ContextVar[Unit | None] = ContextVar("samflyt_current_unit", default=None)
-_current_instance: ContextVar[int | None] = ContextVar("samflyt_current_instance", default=None)
-
-
-def current_unit() -> Unit:
-    """The unit of work whose engine steps are running: connectors write in its transaction.
-
-    Prefer a ``ctx`` parameter (:class:`~engine.connectors.StepContext`) in new connectors. Called
-    during a step, this opens the step's savepoint, so what the caller writes goes if the step fails.
-    """
-    unit = _current_unit.get()
-    if unit is None:
-        raise ConflictError("this connector runs only inside a workflow step")
-    unit.savepoint()
-    return unit
-
-
-def current_instance_id() -> int | None:
-    """The instance whose engine steps are running, if any."""
-    return _current_instance.get()
 
 
 #: Upper bound on engine-step rounds and message hops within one transaction (a runaway loop guard).
@@ -274,7 +252,7 @@ class Unit:
     # -- steps: what a failing step wrote goes with it
     def savepoint(self) -> None:
         """Open the running step's savepoint unless it has one: called before a step first reaches the
-        database (a connector's context, :func:`current_unit`). Steps write only through connectors, so a
+        database (a connector's context, :meth:`step_context`). Steps write only through connectors, so a
         step that calls none costs no SAVEPOINT. ``begin_nested`` flushes the unit's own pending changes
         first, so they are outside the savepoint and stay when it is rolled back."""
         step = self._step
@@ -391,7 +369,6 @@ class Unit:
         li.dirty = True
         wf = li.workflow
         started: dict[str, Any] = {}
-        token = _current_instance.set(li.row.id)
         step = self._step = _Step(li.row.id, actor)
 
         def will_complete(task: Task) -> None:
@@ -444,7 +421,6 @@ class Unit:
                        message=li.row.error_message, element=li.row.error_task)
             return False
         finally:
-            _current_instance.reset(token)
             self._step = None
         for event in wf.get_events():
             self.outbox.append((li.row.id, event))

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
-from engine.connectors import ConnectorError, ConnectorRegistry, StepContext, ledger
+from community.connectors import ledger
+from community.records import LedgerEntry
+from engine.connectors import ConnectorError, ConnectorRegistry, StepContext
 from engine.models import HumanTask
-from engine.records import LedgerEntry
 from tests.bpmn_builder import chain, definitions, end, process, script_task, service_task, start, user_task
 
 _meta = MetaData()

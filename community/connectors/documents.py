@@ -11,10 +11,9 @@ from typing import Any
 from community.records import Document
 from engine import clock
 from engine.calendar import local_date
+from engine.connectors import StepContext
 
 from .grants import status_reports
-from .step import instance_id as _instance_id
-from .step import session as _session
 
 #: The columns of the export for the regional health authority (key, bokmål title).
 EXPORT_COLUMNS = [
@@ -25,11 +24,12 @@ EXPORT_COLUMNS = [
 ]
 
 
-def store(kind: str, filename: str, media_type: str, content: bytes, application_id: int | None = None,
-          call_id: int | None = None) -> Document:
-    session = _session()
+def store(ctx: StepContext, kind: str, filename: str, media_type: str, content: bytes,
+          application_id: int | None = None, call_id: int | None = None) -> Document:
+    """Keep a generated document in the step's transaction, marked with the step's instance."""
+    session = ctx.session
     doc = Document(kind=kind, filename=filename, media_type=media_type, content=content,
-                   instance_id=_instance_id(), application_id=application_id, call_id=call_id,
+                   instance_id=ctx.instance_id, application_id=application_id, call_id=call_id,
                    created_at=clock.now())
     session.add(doc)
     session.flush()
@@ -37,28 +37,29 @@ def store(kind: str, filename: str, media_type: str, content: bytes, application
 
 
 def render(template: str, context: dict, filename: str = "", application_id: int | None = None,
-           call_id: int | None = None) -> dict:
+           call_id: int | None = None, *, ctx: StepContext) -> dict:
     """Render ``template`` (e.g. ``award_letter``) with ``context`` to PDF and keep it; returns its id."""
     from community.documents import render_pdf  # WeasyPrint takes seconds to import: only where letters are made
 
     pdf = render_pdf(template, context)
-    doc = store(template, filename or f"{template}.pdf", "application/pdf", pdf, application_id, call_id)
+    doc = store(ctx, template, filename or f"{template}.pdf", "application/pdf", pdf, application_id, call_id)
     return {"document_id": doc.id, "filename": doc.filename, "bytes": len(pdf)}
 
 
-def export_year(year: int, community: str = "") -> dict:
+def export_year(year: int, community: str = "", *, ctx: StepContext) -> dict:
     """The year's status reports of ``community``'s projects (all communities when not given) as XLSX and
     CSV: per-project economy and goal attainment, for Helse Sør-Øst and the annual report."""
     from community.documents import export_rows_csv, export_rows_xlsx, format_kroner
 
     rows: list[dict[str, Any]] = []
-    for r in status_reports(_session(), year, community):
+    for r in status_reports(ctx.session, year, community):
         spent = "; ".join(f"{s.get('party')}: {format_kroner(int(s.get('amount') or 0))}" for s in r["spent"])
         rows.append({**r, "spent_by_party": spent})
-    xlsx = store("export_xlsx", f"tilskudd-{year}.xlsx",
+    xlsx = store(ctx, "export_xlsx", f"tilskudd-{year}.xlsx",
                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                  export_rows_xlsx(rows, EXPORT_COLUMNS, f"Tilskudd {year}", plain_number_keys={"application_id"}))
-    csv = store("export_csv", f"tilskudd-{year}.csv", "text/csv; charset=utf-8", export_rows_csv(rows, EXPORT_COLUMNS))
+    csv = store(ctx, "export_csv", f"tilskudd-{year}.csv", "text/csv; charset=utf-8",
+                export_rows_csv(rows, EXPORT_COLUMNS))
     return {"xlsx_document_id": xlsx.id, "csv_document_id": csv.id, "projects": len(rows),
             "spent_total": sum(r["spent_total"] for r in rows), "granted_total": sum(r["granted"] for r in rows),
             "rows": rows, "date": local_date(clock.now()).isoformat(), "community": community}

@@ -6,7 +6,7 @@ intake is open only until a deadline's timer closed it (and a late submission is
 reason), a recommendation must list every application of the intake and fit within the frame after the
 sustainability cut, and waits until every application of the intake is checked and reviewed (so that SSU's
 decision finds each one waiting for it), a review is recorded once per member. Each runs in the transaction
-of the step that calls it (:func:`engine.unit_of_work.current_unit`).
+of the step that calls it (the step context ``ctx``, :class:`engine.connectors.StepContext`).
 """
 
 from __future__ import annotations
@@ -22,13 +22,11 @@ from community.records import BudgetLine, GrantApplication, GrantCall, GrantRepo
 from engine import clock
 from engine.calendar import deadline as legal_deadline
 from engine.calendar import local_date
+from engine.connectors import StepContext
 from engine.errors import SamflytError
 from engine.formats import format_kroner
 from engine.models import HumanTask, Organisation, Role, User
 from engine.serialization import dumps
-
-from .step import instance_id as _instance_id
-from .step import session as _session
 
 #: The priority groups of the grant (domain.md), as codes used in forms and records.
 PRIORITY_GROUPS = {
@@ -73,13 +71,13 @@ def intake_closes_at(day: date) -> datetime:
 
 
 # -- calls -----------------------------------------------------------------------------------------------
-def community_choices(username: str = "") -> dict:
+def community_choices(username: str = "", *, ctx: StepContext) -> dict:
     """The health communities a call can belong to, as form choices: the drafter's own (``username``, the
     AU member who opened the round), or for an admin or someone placed in none, every community an
     administrator has placed organisations in; ``own`` is preselected when the drafter has exactly one.
     Without any community the grant cannot run (its AU tasks are bound to the call's community), so that is
     an error saying what to do."""
-    session = _session()
+    session = ctx.session
     names = sorted(set(session.scalars(select(Organisation.scope).where(Organisation.scope.is_not(None)))))
     if not names:
         raise GrantError("no health community has organisations yet: an administrator places them with "
@@ -92,16 +90,16 @@ def community_choices(username: str = "") -> dict:
             "own": own[0] if len(own) == 1 else ""}
 
 
-def call_community(call_id: int | None = None) -> dict:
+def call_community(call_id: int | None = None, *, ctx: StepContext) -> dict:
     """The community of the call an application answers, known from its start: the case is that
     community's from its draft on (``""`` for a call that does not exist; submitting to it is refused)."""
-    call = _session().get(GrantCall, int(call_id)) if call_id else None
+    call = ctx.session.get(GrantCall, int(call_id)) if call_id else None
     return {"community": call.community if call is not None else ""}
 
 
 def create_call(title: str, year: int, frame: int, deadlines: list, criteria: list, community: str,
                 priority_groups: list | None = None, sustainability_cut_percent: int = 0,
-                reviewers_per_application: int = 3, description: str = "") -> dict:
+                reviewers_per_application: int = 3, description: str = "", *, ctx: StepContext) -> dict:
     """Publish a call: its criteria, deadlines (ISO dates) and frame in kroner."""
     days = sorted({_iso(d) for d in deadlines or []} - {None})
     if not days:
@@ -115,22 +113,22 @@ def create_call(title: str, year: int, frame: int, deadlines: list, criteria: li
     unknown = set(priority_groups or []) - set(PRIORITY_GROUPS)
     if unknown:
         raise GrantError(f"unknown priority group(s): {', '.join(sorted(unknown))}")
-    session = _session()
+    session = ctx.session
     call = GrantCall(community=community, title=title, year=int(year), description=description or None,
                      criteria=dumps(list(criteria or [])), priority_groups=dumps(list(priority_groups or [])),
                      frame=int(frame), sustainability_cut_percent=int(sustainability_cut_percent),
                      reviewers_per_application=int(reviewers_per_application),
                      deadlines=dumps([d.isoformat() for d in days]), closed_deadlines="[]", status="published",
-                     instance_id=_instance_id(), published_at=clock.now())
+                     instance_id=ctx.instance_id, published_at=clock.now())
     session.add(call)
     session.flush()
     return {"call_id": call.id, "deadlines": [d.isoformat() for d in days],
             "intake_closes": [intake_closes_at(d).isoformat() for d in days]}
 
 
-def close_intake(call_id: int, deadline: str) -> dict:
+def close_intake(call_id: int, deadline: str, *, ctx: StepContext) -> dict:
     """Close intake for one deadline of a call (its timer fired); returns the applications it received."""
-    session = _session()
+    session = ctx.session
     call = _call(session, call_id)
     day = _iso(deadline)
     closed = set(json.loads(call.closed_deadlines))
@@ -157,7 +155,8 @@ def open_deadline(call: GrantCall, now: datetime) -> date | None:
 # -- applications ----------------------------------------------------------------------------------------
 def submit_application(call_id: int, title: str, applicant_organisation: str, partner_organisations: list,
                        budget: list, start_date: str, end_date: str, plan: dict | None = None,
-                       contact_name: str = "", contact_email: str = "", application_id: int | None = None) -> dict:
+                       contact_name: str = "", contact_email: str = "", application_id: int | None = None, *,
+                       ctx: StepContext) -> dict:
     """Record a signed application as submitted to the call's open intake, or refuse it with a reason.
 
     A refusal is an answer, not a failure: ``{"accepted": false, "reason": ...}`` lets the process tell the
@@ -167,7 +166,7 @@ def submit_application(call_id: int, title: str, applicant_organisation: str, pa
     gone to SSU: the decision is made, and an application that entered then would wait for a decision
     that never comes. It then joins the call's next open intake, or is refused when there is none.
     """
-    session = _session()
+    session = ctx.session
     call = _call(session, call_id)
     row = _application(session, application_id) if application_id else None
     day = row.deadline if row is not None and row.deadline else open_deadline(call, clock.now())
@@ -190,7 +189,7 @@ def submit_application(call_id: int, title: str, applicant_organisation: str, pa
         raise GrantError("the project cannot end before it starts")
     partners = [p for p in dict.fromkeys(partner_organisations or []) if p and p != applicant_organisation]
     if row is None:
-        row = GrantApplication(call_id=call.id, instance_id=_instance_id())
+        row = GrantApplication(call_id=call.id, instance_id=ctx.instance_id)
         session.add(row)
     row.title, row.applicant_organisation = title, applicant_organisation
     row.partner_organisations = dumps(partners)
@@ -234,33 +233,33 @@ def _budget_lines(budget: list) -> list[dict[str, Any]]:
     return lines
 
 
-def return_application(application_id: int, comments: str = "") -> dict:
+def return_application(application_id: int, comments: str = "", *, ctx: StepContext) -> dict:
     """AU found the application incomplete: it is back with the applicant, and does not hold up the
     recommendation for its intake until it is submitted again."""
-    row = _application(_session(), application_id)
+    row = _application(ctx.session, application_id)
     row.status, row.decision_reason = "returned", comments or None
     return {"application_id": row.id, "status": row.status}
 
 
-def register_application(application_id: int) -> dict:
+def register_application(application_id: int, *, ctx: StepContext) -> dict:
     """AU found the application complete: it is registered for assessment."""
-    row = _application(_session(), application_id)
+    row = _application(ctx.session, application_id)
     row.status = "registered"
     return {"application_id": row.id, "status": row.status}
 
 
-def publish(application_id: int) -> dict:
+def publish(application_id: int, *, ctx: StepContext) -> dict:
     """Put the application on the public list of received applications (title, applicant, amount)."""
-    row = _application(_session(), application_id)
+    row = _application(ctx.session, application_id)
     row.published, row.published_at = True, clock.now()
     return {"title": row.title, "applicant": row.applicant_organisation, "amount_applied": row.amount_applied}
 
 
-def withdraw(application_id: int | None = None, reason: str = "") -> dict:
+def withdraw(application_id: int | None = None, reason: str = "", *, ctx: StepContext) -> dict:
     """The applicant withdrew the application; it stays on record as withdrawn."""
     if not application_id:
         return {"withdrawn": False}
-    row = _application(_session(), application_id)
+    row = _application(ctx.session, application_id)
     row.status, row.decision_reason = "withdrawn", reason or None
     return {"withdrawn": True}
 
@@ -275,7 +274,7 @@ def public_list(session: Session, call_id: int | None = None) -> list[dict[str, 
 
 
 # -- reviews ---------------------------------------------------------------------------------------------
-def review_plan(application_id: int, reviewers: int = 3) -> dict:
+def review_plan(application_id: int, reviewers: int = 3, *, ctx: StepContext) -> dict:
     """How many reviews to ask for: up to ``reviewers``, limited to the committee members of the call's
     health community without a conflict.
 
@@ -283,7 +282,7 @@ def review_plan(application_id: int, reviewers: int = 3) -> dict:
     them as well (``samflyt.excludeOrganisationsField``), so they cannot claim it; members of another
     community could not claim it either (``samflyt.communityField``), so they are not counted.
     """
-    session = _session()
+    session = ctx.session
     row = _application(session, application_id)
     community = session.get(GrantCall, row.call_id).community
     parties = {row.applicant_organisation, *json.loads(row.partner_organisations)}
@@ -299,9 +298,9 @@ def review_plan(application_id: int, reviewers: int = 3) -> dict:
     return {"slots": list(range(1, count + 1)), "parties": sorted(parties), "eligible": eligible}
 
 
-def record_reviews(application_id: int, reviews: list) -> dict:
+def record_reviews(application_id: int, reviews: list, *, ctx: StepContext) -> dict:
     """Record the committee's reviews; a member who declared a conflict is recorded without scores."""
-    session = _session()
+    session = ctx.session
     row = _application(session, application_id)
     averages = []
     for review in reviews or []:
@@ -335,9 +334,9 @@ def available_for_recommendation(session: Session, call: GrantCall, excluding_de
     return after_cut - int(used or 0)
 
 
-def review_summary(call_id: int, deadline: str) -> dict:
+def review_summary(call_id: int, deadline: str, *, ctx: StepContext) -> dict:
     """Applications registered for one intake with their average score, best first, and the money left."""
-    session = _session()
+    session = ctx.session
     call = _call(session, call_id)
     day = _iso(deadline)
     rows = session.scalars(select(GrantApplication).where(
@@ -350,7 +349,7 @@ def review_summary(call_id: int, deadline: str) -> dict:
             "available": available_for_recommendation(session, call, day), "not_ready": not_ready(session, call, day)}
 
 
-def recommend(call_id: int, deadline: str, recommendation: list) -> dict:
+def recommend(call_id: int, deadline: str, recommendation: list, *, ctx: StepContext) -> dict:
     """Check and record AU's recommendation (innstilling) for one intake.
 
     It must list every registered application of the intake once, with a rank and a proposed amount
@@ -361,9 +360,9 @@ def recommend(call_id: int, deadline: str, recommendation: list) -> dict:
     to AU. One that passes settles the intake (no application enters it any more) and returns the ranked
     list the SSU case carries.
     """
-    session = _session()
+    session = ctx.session
     call = _call(session, call_id)
-    summary = review_summary(call_id, deadline)
+    summary = review_summary(call_id, deadline, ctx=ctx)
     expected = {a["application_id"]: a for a in summary["applications"]}
     given = {int(r["application_id"]): r for r in recommendation or []}
     problems = []
@@ -439,12 +438,12 @@ def not_ready(session: Session, call: GrantCall, day: date | None) -> list[dict[
     return out
 
 
-def check_decisions(call_id: int, deadline: str, decisions: list) -> dict:
+def check_decisions(call_id: int, deadline: str, decisions: list, *, ctx: StepContext) -> dict:
     """Check SSU's decisions for one intake before they go out: one per registered application, amounts
     not negative, granted ones with an amount, and the total within the money available."""
-    session = _session()
+    session = ctx.session
     call = _call(session, call_id)
-    summary = review_summary(call_id, deadline)
+    summary = review_summary(call_id, deadline, ctx=ctx)
     expected = {a["application_id"] for a in summary["applications"]}
     problems = []
     seen: dict[int, dict] = {}
@@ -475,9 +474,10 @@ def check_decisions(call_id: int, deadline: str, decisions: list) -> dict:
 
 
 # -- decisions and reports -------------------------------------------------------------------------------
-def record_decision(application_id: int, granted: bool, amount: int = 0, case_id: str = "", reason: str = "") -> dict:
+def record_decision(application_id: int, granted: bool, amount: int = 0, case_id: str = "", reason: str = "", *,
+                    ctx: StepContext) -> dict:
     """Record SSU's decision on an application; returns what the letter needs."""
-    session = _session()
+    session = ctx.session
     row = _application(session, application_id)
     if int(amount or 0) < 0:
         raise GrantError("a granted amount cannot be negative")
@@ -496,13 +496,13 @@ def record_decision(application_id: int, granted: bool, amount: int = 0, case_id
 
 
 def record_report(application_id: int, kind: str, content: dict, period: int | None = None,
-                  spent_total: int | None = None, submitted_by: str = "") -> dict:
+                  spent_total: int | None = None, submitted_by: str = "", *, ctx: StepContext) -> dict:
     """Record a status, deviation or final report as submitted."""
     if kind not in REPORT_KINDS:
         raise GrantError(f"a report is one of {', '.join(REPORT_KINDS)}, not {kind!r}")
     if spent_total is not None and int(spent_total) < 0:
         raise GrantError("spent amounts cannot be negative")
-    session = _session()
+    session = ctx.session
     row = _application(session, application_id)
     report = GrantReport(application_id=row.id, kind=kind, period=period, content=dumps(content or {}),
                          spent_total=spent_total, submitted_by=submitted_by or None, submitted_at=clock.now())
@@ -511,9 +511,9 @@ def record_report(application_id: int, kind: str, content: dict, period: int | N
     return {"report_id": report.id}
 
 
-def handle_report(report_id: int, approved: bool, comment: str = "") -> dict:
+def handle_report(report_id: int, approved: bool, comment: str = "", *, ctx: StepContext) -> dict:
     """AU approved a report or returned it to the recipient."""
-    report = _session().get(GrantReport, int(report_id))
+    report = ctx.session.get(GrantReport, int(report_id))
     if report is None:
         raise GrantError(f"no report {report_id}")
     report.state, report.au_comment, report.handled_at = ("approved" if approved else "returned"), comment or None, \
@@ -521,8 +521,8 @@ def handle_report(report_id: int, approved: bool, comment: str = "") -> dict:
     return {"report_id": report.id, "state": report.state}
 
 
-def complete_project(application_id: int) -> dict:
-    row = _application(_session(), application_id)
+def complete_project(application_id: int, *, ctx: StepContext) -> dict:
+    row = _application(ctx.session, application_id)
     row.status = "completed"
     return {"application_id": row.id, "status": row.status}
 

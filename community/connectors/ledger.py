@@ -22,10 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from community.records import LedgerEntry
+from engine.connectors import StepContext
 from engine.errors import SamflytError
-
-from .step import instance_id as _instance_id
-from .step import session as _session
 
 KINDS = ("allocation", "carry_over_in", "carry_over_out", "set_aside", "set_aside_release", "set_aside_spent",
          "reservation", "release", "payout")
@@ -128,16 +126,17 @@ def reservations_by_application(session: Session) -> dict[int, dict[int, dict[st
     return out
 
 
-def add_entry(session: Session, year: int, kind: str, amount: int, **fields: Any) -> LedgerEntry:
+def add_entry(ctx: StepContext, year: int, kind: str, amount: int, **fields: Any) -> LedgerEntry:
+    """Write one entry in the step's transaction, marked with the step's instance."""
     if kind not in KINDS:
         raise LedgerError(f"unknown ledger entry kind '{kind}'")
     if amount is None or int(amount) < 0:
         raise LedgerError(f"a ledger amount must be a whole, non-negative number of kroner, not {amount!r}")
     community = fields.pop("community", None) or None
     entry = LedgerEntry(year=int(year), kind=kind, amount=int(amount), community=community,
-                        instance_id=_instance_id(), **fields)
-    session.add(entry)
-    session.flush()
+                        instance_id=ctx.instance_id, **fields)
+    ctx.session.add(entry)
+    ctx.session.flush()
     return entry
 
 
@@ -150,34 +149,34 @@ def _require_free(session: Session, year: int, amount: int, what: str, community
 
 
 # -- connectors ------------------------------------------------------------------------------------------
-def allocate(year: int, amount: int, reference: str = "", community: str = "") -> dict:
+def allocate(year: int, amount: int, reference: str = "", community: str = "", *, ctx: StepContext) -> dict:
     """Record money allocated to ``community`` for ``year`` (e.g. from the allocation letter of Helse Sør-Øst)."""
-    session = _session()
-    entry = add_entry(session, year, "allocation", amount, reference=reference or None, community=community)
+    session = ctx.session
+    entry = add_entry(ctx, year, "allocation", amount, reference=reference or None, community=community)
     return {"entry_id": entry.id, **balances(session, year, community or "")}
 
 
-def set_aside(year: int, amount: int, purpose: str, community: str = "") -> dict:
+def set_aside(year: int, amount: int, purpose: str, community: str = "", *, ctx: StepContext) -> dict:
     """Set money aside for a purpose (e.g. up to 100 000 kr for the partnership conference)."""
-    session = _session()
+    session = ctx.session
     _require_free(session, year, amount, purpose, community or "")
-    entry = add_entry(session, year, "set_aside", amount, purpose=purpose, community=community)
+    entry = add_entry(ctx, year, "set_aside", amount, purpose=purpose, community=community)
     return {"entry_id": entry.id, **balances(session, year, community or "")}
 
 
-def spend_set_aside(year: int, amount: int, purpose: str, community: str = "") -> dict:
+def spend_set_aside(year: int, amount: int, purpose: str, community: str = "", *, ctx: StepContext) -> dict:
     """Record spending from a set-aside (it stays set aside; what is left is released at year end)."""
-    session = _session()
+    session = ctx.session
     s = _sums(session, year, community=community or "")
     left = s["set_aside"] - s["set_aside_release"] - s["set_aside_spent"]
     if amount > left:
         raise LedgerError(f"only {left} kr is set aside and unspent in {year}, not {amount} kr")
-    entry = add_entry(session, year, "set_aside_spent", amount, purpose=purpose, community=community)
+    entry = add_entry(ctx, year, "set_aside_spent", amount, purpose=purpose, community=community)
     return {"entry_id": entry.id, **balances(session, year, community or "")}
 
 
 def reserve(year: int, amount: int, application_id: int | None = None, purpose: str = "",
-            reference: str = "", community: str = "") -> dict:
+            reference: str = "", community: str = "", *, ctx: StepContext) -> dict:
     """Reserve awarded money in a budget year of the community; refuses more than it has free.
 
     Usually for an application (its call's community); without one (``purpose`` instead) for measures SSU
@@ -185,69 +184,71 @@ def reserve(year: int, amount: int, application_id: int | None = None, purpose: 
     """
     if application_id is None and not purpose:
         raise LedgerError("a reservation needs an application or a purpose")
-    session = _session()
+    session = ctx.session
     community = _community_for(session, community, application_id)
     _require_free(session, year, amount, f"application {application_id}" if application_id else purpose, community)
-    entry = add_entry(session, year, "reservation", amount, application_id=application_id, purpose=purpose or None,
+    entry = add_entry(ctx, year, "reservation", amount, application_id=application_id, purpose=purpose or None,
                       reference=reference or None, community=community)
     reserved = open_reservation(session, application_id, year) if application_id else amount
     return {"entry_id": entry.id, "reserved": reserved, "community": community}
 
 
-def pay(application_id: int, year: int, amount: int, reference: str = "", community: str = "") -> dict:
+def pay(application_id: int, year: int, amount: int, reference: str = "", community: str = "", *,
+        ctx: StepContext) -> dict:
     """Pay out from an application's reservation (what its report shows was spent)."""
-    session = _session()
+    session = ctx.session
     community = _community_for(session, community, application_id)
     left = open_reservation(session, application_id, year)
     if amount > left:
         raise LedgerError(f"application {application_id} has {left} kr reserved in {year}, cannot pay {amount} kr")
-    add_entry(session, year, "payout", amount, application_id=application_id, reference=reference or None,
+    add_entry(ctx, year, "payout", amount, application_id=application_id, reference=reference or None,
               community=community)
     return {"paid": amount, "reserved": open_reservation(session, application_id, year)}
 
 
 def release(application_id: int, year: int, amount: int | None = None, reference: str = "",
-            community: str = "") -> dict:
+            community: str = "", *, ctx: StepContext) -> dict:
     """Release an application's unspent reservation (all of it when ``amount`` is not given)."""
-    session = _session()
+    session = ctx.session
     community = _community_for(session, community, application_id)
     left = open_reservation(session, application_id, year)
     amount = left if amount is None else amount
     if amount > left:
         raise LedgerError(f"application {application_id} has {left} kr reserved in {year}, cannot release {amount}")
     if amount:
-        add_entry(session, year, "release", amount, application_id=application_id, reference=reference or None,
+        add_entry(ctx, year, "release", amount, application_id=application_id, reference=reference or None,
                   community=community)
     return {"released": amount, "free": balances(session, year, community)["free"]}
 
 
 def settle(application_id: int, year: int, spent: int, release_rest: bool = False, reference: str = "",
-           community: str = "") -> dict:
+           community: str = "", *, ctx: StepContext) -> dict:
     """Pay what a project's approved report shows was spent in a funded year (up to its reservation).
 
     With ``release_rest`` (the year is over for the project: next year has its own decision), what was
     not spent is released: it becomes free money of that year and carries over at the year's close.
     """
-    session = _session()
+    session = ctx.session
     community = _community_for(session, community, application_id)
     if int(spent) < 0:
         raise LedgerError("spent amounts cannot be negative")
     left = open_reservation(session, application_id, year)
     paid = min(int(spent), left)
     if paid:
-        add_entry(session, year, "payout", paid, application_id=application_id, reference=reference or None,
+        add_entry(ctx, year, "payout", paid, application_id=application_id, reference=reference or None,
                   community=community)
     released = left - paid if release_rest else 0
     if released:
-        add_entry(session, year, "release", released, application_id=application_id, reference=reference or None,
+        add_entry(ctx, year, "release", released, application_id=application_id, reference=reference or None,
                   community=community)
     return {"year": year, "paid": paid, "released": released, "overspent": int(spent) - paid}
 
 
-def close_application(application_id: int, spent: int = 0, reference: str = "", community: str = "") -> dict:
+def close_application(application_id: int, spent: int = 0, reference: str = "", community: str = "", *,
+                      ctx: StepContext) -> dict:
     """At the final report: pay what was spent since the last settlement, oldest reservation first, and
     release every reservation still open."""
-    session = _session()
+    session = ctx.session
     community = _community_for(session, community, application_id)
     if int(spent) < 0:
         raise LedgerError("spent amounts cannot be negative")
@@ -257,19 +258,19 @@ def close_application(application_id: int, spent: int = 0, reference: str = "", 
         left = open_reservation(session, application_id, year)
         pay_now = min(to_pay, left)
         if pay_now:
-            add_entry(session, year, "payout", pay_now, application_id=application_id, reference=reference or None,
+            add_entry(ctx, year, "payout", pay_now, application_id=application_id, reference=reference or None,
                       community=community)
         if left - pay_now:
-            add_entry(session, year, "release", left - pay_now, application_id=application_id,
+            add_entry(ctx, year, "release", left - pay_now, application_id=application_id,
                       reference=reference or None, community=community)
         to_pay, paid, released = to_pay - pay_now, paid + pay_now, released + left - pay_now
     return {"paid": paid, "released": released, "overspent": to_pay}
 
 
-def carry_over(year: int, community: str = "") -> dict:
+def carry_over(year: int, community: str = "", *, ctx: StepContext) -> dict:
     """Close ``year`` for ``community``: release its unused set-asides and carry its free balance over to
     ``year + 1``. Another community's year is closed on its own."""
-    session = _session()
+    session = ctx.session
     community = community or ""
     closed = _community_filter(select(func.count()).where(LedgerEntry.year == year,
                                                           LedgerEntry.kind == "carry_over_out"), community)
@@ -278,17 +279,17 @@ def carry_over(year: int, community: str = "") -> dict:
     s = _sums(session, year, community=community)
     unused = s["set_aside"] - s["set_aside_release"] - s["set_aside_spent"]
     if unused:
-        add_entry(session, year, "set_aside_release", unused, purpose="unused set-aside at year end",
+        add_entry(ctx, year, "set_aside_release", unused, purpose="unused set-aside at year end",
                   community=community)
     free = balances(session, year, community)["free"]
-    add_entry(session, year, "carry_over_out", free, reference=f"to {year + 1}", community=community)
-    add_entry(session, year + 1, "carry_over_in", free, reference=f"from {year}", community=community)
+    add_entry(ctx, year, "carry_over_out", free, reference=f"to {year + 1}", community=community)
+    add_entry(ctx, year + 1, "carry_over_in", free, reference=f"from {year}", community=community)
     return {"year": year, "community": community, "carried_over": free, "released_set_aside": unused}
 
 
-def ledger_balances(year: int, community: str = "") -> dict:
+def ledger_balances(year: int, community: str = "", *, ctx: StepContext) -> dict:
     """The year's balances of ``community`` (see :func:`balances`)."""
-    return balances(_session(), year, community or "")
+    return balances(ctx.session, year, community or "")
 
 
 def register(registry) -> None:

@@ -13,11 +13,9 @@ from sqlalchemy import select
 from community.records import MeetingCase
 from engine import clock
 from engine.calendar import local_date
+from engine.connectors import StepContext
 from engine.errors import SamflytError
 from engine.serialization import dumps
-
-from .step import instance_id as _instance_id
-from .step import session as _session
 
 CASE_TYPES = ("Orientering", "Drøfting", "Beslutning", "Dialog")
 
@@ -33,26 +31,27 @@ def next_case_number(session, year: int) -> str:
 
 
 def enqueue_case(case_type: str, title: str, proposed_conclusion: str, background: str = "",
-                 attachments: list | None = None, reference: str = "", committee: str = "SSU") -> dict:
+                 attachments: list | None = None, reference: str = "", committee: str = "SSU", *,
+                 ctx: StepContext) -> dict:
     """Put a case on the list for the committee's next meeting; returns its number as ``case_id``."""
     if case_type not in CASE_TYPES:
         raise MeetingError(f"case type must be one of {', '.join(CASE_TYPES)}, not {case_type!r}")
     if not title or not proposed_conclusion:
         raise MeetingError("a case needs a title and a proposed conclusion")
-    session = _session()
+    session = ctx.session
     number = next_case_number(session, local_date(clock.now()).year)
     case = MeetingCase(case_number=number, committee=committee, case_type=case_type, title=title,
                        background=background or None, proposed_conclusion=proposed_conclusion,
                        attachments=dumps(list(attachments or [])), reference=reference or None,
-                       instance_id=_instance_id())
+                       instance_id=ctx.instance_id)
     session.add(case)
     session.flush()
     return {"case_id": number, "case_type": case_type, "title": title}
 
 
-def record_conclusion(case_id: str, conclusion: str) -> dict:
+def record_conclusion(case_id: str, conclusion: str, *, ctx: StepContext) -> dict:
     """Record the conclusion of the meeting (konklusjon i møtet) on a case."""
-    session = _session()
+    session = ctx.session
     case = session.scalar(select(MeetingCase).where(MeetingCase.case_number == case_id))
     if case is None:
         raise MeetingError(f"no case {case_id}")
