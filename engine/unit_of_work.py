@@ -66,7 +66,16 @@ class Host(Protocol):
     workflows: WorkflowCache
     script_engine: Any
 
-    def _latest_version_catching(self, session: Session, message_name: str) -> CachedVersion | None: ...
+    def latest_version_catching(self, session: Session, message_name: str) -> CachedVersion | None: ...
+
+
+class Refused(Exception):
+    """Raised inside a unit to refuse the call *after* keeping what the unit wrote (e.g. a refused
+    completion's data in the audit log): the unit commits, then its caller gets ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 #: Upper bound on engine-step rounds and message hops within one transaction (a runaway loop guard).
@@ -233,7 +242,6 @@ class Unit:
         self.session = session
         self.loaded: dict[int, Loaded] = {}
         self.outbox: list[tuple[int | None, BpmnEvent]] = []
-        self.deferred: Exception | None = None
         self.audit_rows: list[dict[str, Any]] = []
         self._step: _Step | None = None
 
@@ -459,7 +467,7 @@ class Unit:
             self._mark_delivered(message, li.row.id, actor, name)
             return MessageResult(message.id, "delivered", li.row.id)
 
-        version = self.rt._latest_version_catching(self.session, name)
+        version = self.rt.latest_version_catching(self.session, name)
         if version is not None:
             li = self.create(version, data=None, business_key=None, title=None, actor=actor or SYSTEM)
             self.advance(li, actor=actor or SYSTEM)

@@ -1,0 +1,152 @@
+"""The core the runtime's services share: the database, the caches, the script engine, and the unit of work.
+
+Each service (:mod:`engine.services`) has one job and reaches the others only through this core's public
+methods: a transaction (:meth:`Core.unit`), the acting user, a task row, the latest version of a process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from .. import clock, mail, plugins, spiff_events
+from ..connectors import ConnectorRegistry
+from ..connectors import registry as default_connectors
+from ..db import make_engine, session_factory
+from ..errors import (
+    ConflictError,
+    NotAuthorisedError,
+    NotFoundError,
+)
+from ..models import (
+    HumanTask,
+    ProcessInstance,
+    ProcessModel,
+    ProcessVersion,
+    User,
+)
+from ..scripting import SamflytScriptEngine, current_step
+from ..serialization import load_state
+from ..spec_cache import CachedVersion, SpecCache, WorkflowCache
+from ..spiff_events import cycle_guard
+from ..unit_of_work import Refused, Unit
+
+
+def latest_versions(*columns: Any) -> Any:
+    """``select(*columns)`` over the latest version of every model, joined to its model: one query over
+    small columns (the version blobs are deferred), however many versions were deployed."""
+    latest = (select(ProcessVersion.model_id, func.max(ProcessVersion.version).label("version"))
+              .group_by(ProcessVersion.model_id).subquery())
+    return (select(*columns).select_from(ProcessVersion)
+            .join(latest, (latest.c.model_id == ProcessVersion.model_id) & (latest.c.version == ProcessVersion.version))
+            .join(ProcessModel, ProcessModel.id == ProcessVersion.model_id))
+
+
+class Core:
+    """What every service needs: sessions, the connector registry and script engine, the spec and workflow
+    caches. Thread-safe: each call opens its own session and transaction."""
+
+    def __init__(self, engine: Engine | str | None = None, connectors: ConnectorRegistry | None = None,
+                 workflow_cache_size: int = 256, spec_cache: bool = True) -> None:
+        clock.install()
+        spiff_events.install()
+        plugins.load_narrowing()
+        self.engine = engine if isinstance(engine, Engine) else make_engine(engine)
+        self.Session = session_factory(self.engine)
+        self.WriteSession = session_factory(self.engine, write=True)
+        self.connectors = connectors or default_connectors
+        if "mail.send" not in self.connectors:
+            mail.register_connectors(self.connectors)
+        self.script_engine = SamflytScriptEngine(self.connectors)
+        self.cache = SpecCache(enabled=spec_cache)
+        self.workflows = WorkflowCache(workflow_cache_size)
+
+    @contextmanager
+    def unit(self) -> Iterator[Unit]:
+        """One transaction of the runtime (see :class:`~engine.unit_of_work.Unit`): committed when the block
+        ends, its workflows kept warm; a concurrent change is reported as a conflict to retry."""
+        unit: Unit
+        refused: Exception | None = None
+        try:
+            with cycle_guard(), self.WriteSession() as session, session.begin():
+                unit = Unit(self, session)
+                token = current_step.set(unit.step_context)
+                try:
+                    yield unit
+                    unit.save_all()
+                except Refused as refusal:  # keep what was written (the audit of the refusal), then say no
+                    unit.save_all()
+                    refused = refusal.error
+                finally:
+                    current_step.reset(token)
+        except StaleDataError:
+            raise ConflictError("the instance was changed by someone else at the same time; "
+                                "reload and try again") from None
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) in ("40P01", "40001"):  # deadlock, serialization failure
+                raise ConflictError("the instance was busy with another change; try again") from exc
+            raise
+        for li in unit.loaded.values():  # committed: keep the workflows warm for the next step
+            self.workflows.put(li.row.id, li.row.lock_version, li.workflow)
+        if refused is not None:
+            raise refused
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A read/write session in one transaction, for callers outside the runtime (CLI, web)."""
+        with self.WriteSession() as session, session.begin():
+            yield session
+
+    def user(self, session: Session, username: str | None) -> User:
+        """The acting user, who must exist (every action is someone's, audited by name)."""
+        if not username:
+            raise NotAuthorisedError("this action needs a user (--as USER)")
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFoundError(f"no user named '{username}'")
+        return user
+
+    def open_task(self, session: Session, task_id: str) -> HumanTask:
+        """The human-task row of ``task_id`` (open or not)."""
+        row = session.scalar(select(HumanTask).where(HumanTask.task_id == task_id))
+        if row is None:
+            raise NotFoundError(f"no human task {task_id}")
+        return row
+
+    def latest_version(self, session: Session, process_id: str) -> CachedVersion:
+        """The latest deployed version of ``process_id``, parsed once per version (the spec cache)."""
+        version_id = session.scalar(select(ProcessVersion.id)
+                                    .join(ProcessModel, ProcessModel.id == ProcessVersion.model_id)
+                                    .where(ProcessModel.process_id == process_id)
+                                    .order_by(ProcessVersion.version.desc()).limit(1))
+        if version_id is None:
+            raise NotFoundError(f"no deployed process '{process_id}'")
+        return self.cache.get(session, version_id)
+
+    def latest_version_catching(self, session: Session, message_name: str) -> CachedVersion | None:
+        """The latest version of the first model (by id) whose start event catches ``message_name``: the
+        latest versions' ``start_messages`` are searched in the database, no spec is read to find it."""
+        query = (latest_versions(ProcessVersion.id, ProcessVersion.start_messages)
+                 .where(ProcessVersion.start_messages.contains(json.dumps(message_name), autoescape=True))
+                 .order_by(ProcessModel.id))
+        for version_id, start_messages in session.execute(query):
+            if message_name in json.loads(start_messages):  # the text matched; is it one of the names?
+                return self.cache.get(session, version_id)
+        return None
+
+    def load_workflow(self, instance_id: int) -> BpmnWorkflow:
+        """The deserialized workflow, read-only (for diagrams and diagnostics)."""
+        with self.Session() as s:
+            row = s.get(ProcessInstance, instance_id)
+            if row is None:
+                raise NotFoundError(f"instance {instance_id} does not exist")
+            version = self.cache.get(s, row.version_id)
+            return load_state(row.state, version.spec, version.subprocess_specs, self.script_engine)

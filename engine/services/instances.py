@@ -1,0 +1,113 @@
+"""Instances: start (by an operator or a person), cancel, retry, messages, and connectors run outside any process."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from .. import authz
+from ..bpmn_loader import (
+    FORM_PROPERTIES,
+)
+from ..connectors import StepContext
+from ..errors import (
+    InstanceStateError,
+    NotAuthorisedError,
+)
+from ..models import Message
+from ..spiff_events import resume_stalled
+from ..unit_of_work import plain
+from ..views import MessageResult
+from .core import Core
+from .repository import start_event
+
+
+class Instances:
+    """Starting and steering process instances; each call one transaction (a unit of work)."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def start(self, process_id: str, data: dict[str, Any] | None = None, business_key: str | None = None,
+              actor: str | None = None, title: str | None = None) -> int:
+        """Start the latest version of ``process_id``; returns the new instance id."""
+        with self.core.unit() as unit:
+            if actor is not None:
+                self.core.user(unit.session, actor)
+            version = self.core.latest_version(unit.session, process_id)
+            li = unit.create(version, data=data, business_key=business_key, title=title, actor=actor)
+            unit.advance(li, actor=actor)
+            return li.row.id
+
+    def start_as(self, process_id: str, actor: str, data: dict[str, Any] | None = None,
+                 business_key: str | None = None, title: str | None = None) -> int:
+        """Start the latest version of ``process_id`` for a person, as the start page does: only when the
+        start event's ``samflyt.starterRoles`` lets them (admins always), with ``data`` validated against
+        the start event's form when it has one. Audited as every start is; returns the new instance id."""
+        with self.core.unit() as unit:
+            user = self.core.user(unit.session, actor)
+            version = self.core.latest_version(unit.session, process_id)
+            event = start_event(version)
+            properties = (getattr(event, "extensions", None) or {}).get("properties", {}) if event else {}
+            if event is None or not authz.may_start(user, properties):
+                raise NotAuthorisedError(f"{actor} may not start {process_id}")
+            form = version.form(*(properties.get(p) for p in FORM_PROPERTIES))
+            values = form.validate(data or {}) if form is not None else dict(data or {})
+            li = unit.create(version, data=values, business_key=business_key, title=title, actor=user.username)
+            unit.advance(li, actor=user.username)
+            return li.row.id
+
+    def cancel(self, instance_id: int, actor: str | None, reason: str | None = None) -> None:
+        with self.core.unit() as unit:
+            user = self.core.user(unit.session, actor) if actor else None
+            li = unit.load(instance_id)
+            if user is not None and not authz.is_admin(user) and li.row.started_by != user.username:
+                raise NotAuthorisedError(f"{actor} may not cancel instance {instance_id}")
+            if li.row.status in ("completed", "cancelled"):
+                raise InstanceStateError(f"instance {instance_id} is already {li.row.status}")
+            li.workflow.cancel()
+            li.row.status = "cancelled"
+            li.dirty = True
+            unit.audit("cancel", actor, instance_id, reason=reason)
+
+    def retry(self, instance_id: int, actor: str | None) -> str:
+        """Run an instance in ``error`` again from its failed step; returns the new status."""
+        with self.core.unit() as unit:
+            if actor is not None and not authz.is_admin(self.core.user(unit.session, actor)):
+                raise NotAuthorisedError(f"{actor} may not retry instances: admins only")
+            li = unit.load(instance_id)
+            if li.row.status != "error":
+                raise InstanceStateError(f"instance {instance_id} is {li.row.status}, not in error")
+            unit.audit("retry", actor, instance_id, previous_error=li.row.error_message)
+            li.row.status = "running"
+            unit.advance(li, before=lambda: resume_stalled(li.workflow), actor=actor)
+        return li.view().status
+
+    def call_connector(self, name: str, params: dict[str, Any] | None = None, actor: str | None = None) -> Any:
+        """Run a connector outside any process, in its own audited transaction (admins only when ``actor``
+        is given): e.g. recording a figure that comes from outside any process."""
+        with self.core.unit() as unit:
+            if actor is not None and not authz.is_admin(self.core.user(unit.session, actor)):
+                raise NotAuthorisedError(f"{actor} may not run connectors directly: admins only")
+            context = StepContext(unit.session, actor=actor)  # its own transaction, outside any step
+            result = self.core.connectors.call(name, params or {}, context)
+            unit.audit("connector", actor, None, connector=name, params=plain(params or {}))
+            return result
+
+    def send_message(self, name: str, payload: dict[str, Any] | None = None,
+                     correlations: dict[str, Any] | None = None, actor: str | None = None) -> MessageResult:
+        """Deliver a message by name and correlation (property id -> value) in one transaction."""
+        with self.core.unit() as unit:
+            return unit.deliver(name, payload or {}, correlations or None, None, actor)
+
+    def messages(self, status: str | None = None) -> list[dict[str, Any]]:
+        with self.core.Session() as s:
+            query = select(Message).order_by(Message.id)
+            if status:
+                query = query.where(Message.status == status)
+            return [{"id": m.id, "name": m.name, "status": m.status, "payload": json.loads(m.payload),
+                     "correlations": json.loads(m.correlations), "sender_instance_id": m.sender_instance_id,
+                     "target_instance_id": m.target_instance_id, "created_at": m.created_at.isoformat()}
+                    for m in s.scalars(query)]

@@ -1,0 +1,178 @@
+"""Read models: open tasks, instances, the audit log, steps and diagrams -- what pages and the CLI show."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+
+from .. import authz, spiff_events
+from ..bpmn_loader import (
+    find_file,
+)
+from ..errors import (
+    NotFoundError,
+)
+from ..models import (
+    AuditEvent,
+    HumanTask,
+    MessageWait,
+    ProcessInstance,
+    ProcessVersion,
+    Timer,
+)
+from ..views import InstanceView, TaskView, timer_view
+from ..worklist import offered_elsewhere, taken_siblings
+from .core import Core
+
+
+class Reads:
+    """Queries over the index tables and, where a page needs it, the deserialized workflow (read-only)."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def tasks(self, instance_id: int | None = None, user: str | None = None) -> list[TaskView]:
+        """Open human tasks, from the index; with ``user``: those claimed by or open to that user."""
+        with self.core.Session() as s:
+            query = (select(HumanTask, ProcessInstance.process_id)
+                     .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                     .where(HumanTask.status == "open").order_by(HumanTask.created_at, HumanTask.id))
+            if instance_id is not None:
+                query = query.where(HumanTask.instance_id == instance_id)
+            if user is None:
+                return [TaskView.from_row(row, pid) for row, pid in s.execute(query)]
+            who = self.core.user(s, user)
+            if not authz.is_admin(who):
+                roles = who.role_names
+                query = query.where(HumanTask.candidate_role.is_(None) | HumanTask.candidate_role.in_(roles)
+                                    | (HumanTask.claimed_by == who.username))
+            out = []
+            taken = taken_siblings(s, who.username)
+            for row, pid in s.execute(query):
+                restrictions = json.loads(row.restrictions)
+                if row.claimed_by == who.username or (
+                        row.claimed_by is None and authz.why_not(who, row, restrictions) is None
+                        and not offered_elsewhere(row, restrictions, who.username, taken)):
+                    out.append(TaskView.from_row(row, pid))
+            return out
+
+    def instance(self, instance_id: int) -> InstanceView:
+        with self.core.Session() as s:
+            row = s.get(ProcessInstance, instance_id)
+            if row is None:
+                raise NotFoundError(f"instance {instance_id} does not exist")
+            version = s.scalar(select(ProcessVersion.version).where(ProcessVersion.id == row.version_id))
+            tasks = [TaskView.from_row(t, row.process_id) for t in s.scalars(
+                select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == "open")
+                .order_by(HumanTask.id))]
+            timers = [timer_view(t.spec_name, t.task_id, t.kind, t.due_at) for t in s.scalars(
+                select(Timer).where(Timer.instance_id == instance_id).order_by(Timer.due_at))]
+            return InstanceView.from_row(row, version, tasks, timers)
+
+    def instances_summary(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Instances without their state, newest first."""
+        with self.core.Session() as s:
+            query = select(ProcessInstance.id, ProcessInstance.process_id, ProcessInstance.status,
+                           ProcessInstance.business_key, ProcessInstance.title).order_by(ProcessInstance.id.desc())
+            if status:
+                query = query.where(ProcessInstance.status == status)
+            return [dict(r._mapping) for r in s.execute(query)]
+
+    def audit(self, instance_id: int | None = None) -> list[dict[str, Any]]:
+        with self.core.Session() as s:
+            query = select(AuditEvent).order_by(AuditEvent.id)
+            if instance_id is not None:
+                query = query.where(AuditEvent.instance_id == instance_id)
+            return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
+                     "instance_id": e.instance_id, "task_id": e.task_id, "details": json.loads(e.details)}
+                    for e in s.scalars(query)]
+
+    def steps(self, instance_id: int) -> dict[str, list[dict[str, str]]]:
+        """The instance's steps by BPMN element: ``done`` (completed, oldest first) and ``current`` (ready or
+        waiting), each ``{"id", "name"}`` -- for marking the diagram and listing the same steps as text."""
+        workflow = self.core.load_workflow(instance_id)
+
+        def steps_in(state: int) -> list[dict[str, str]]:
+            found: dict[str, dict[str, str]] = {}
+            tasks = sorted(spiff_events.tasks_in_state(workflow, state), key=lambda t: t.last_state_change)
+            for t in tasks:
+                bpmn_id = getattr(t.task_spec, "bpmn_id", None)
+                if bpmn_id and bpmn_id not in found:
+                    found[bpmn_id] = {"id": bpmn_id, "name": t.task_spec.bpmn_name or bpmn_id}
+            return list(found.values())
+
+        return {"done": steps_in(TaskState.COMPLETED), "current": steps_in(TaskState.READY | TaskState.WAITING)}
+
+    def diagram(self, instance_id: int) -> str:
+        """The BPMN XML (with its DI) of the file that defines the instance's process, as deployed."""
+        with self.core.Session() as s:
+            row = s.get(ProcessInstance, instance_id)
+            if row is None:
+                raise NotFoundError(f"instance {instance_id} does not exist")
+            files = self.core.cache.get(s, row.version_id).files
+        marker = f'id="{row.process_id}"'
+        for name, text in sorted(files.items()):
+            if name.endswith(".bpmn") and marker in text and "process" in text:
+                return text
+        raise NotFoundError(f"no diagram for process {row.process_id}")
+
+    def data_fields(self, instance_id: int, language: str) -> dict[str, dict[str, Any]]:
+        """The labels of an instance's data fields, from its version's forms (see
+        :meth:`engine.spec_cache.CachedVersion.data_fields`)."""
+        with self.core.Session() as s:
+            version_id = s.scalar(select(ProcessInstance.version_id).where(ProcessInstance.id == instance_id))
+            if version_id is None:
+                raise NotFoundError(f"instance {instance_id} does not exist")
+            return self.core.cache.get(s, version_id).data_fields(language)
+
+    def message_forms(self, instance_id: int) -> list[dict[str, Any]]:
+        """Messages an instance waits for that people may send from a form: a wait whose message has a form
+        file of the same name in the bundle (``deviation_report.json`` for ``deviation_report``) and whose
+        correlation values are all known, so the message reaches exactly this instance."""
+        with self.core.Session() as s:
+            row = s.get(ProcessInstance, instance_id)
+            if row is None:
+                raise NotFoundError(f"instance {instance_id} does not exist")
+            if row.status in ("completed", "cancelled"):
+                return []
+            version = self.core.cache.get(s, row.version_id)
+            waits = s.scalars(select(MessageWait).where(MessageWait.instance_id == instance_id)
+                              .order_by(MessageWait.id)).all()
+            out: dict[str, dict[str, Any]] = {}
+            for wait in waits:
+                key = f"{wait.message_name}.json"
+                correlations = json.loads(wait.correlations or "{}")
+                if wait.message_name in out:
+                    continue
+                if find_file(version.files, key) is None or set(json.loads(wait.properties_json or "{}")) - set(
+                        correlations) or any(v is None for v in correlations.values()):
+                    continue
+                out[wait.message_name] = {"message": wait.message_name, "form_key": key,
+                                          "correlations": correlations, "form": version.form(key),
+                                          "texts": version.form_texts}
+            return list(out.values())
+
+    def may_view_instance(self, instance_id: int, username: str) -> bool:
+        """Whether ``username`` may open instance ``instance_id``: its starter, its workers and candidates,
+        supervisors and admins (see :func:`engine.authz.may_view_instance`)."""
+        with self.core.Session() as s:
+            user = self.core.user(s, username)
+            row = s.get(ProcessInstance, instance_id)
+            if row is None:
+                raise NotFoundError(f"instance {instance_id} does not exist")
+            tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
+            return authz.may_view_instance(user, row.started_by, list(tasks), row.scope)
+
+    def may_send_messages(self, instance_id: int, username: str) -> bool:
+        """Whether ``username`` may send instance ``instance_id`` messages from their forms
+        (see :func:`engine.authz.may_send_message`)."""
+        with self.core.Session() as s:
+            user = self.core.user(s, username)
+            row = s.get(ProcessInstance, instance_id)
+            if row is None:
+                raise NotFoundError(f"instance {instance_id} does not exist")
+            tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
+            return authz.may_send_message(user, row.started_by, list(tasks), row.scope)

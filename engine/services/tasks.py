@@ -1,0 +1,255 @@
+"""Human tasks: who may work them, claim, unclaim, reassign, their forms, and completing them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from .. import authz, clock
+from ..errors import (
+    ClaimedByOtherError,
+    InstanceStateError,
+    NotAuthorisedError,
+    NotFoundError,
+    TaskNotOpenError,
+    ValidationError,
+)
+from ..forms import Form
+from ..models import (
+    HumanTask,
+    ProcessInstance,
+    User,
+)
+from ..spiff_events import has_waiting_timers
+from ..unit_of_work import COMPLETED_BY_PROPERTY, Refused, plain, task_properties
+from ..views import InstanceView, TaskView
+from .core import Core
+
+
+class Tasks:
+    """Human-task commands and the permission questions pages ask before offering them."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def why_not(self, task_id: str, username: str) -> str | None:
+        """Why ``username`` may not work task ``task_id`` now (claimed by another, a conflict of interest,
+        the wrong role...), or ``None`` if they may: what a worklist shows instead of a claim button."""
+        with self.core.Session() as s:
+            user = self.core.user(s, username)
+            row = self.core.open_task(s, task_id)
+            if row.status != "open":
+                return f"the task is no longer open ({row.status})"
+            if row.claimed_by not in (None, username):
+                return f"claimed by {row.claimed_by}"
+            reason = authz.why_not(user, row, json.loads(row.restrictions or "{}"))
+            if reason is None and row.claimed_by is None and self._sibling_taken(s, row, username):
+                reason = f"you already have another '{row.title}' task in this case"
+            return reason
+
+    def may_view_task(self, task_id: str, username: str) -> bool:
+        """Whether ``username`` may open task ``task_id`` (see :func:`engine.authz.may_view_task`)."""
+        with self.core.Session() as s:
+            user = self.core.user(s, username)
+            row = self.core.open_task(s, task_id)
+            return authz.may_view_task(user, row, json.loads(row.restrictions or "{}"))
+
+    def may_reassign(self, task_id: str, username: str) -> bool:
+        """Whether ``username`` may give task ``task_id`` to someone else: admins, and supervisors of the
+        task's scope (what :meth:`assign` enforces; the task page offers the form only to them)."""
+        with self.core.Session() as s:
+            user = self.core.user(s, username)
+            row = self.core.open_task(s, task_id)
+            return authz.supervises(user, json.loads(row.restrictions or "{}"))
+
+    def claim(self, task_id: str, actor: str) -> TaskView:
+        with self.core.unit() as unit:
+            s = unit.session
+            user = self.core.user(s, actor)
+            row = self.core.open_task(s, task_id)
+            if row.status != "open":
+                raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
+            authz.require_may_work(user, row, json.loads(row.restrictions))
+            if row.claimed_by == user.username:
+                return TaskView.from_row(row)
+            self._require_distinct_worker(s, row, user)
+            if row.claimed_by is not None:
+                raise ClaimedByOtherError(task_id, row.claimed_by)
+            won = s.execute(update(HumanTask).where(
+                HumanTask.id == row.id, HumanTask.status == "open", HumanTask.claimed_by.is_(None)
+            ).values(claimed_by=user.username, claimed_at=clock.now()).execution_options(
+                synchronize_session=False)).rowcount
+            s.refresh(row)
+            if not won:
+                if row.status != "open":
+                    raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
+                raise ClaimedByOtherError(task_id, row.claimed_by or "someone else")
+            unit.audit("claim", actor, row.instance_id, task_id,
+                       as_admin=authz.needs_admin(user, row, json.loads(row.restrictions)))
+            return TaskView.from_row(row)
+
+    def unclaim(self, task_id: str, actor: str) -> None:
+        with self.core.unit() as unit:
+            user = self.core.user(unit.session, actor)
+            row = self.core.open_task(unit.session, task_id)
+            if row.status != "open":
+                raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
+            if row.claimed_by is None:
+                return
+            if row.claimed_by != user.username and not authz.is_admin(user):
+                raise ClaimedByOtherError(task_id, row.claimed_by)
+            self._set_claim(unit.session, row, None)
+            unit.audit("unclaim", actor, row.instance_id, task_id, previous=row.claimed_by)
+
+    def assign(self, task_id: str, assignee: str, actor: str, reason: str | None = None) -> None:
+        """Give a task to ``assignee`` (admins and supervisors of the task's scope); the assignee
+        must be allowed to work it."""
+        with self.core.unit() as unit:
+            s = unit.session
+            user = self.core.user(s, actor)
+            if not authz.is_supervisor(user):
+                raise NotAuthorisedError(f"{actor} may not assign tasks: admins and supervisors only")
+            target = self.core.user(s, assignee)
+            row = self.core.open_task(s, task_id)
+            if row.status != "open":
+                raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
+            restrictions = json.loads(row.restrictions)
+            if not authz.supervises(user, restrictions):
+                raise NotAuthorisedError(f"{actor} may not assign task {task_id}: "
+                                         f"{authz.scope_reason(user, restrictions)}")
+            authz.require_may_work(target, row, restrictions)
+            self._set_claim(unit.session, row, target.username)
+            unit.audit("assign", actor, row.instance_id, task_id, assignee=assignee,
+                       previous=row.claimed_by, reason=reason)
+
+    @staticmethod
+    def _set_claim(session: Session, row: HumanTask, username: str | None) -> None:
+        """Change who holds an open task, atomically: a task completed meanwhile is not touched."""
+        changed = session.execute(update(HumanTask).where(HumanTask.id == row.id, HumanTask.status == "open").values(
+            claimed_by=username, claimed_at=clock.now() if username else None).execution_options(
+            synchronize_session=False)).rowcount
+        if not changed:
+            raise TaskNotOpenError(f"task {row.task_id} is no longer open")
+
+    @staticmethod
+    def _sibling_taken(session: Session, row: HumanTask, username: str) -> bool:
+        """With ``samflyt.distinctWorkers``, one person works one of a multi-instance task's siblings.
+
+        Three committee members each review an application: the second review task must go to someone else.
+        """
+        if not json.loads(row.restrictions or "{}").get("distinct_workers"):
+            return False
+        return session.scalar(select(HumanTask.id).where(
+            HumanTask.instance_id == row.instance_id, HumanTask.spec_name == row.spec_name,
+            HumanTask.id != row.id, HumanTask.status != "closed",
+            or_(HumanTask.claimed_by == username, HumanTask.completed_by == username)).limit(1)) is not None
+
+    def _require_distinct_worker(self, session: Session, row: HumanTask, user: User) -> None:
+        if self._sibling_taken(session, row, user.username):
+            raise NotAuthorisedError(f"{user.username} may not work task {row.task_id}: "
+                                     f"you already have another '{row.title}' task in this case")
+
+    def form_for(self, task_id: str) -> Form | None:
+        """The task's form, its choices from the task's data filled in (``options_from_task_data_var``)."""
+        with self.core.Session() as s:
+            row = self.core.open_task(s, task_id)
+            version_id = s.scalar(select(ProcessInstance.version_id).where(ProcessInstance.id == row.instance_id))
+            form = self.core.cache.get(s, version_id).form(row.form_key, row.ui_form_key)
+        if form is not None and form.takes_options_from_data and row.status == "open":
+            form = form.for_data(self.task_data(task_id))
+        return form
+
+    def form_texts(self, task_id: str, language: str) -> dict[str, Any] | None:
+        """The task form's labels in ``language``, when the bundle has them (see ``CachedVersion.form_texts``)."""
+        with self.core.Session() as s:
+            row = self.core.open_task(s, task_id)
+            version_id = s.scalar(select(ProcessInstance.version_id).where(ProcessInstance.id == row.instance_id))
+            return self.core.cache.get(s, version_id).form_texts(row.form_key, language)
+
+    def complete(self, task_id: str, actor: str, data: dict[str, Any] | None = None) -> InstanceView:
+        """Complete a human task with ``data`` (validated against its form) and advance the instance.
+
+        Refuses tasks that are not READY -- including one a timer closed after the form was shown: the
+        timers are refreshed first, and the submitted data is kept in the audit log either way, but only
+        for someone who may work the task (the permission is checked before anything is written).
+        """
+        data = {} if data is None else data
+        with self.core.unit() as unit:
+            user = self.core.user(unit.session, actor)
+            row, li = unit.load_for_task(task_id)
+            if row.status != "open":
+                # only someone who could have worked it gets their input kept: anyone else's data is
+                # never written into another case's audit log
+                if user.username not in (row.claimed_by, row.completed_by):
+                    authz.require_may_work(user, row, json.loads(row.restrictions))
+                unit.audit("complete_refused", actor, row.instance_id, task_id, reason=row.status, data=plain(data))
+                raise Refused(TaskNotOpenError(f"task {task_id} is no longer open ({row.status}); "
+                                               "your input is kept in the audit log"))
+            authz.require_may_work(user, row, json.loads(row.restrictions))
+            if row.claimed_by not in (None, user.username) and not authz.is_admin(user):
+                raise ClaimedByOtherError(task_id, row.claimed_by)
+            if li.row.status in ("error", "cancelled", "completed"):
+                unit.audit("complete_refused", actor, row.instance_id, task_id, reason=li.row.status, data=plain(data))
+                raise Refused(InstanceStateError(
+                    f"instance {li.row.id} is {li.row.status}" + (f" ({li.row.error_message}); an admin must retry it"
+                                                                   if li.row.status == "error" else "")
+                    + "; your input is kept in the audit log"))
+            form = li.version.form(row.form_key, row.ui_form_key)
+            if form is not None and form.takes_options_from_data:
+                ready = li.workflow.get_task_from_id(UUID(task_id))
+                form = form.for_data(ready.data if ready is not None else {})
+            if form is not None:
+                values = form.validate(data)
+            elif isinstance(data, dict):
+                values = data
+            else:
+                raise ValidationError({"_schema": ["data must be a JSON object"]})
+            if has_waiting_timers(li.workflow):  # a timer may have closed the task since the form was shown
+                unit.advance(li, refresh_timers=True, actor=user.username)
+            task = li.workflow.get_task_from_id(UUID(task_id))
+            if (task is None or task.state != TaskState.READY or not task.task_spec.manual
+                    or li.row.status in ("error", "cancelled")):
+                unit.audit("complete_refused", actor, row.instance_id, task_id, reason="not ready", data=plain(data))
+                raise Refused(TaskNotOpenError(f"task {task_id} is no longer open; "
+                                               "your input is kept in the audit log"))
+            as_admin = authz.needs_admin(user, row, json.loads(row.restrictions))
+            if row.claimed_by is None:
+                self._require_distinct_worker(unit.session, row, user)
+                row.claimed_by, row.claimed_at = user.username, clock.now()
+            task.data.update(values)
+            completed_by_field = task_properties(task).get(COMPLETED_BY_PROPERTY)
+            if completed_by_field:
+                _set_path(task.data, completed_by_field, user.username)
+            row.status = "completed"
+            row.completed_at = clock.now()
+            row.completed_by = user.username
+            unit.audit("complete", actor, row.instance_id, task_id, element=row.spec_name,
+                       data=plain(values), as_admin=as_admin)
+            if not unit.advance(li, first=task, actor=user.username) and task.state == TaskState.READY:
+                row.status, row.completed_at, row.completed_by = "open", None, None  # its own script failed
+        return li.view()
+
+    def task_data(self, task_id: str) -> dict[str, Any]:
+        """The data an open task sees (what its form starts from), read from the instance's workflow."""
+        with self.core.Session() as s:
+            row = self.core.open_task(s, task_id)
+        task = self.core.load_workflow(row.instance_id).get_task_from_id(UUID(task_id))
+        if task is None:
+            raise NotFoundError(f"no task {task_id} in instance {row.instance_id}")
+        return plain(dict(task.data))
+
+
+def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for ``path`` ``"a.b"``, creating objects on the way."""
+    *parents, last = path.split(".")
+    for name in parents:
+        child = data.get(name)
+        if not isinstance(child, dict):
+            child = data[name] = {}
+        data = child
+    data[last] = value
