@@ -2,12 +2,12 @@
 
 These are the tables people query (the list of received applications, a round's scores, the ledger per
 year); the workflow's serialized state is not a reporting database. They are written only by the grant
-connectors (:mod:`engine.connectors.grants`, :mod:`engine.connectors.ledger`,
-:mod:`engine.connectors.meetings`, :mod:`engine.connectors.documents`) inside the transaction of the step
+connectors (:mod:`community.connectors.grants`, :mod:`community.connectors.ledger`,
+:mod:`community.connectors.meetings`, :mod:`community.connectors.documents`) inside the transaction of the step
 that calls them, so a record and the process state never disagree.
 
 Amounts are whole kroner (``BigInteger``). The ledger stores entries only; every balance is derived from
-them (:func:`engine.connectors.ledger.balances`), never stored twice.
+them (:func:`community.connectors.ledger.balances`), never stored twice.
 """
 
 from __future__ import annotations

@@ -29,9 +29,10 @@ _narrowing_loaded = False
 @cache
 def load_group(group: str) -> tuple[Any, ...]:
     """The loaded objects of entry-point group ``group``, sorted by entry name (loaded once per process;
-    an entry found twice, as when a package is on the path both installed and from a checkout, counts once)."""
-    unique = {ep.name: ep for ep in entry_points(group=group)}
-    return tuple(unique[name].load() for name in sorted(unique))
+    an entry found twice, as when a package is on the path both installed and from a checkout, counts once;
+    two packages that give different objects the same entry name both count)."""
+    unique = {(ep.name, ep.value): ep for ep in entry_points(group=group)}
+    return tuple(unique[key].load() for key in sorted(unique))
 
 
 def load_narrowing() -> None:
