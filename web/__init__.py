@@ -13,7 +13,6 @@ Configuration comes from ``SAMFLYT_*`` environment variables (``SAMFLYT_SECRET_K
 from __future__ import annotations
 
 import os
-from importlib.metadata import entry_points
 from typing import Any
 
 from flask import Flask, render_template, request, session
@@ -21,7 +20,7 @@ from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from engine import attachments
+from engine import attachments, plugins
 
 #: Files one form post may carry at the attachment size limit (``MAX_CONTENT_LENGTH`` is derived from it).
 UPLOADS_PER_REQUEST = 4
@@ -87,8 +86,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(instances.bp)
     app.register_blueprint(start.bp)
     app.register_blueprint(admin.bp)
-    for ep in entry_points(group="samflyt.blueprints"):
-        ep.load()(app)
+    for register in plugins.load_group("samflyt.blueprints"):
+        register(app)
     security.init_app(app)
     formatting.init_app(app)
 
