@@ -19,6 +19,12 @@ the task's data when it becomes ready and stored on the human-task row (so workl
   (:func:`register_scope_property`), e.g. a property name their diagrams already use.
 
 Processes may add rules with :func:`register_narrowing`.
+
+Two things are kept apart. *Who may work* a task is decided by its narrowing alone (above). *Whose
+supervisors oversee* it -- see it listed, open it, reassign it -- is decided by its scope: the one its
+own scope property names, else its case's (``process_instances.scope``), which the human-task row's
+``scope`` column holds (:func:`case_scopes`). So an instance's scope binds all its tasks, an applicant's
+draft included, without requiring the applicant's organisation to be placed in that scope.
 """
 
 from __future__ import annotations
@@ -46,13 +52,20 @@ SCOPES = "scopes"
 SCOPE_PROPERTIES: list[str] = ["samflyt.scopeField"]
 #: restriction key -> check(user, allowed values) -> reason it fails, or None when the user passes
 _CHECKS: dict[str, Callable[[User, list[Any]], str | None]] = {}
+#: restriction keys that *exclude* people a task is otherwise offered to (a conflict of interest), as
+#: opposed to those that name whom it is for: a worklist lists the tasks an exclusion blocks, with why
+EXCLUSIONS: set[str] = {"exclude_organisations"}
 
 
 def register_narrowing(property_name: str, key: str,
-                       check: Callable[[User, list[Any]], str | None]) -> None:
-    """Add a narrowing rule: ``property_name`` names a data field whose values go to ``key``."""
+                       check: Callable[[User, list[Any]], str | None], excludes: bool = False) -> None:
+    """Add a narrowing rule: ``property_name`` names a data field whose values go to ``key``. With
+    ``excludes``, the rule keeps people out of a task they would otherwise be offered (a conflict of
+    interest), so worklists show them the task as blocked with the reason rather than not at all."""
     _NARROWING[property_name] = key
     _CHECKS[key] = check
+    if excludes:
+        EXCLUSIONS.add(key)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -121,9 +134,26 @@ def scope_reason(user: User, restrictions: dict[str, list[Any]]) -> str | None:
     return _check_scopes(user, restrictions[SCOPES])
 
 
-def supervises(user: User, restrictions: dict[str, list[Any]]) -> bool:
-    """Whether ``user`` oversees a task with these restrictions: a supervisor of the task's scope."""
-    return is_supervisor(user) and scope_reason(user, restrictions) is None
+def case_scopes(task: HumanTask, restrictions: dict[str, list[Any]]) -> list[str]:
+    """The scopes whose supervisors oversee ``task``: those its own scope property names, else its row's
+    ``scope`` -- its case's, written with the row (an applicant's draft has no scope property of its own,
+    yet is its case's)."""
+    own = [str(v) for v in restrictions.get(SCOPES, [])]
+    return own or ([task.scope] if task.scope else [])
+
+
+def oversight_reason(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> str | None:
+    """Why ``user`` is outside the scope of ``task``'s case (:func:`case_scopes`), or ``None`` (admins are
+    never outside). Unlike :func:`scope_reason`, this decides who oversees a task, not who may work it."""
+    scopes = case_scopes(task, restrictions)
+    if is_admin(user) or not scopes:
+        return None
+    return _check_scopes(user, scopes)
+
+
+def supervises(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> bool:
+    """Whether ``user`` oversees ``task`` (with these restrictions): a supervisor of its case's scope."""
+    return is_supervisor(user) and oversight_reason(user, task, restrictions) is None
 
 
 #: Roles that oversee all work of their scope (see every open task, reassign): none by default; packages
@@ -175,6 +205,17 @@ def _member_reason(user: User, task: HumanTask, restrictions: dict[str, list[Any
     return None
 
 
+def blocked_by_exclusion(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> bool:
+    """True when only an exclusion (:data:`EXCLUSIONS`, e.g. a conflict of interest) keeps ``user`` from a
+    task that their role, scope and its other narrowing would offer them: what a worklist lists as
+    blocked. A task narrowed to other people (named users, an organisation they are not in, another
+    scope) is simply not theirs, and not listed at all."""
+    if is_admin(user) or not user.active or not (EXCLUSIONS & restrictions.keys()):
+        return False
+    offered = {k: v for k, v in restrictions.items() if k not in EXCLUSIONS}
+    return _member_reason(user, task, offered) is None and _member_reason(user, task, restrictions) is not None
+
+
 def require_may_work(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> None:
     reason = why_not(user, task, restrictions)
     if reason:
@@ -183,13 +224,14 @@ def require_may_work(user: User, task: HumanTask, restrictions: dict[str, list[A
 
 def may_view_task(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> bool:
     """Who may open a task's page: whoever may work it (even while someone else holds it, so a colleague
-    can see who has it), whoever claimed or completed it, supervisors and admins.
+    can see who has it), whoever claimed or completed it, supervisors of its case's scope
+    (:func:`case_scopes`) and admins.
 
     Decided here and not in a view, so every entry point (pages, downloads, form posts) applies one rule.
     """
     if not user.active:
         return False
-    if supervises(user, restrictions) or user.username in (task.claimed_by, task.completed_by):
+    if supervises(user, task, restrictions) or user.username in (task.claimed_by, task.completed_by):
         return True
     return task.status == "open" and _member_reason(user, task, restrictions) is None
 
@@ -198,7 +240,7 @@ def may_view_instance(user: User, started_by: str | None, tasks: list[HumanTask]
                       scope: str | None = None) -> bool:
     """Who may open an instance's page: its starter, anyone who has or had one of its tasks, anyone who
     may claim one of its open tasks (the case link in "Available" must open), admins, and supervisors --
-    of the case's scope, when one of its tasks is bound to a scope.
+    of the case's scope, when it or one of its tasks is bound to a scope.
 
     ``tasks`` are the instance's human-task rows, open and closed; ``scope`` the instance's own.
     """
@@ -246,7 +288,7 @@ def _speaks_for_case(user: User, started_by: str | None, tasks: list[HumanTask],
         return True
     if scope and scope_reason(user, {SCOPES: [scope]}):
         return False
-    return is_supervisor(user) and all(scope_reason(user, json.loads(t.restrictions or "{}")) is None
+    return is_supervisor(user) and all(oversight_reason(user, t, json.loads(t.restrictions or "{}")) is None
                                        for t in tasks)
 
 

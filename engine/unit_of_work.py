@@ -559,6 +559,8 @@ class Unit:
                 row.completed_at = now
             elif row.status == "open":
                 li.open_tasks.append(row)
+                if row.scope != li.row.scope and authz.SCOPES not in json.loads(row.restrictions or "{}"):
+                    row.scope = li.row.scope  # the case came to know its scope: its open tasks follow it
         for task_id, task in ready.items():
             row = known.get(task_id)
             if row is not None and row.status == "open":
@@ -577,7 +579,10 @@ class Unit:
             if str(props.get(DISTINCT_WORKERS_PROPERTY, "")).lower() == "true":
                 restrictions["distinct_workers"] = [spec.bpmn_id or spec.name]
             row.restrictions = dumps(restrictions)
-            row.scope = authz.task_scope(restrictions)
+            # the scope that oversees the task: its own scope property's, else its case's (set by save()
+            # above from the data), so an instance's scope binds all its tasks -- not as a restriction,
+            # since who may work it (an applicant of an organisation in no scope) is its narrowing's to say
+            row.scope = authz.task_scope(restrictions) if authz.SCOPES in restrictions else li.row.scope
             row.due_at = self._due_at(li, task, props)
             row.reminders = dumps(_reminder_days(props.get("samflyt.reminders")))
             row.overdue_at = None

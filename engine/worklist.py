@@ -1,9 +1,19 @@
 """Worklists: the open human tasks a person sees, served from the human-task index, never from workflows.
 
 Four views: ``mine`` (claimed by me), ``available`` (my roles, unclaimed, not blocked for me -- those
-blocked, e.g. by a conflict of interest, come back separately with the reason so the page can say why),
-``overdue`` (mine or available, past the due date) and ``all`` (every open task of the supervisor's scope,
-and those bound to none; supervisors and admins only).
+blocked come back separately with the reason so the page can say why), ``overdue`` (mine or available,
+past the due date) and ``all`` (every open task of the supervisor's scope, and those bound to none;
+supervisors and admins only).
+
+A task's scope is its own scope property's, else its case's (the row's ``scope`` column, see
+:func:`engine.authz.case_scopes`). Another scope's tasks are listed to no one but admins and those they
+are for: a task of another scope's case is listed only when it is mine or I may take it (an applicant's
+own draft in a scope their organisation is not placed in) -- never in ``all``, never as blocked.
+
+The blocked list ("tasks you cannot take") holds only tasks my role and scope would offer me and that
+their other narrowing would too, but that an *exclusion* keeps me from (``authz.EXCLUSIONS``: a conflict
+of interest). A task narrowed to someone else -- named users (another applicant's draft), an
+organisation I am not in, a scope I am not in -- is simply not mine and is not listed at all.
 Filtering, sorting and paging happen here so every entry point pages the same way.
 """
 
@@ -114,8 +124,13 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
         if view == "overdue":
             query = query.where(HumanTask.due_at < now)
     if not authz.is_admin(user):
-        # another scope's cases are not listed at all, not even as blocked: their titles are its own
-        query = query.where(or_(HumanTask.scope.is_(None), HumanTask.scope.in_(sorted(user.scope_names))))
+        # another scope's cases are not listed, not even as blocked: their titles are its own -- except
+        # a task bound by its case alone (no scope property of its own) that is mine or mine to take,
+        # which the rows' narrowing decides below
+        in_scope = or_(HumanTask.scope.is_(None), HumanTask.scope.in_(sorted(user.scope_names)))
+        if view != "all":
+            in_scope = or_(in_scope, ~HumanTask.restrictions.contains(f'"{authz.SCOPES}":'))
+        query = query.where(in_scope)
     if process_id:
         query = query.where(ProcessInstance.process_id == process_id)
     if text:
@@ -140,13 +155,16 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
         reason = None
         if view in ("available", "overdue") and task.claimed_by is None:
             reason = authz.why_not(user, task, restrictions)
+        if reason is not None and authz.oversight_reason(user, task, restrictions):
+            continue  # another scope's case that is not mine to take: not listed, not even as blocked
         item = WorkItem(task.task_id, task.spec_name, task.title, task.lane, instance.process_id,
                         process_name or instance.process_id, instance.id, instance.title, instance.business_key,
                         _organisation(restrictions), task.due_at, bool(task.due_at and task.due_at < now),
                         task.claimed_by, task.created_at, reason)
         if reason is None:
             items.append(item)
-        elif view == "available" and task.candidate_role in user.role_names:
+        elif (view == "available" and task.candidate_role in user.role_names
+              and authz.blocked_by_exclusion(user, task, restrictions)):
             blocked.append(item)
     if paged_here:
         return Page(items, total, page, per_page, blocked)

@@ -61,11 +61,12 @@ class Tasks:
 
     def may_reassign(self, task_id: str, username: str) -> bool:
         """Whether ``username`` may give task ``task_id`` to someone else: admins, and supervisors of the
-        task's scope (what :meth:`assign` enforces; the task page offers the form only to them)."""
+        task's case's scope (:func:`engine.authz.case_scopes`; what :meth:`assign` enforces; the task page
+        offers the form only to them)."""
         with self.core.Session() as s:
             user = self.core.user(s, username)
             row = self.core.open_task(s, task_id)
-            return authz.supervises(user, json.loads(row.restrictions or "{}"))
+            return authz.supervises(user, row, json.loads(row.restrictions or "{}"))
 
     def claim(self, task_id: str, actor: str) -> TaskView:
         with self.core.unit() as unit:
@@ -107,7 +108,7 @@ class Tasks:
             unit.audit("unclaim", actor, row.instance_id, task_id, previous=row.claimed_by)
 
     def assign(self, task_id: str, assignee: str, actor: str, reason: str | None = None) -> None:
-        """Give a task to ``assignee`` (admins and supervisors of the task's scope); the assignee
+        """Give a task to ``assignee`` (admins and supervisors of the task's case's scope); the assignee
         must be allowed to work it."""
         with self.core.unit() as unit:
             s = unit.session
@@ -119,9 +120,9 @@ class Tasks:
             if row.status != "open":
                 raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
             restrictions = json.loads(row.restrictions)
-            if not authz.supervises(user, restrictions):
+            if not authz.supervises(user, row, restrictions):
                 raise NotAuthorisedError(f"{actor} may not assign task {task_id}: "
-                                         f"{authz.scope_reason(user, restrictions)}")
+                                         f"{authz.oversight_reason(user, row, restrictions)}")
             authz.require_may_work(target, row, restrictions)
             self._set_claim(unit.session, row, target.username)
             unit.audit("assign", actor, row.instance_id, task_id, assignee=assignee,
