@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from . import clock
 from .errors import NotFoundError, SamflytError
 from .models import Attachment
+from .texts import _, joined
 
 #: File name suffix -> media type accepted for upload (documents people attach to applications and reports).
 ALLOWED_TYPES = {
@@ -33,6 +34,8 @@ _scanners: list[Callable[[bytes, str], None]] = []
 
 class AttachmentError(SamflytError):
     """A file that may not be stored: too large, of a type not accepted, or refused by a scanner."""
+
+    code = "attachment"
 
 
 def register_scanner(scanner: Callable[[bytes, str], None]) -> None:
@@ -58,12 +61,12 @@ def store(session: Session, content: bytes, filename: str, uploaded_by: str, tas
     """Check and keep an uploaded file; returns its row (the id goes into the form data)."""
     suffix = Path(filename).suffix.lower()
     if suffix not in ALLOWED_TYPES:
-        raise AttachmentError(f"{filename}: files of type {suffix or '(none)'} are not accepted "
-                              f"(accepted: {', '.join(sorted(ALLOWED_TYPES))})")
+        raise AttachmentError(_("%(name)s: files of type %(type)s are not accepted (accepted: %(accepted)s)",
+                                name=filename, type=suffix or "(none)", accepted=joined(sorted(ALLOWED_TYPES))))
     if not content:
-        raise AttachmentError(f"{filename} is empty")
+        raise AttachmentError(_("%(name)s is empty", name=filename))
     if len(content) > max_bytes():
-        raise AttachmentError(f"{filename} is larger than {size_text(max_bytes())}")
+        raise AttachmentError(_("%(name)s is larger than %(size)s", name=filename, size=size_text(max_bytes())))
     for scan in _scanners:
         scan(content, filename)
     attachment_id = str(uuid.uuid4())
@@ -81,5 +84,5 @@ def load(session: Session, attachment_id: str) -> tuple[Attachment, bytes]:
     row = session.get(Attachment, attachment_id)
     path = store_dir() / attachment_id
     if row is None or not path.is_file():
-        raise NotFoundError(f"no attachment {attachment_id}")
+        raise NotFoundError(_("no attachment %(attachment)s", attachment=attachment_id))
     return row, path.read_bytes()

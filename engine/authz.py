@@ -36,6 +36,7 @@ from typing import Any
 
 from .errors import NotAuthorisedError
 from .models import HumanTask, User
+from .texts import Text, _, joined
 
 ADMIN_ROLE = "admin"
 
@@ -51,14 +52,14 @@ SCOPES = "scopes"
 #: the properties binding a task (and so its case) to a scope
 SCOPE_PROPERTIES: list[str] = ["samflyt.scopeField"]
 #: restriction key -> check(user, allowed values) -> reason it fails, or None when the user passes
-_CHECKS: dict[str, Callable[[User, list[Any]], str | None]] = {}
+_CHECKS: dict[str, Callable[[User, list[Any]], Text | None]] = {}
 #: restriction keys that *exclude* people a task is otherwise offered to (a conflict of interest), as
 #: opposed to those that name whom it is for: a worklist lists the tasks an exclusion blocks, with why
 EXCLUSIONS: set[str] = {"exclude_organisations"}
 
 
 def register_narrowing(property_name: str, key: str,
-                       check: Callable[[User, list[Any]], str | None], excludes: bool = False) -> None:
+                       check: Callable[[User, list[Any]], Text | None], excludes: bool = False) -> None:
     """Add a narrowing rule: ``property_name`` names a data field whose values go to ``key``. With
     ``excludes``, the rule keeps people out of a task they would otherwise be offered (a conflict of
     interest), so worklists show them the task as blocked with the reason rather than not at all."""
@@ -100,34 +101,36 @@ def task_scope(restrictions: dict[str, list[Any]]) -> str | None:
     return values.pop() if len(values) == 1 else None
 
 
-def _check_organisations(user: User, allowed: list[Any]) -> str | None:
+def _check_organisations(user: User, allowed: list[Any]) -> Text | None:
     if user.organisation_names & {str(a) for a in allowed}:
         return None
-    return f"only members of {', '.join(map(str, allowed)) or 'a named organisation'} may work this task"
+    if not allowed:
+        return _("only members of a named organisation may work this task")
+    return _("only members of %(organisations)s may work this task", organisations=joined(allowed))
 
 
-def _check_excluded(user: User, excluded: list[Any]) -> str | None:
+def _check_excluded(user: User, excluded: list[Any]) -> Text | None:
     clash = sorted(user.organisation_names & {str(e) for e in excluded})
     if clash:
-        return f"conflict of interest: you are a member of {', '.join(clash)}"
+        return _("conflict of interest: you are a member of %(organisations)s", organisations=joined(clash))
     return None
 
 
-def _check_users(user: User, allowed: list[Any]) -> str | None:
-    return None if user.username in {str(a) for a in allowed} else "this task is assigned to named users"
+def _check_users(user: User, allowed: list[Any]) -> Text | None:
+    return None if user.username in {str(a) for a in allowed} else _("this task is assigned to named users")
 
 
-def _check_scopes(user: User, allowed: list[Any]) -> str | None:
+def _check_scopes(user: User, allowed: list[Any]) -> Text | None:
     if user.scope_names & {str(a) for a in allowed}:
         return None
-    return f"the case belongs to {', '.join(map(str, allowed))}, and you are not a member of it"
+    return _("the case belongs to %(scope)s, and you are not a member of it", scope=joined(allowed))
 
 
 _CHECKS.update({"organisations": _check_organisations, "exclude_organisations": _check_excluded,
                 "users": _check_users, SCOPES: _check_scopes})
 
 
-def scope_reason(user: User, restrictions: dict[str, list[Any]]) -> str | None:
+def scope_reason(user: User, restrictions: dict[str, list[Any]]) -> Text | None:
     """Why ``user`` is outside the scope a task is bound to, or ``None`` (admins are never outside)."""
     if is_admin(user) or not restrictions.get(SCOPES):
         return None
@@ -175,10 +178,10 @@ def is_admin(user: User) -> bool:
     return ADMIN_ROLE in user.role_names
 
 
-def why_not(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> str | None:
+def why_not(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> Text | None:
     """The reason ``user`` may not work ``task`` (ignoring who claimed it), or ``None`` if they may."""
     if not user.active:
-        return "the account is deactivated"
+        return _("the account is deactivated")
     if is_admin(user):
         return None
     return _member_reason(user, task, restrictions)
@@ -193,9 +196,9 @@ def needs_admin(user: User, task: HumanTask, restrictions: dict[str, list[Any]])
     return _member_reason(user, task, restrictions) is not None
 
 
-def _member_reason(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> str | None:
+def _member_reason(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> Text | None:
     if task.candidate_role and task.candidate_role.lower() not in user.role_names:
-        return f"the task needs the role '{task.candidate_role}'"
+        return _("the task needs the role '%(role)s'", role=task.candidate_role)
     for key, values in restrictions.items():
         check = _CHECKS.get(key)
         if check is not None:
@@ -219,7 +222,8 @@ def blocked_by_exclusion(user: User, task: HumanTask, restrictions: dict[str, li
 def require_may_work(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> None:
     reason = why_not(user, task, restrictions)
     if reason:
-        raise NotAuthorisedError(f"{user.username} may not work task {task.task_id}: {reason}")
+        raise NotAuthorisedError(_("%(user)s may not work task %(task)s: %(reason)s", user=user.username,
+                                   task=task.task_id, reason=reason))
 
 
 def may_view_task(user: User, task: HumanTask, restrictions: dict[str, list[Any]]) -> bool:

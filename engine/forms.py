@@ -5,6 +5,10 @@ extension properties ``formJsonSchemaFilename`` and ``formUiSchemaFilename`` nam
 deployed bundle. The same marshmallow schema validates input in the engine and in the web UI, so the
 two can never disagree. Validation rejects unknown fields, coerces types and reports per field.
 
+Messages are not marshmallow's prose: each field is given codes as its error messages (``samflyt:range``)
+and a failed load turns each code into a :class:`engine.texts.Text` built from the field's JSON Schema (its
+``minimum``, ``maxLength``, ``enum``...), whose English is what marshmallow would have said.
+
 What task data holds afterwards is plain JSON: integers, strings (``date`` as ISO text), booleans,
 lists and objects. A JSON Schema ``number`` becomes a *string* holding the exact decimal ("1250.50"):
 money belongs in integers (øre or whole kroner), and a float would silently round.
@@ -20,6 +24,7 @@ from marshmallow import INCLUDE, RAISE, Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowValidationError
 
 from .errors import ValidationError
+from .texts import Text, _, as_text, joined
 
 SUPPORTED_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
 
@@ -46,6 +51,101 @@ class FormDefinitionError(ValueError):
     def __init__(self, message: str, pointer: str = "") -> None:
         self.pointer = pointer
         super().__init__(f"{pointer}: {message}" if pointer else message)
+
+
+#: prefix of the codes given to marshmallow as messages (:func:`_codes`), read back by :func:`field_texts`
+_CODE = "samflyt:"
+
+
+def _codes(field_cls: type[fields.Field], kind: str) -> dict[str, str]:
+    """Every message of ``field_cls`` as a code: ``required``, ``null`` or ``invalid_<kind>``."""
+    keys: set[str] = set()
+    for klass in field_cls.__mro__:
+        keys.update(getattr(klass, "default_error_messages", {}))
+    return {key: _CODE + (key if key in ("required", "null") else f"invalid_{kind}") for key in keys}
+
+
+def message(code: str, prop: dict[str, Any] | None = None) -> Text:
+    """The text of a validation ``code`` for a field declared by JSON Schema ``prop``.
+
+    The English is marshmallow's own wording, so messages read as before; the page translates the text.
+    """
+    prop = prop if isinstance(prop, dict) else {}
+    if code == "required":
+        return _("Missing data for required field.")
+    if code == "null":
+        return _("Field may not be null.")
+    if code == "unknown":
+        return _("Unknown field.")
+    if code == "not_object":
+        return _("data must be a JSON object")
+    if code == "invalid_integer":
+        return _("Not a valid integer.")
+    if code == "invalid_number":
+        return _("Not a valid number.")
+    if code == "invalid_date":
+        return _("Not a valid date.")
+    if code == "invalid_datetime":
+        return _("Not a valid datetime.")
+    if code == "invalid_email":
+        return _("Not a valid email address.")
+    if code == "invalid_boolean":
+        return _("Not a valid boolean.")
+    if code == "invalid_string":
+        return _("Not a valid string.")
+    if code == "invalid_list":
+        return _("Not a valid list.")
+    if code == "invalid_object":
+        return _("Invalid input type.")
+    if code == "attachment":
+        return _("Not a valid attachment.")
+    if code == "pattern":
+        return _("String does not match expected pattern.")
+    if code == "one_of":
+        return _("Must be one of: %(choices)s.", choices=joined(prop.get("enum") or []))
+    if code == "range":
+        if prop.get("minimum") is not None and prop.get("maximum") is not None:
+            return _("Must be greater than or equal to %(min)s and less than or equal to %(max)s.",
+                     min=prop["minimum"], max=prop["maximum"])
+        if prop.get("minimum") is not None:
+            return _("Must be greater than or equal to %(min)s.", min=prop["minimum"])
+        return _("Must be less than or equal to %(max)s.", max=prop.get("maximum"))
+    if code in ("length", "items"):
+        low, high = (prop.get("minLength"), prop.get("maxLength")) if code == "length" else (
+            prop.get("minItems"), prop.get("maxItems"))
+        if low is not None and high is not None:
+            return _("Length must be between %(min)s and %(max)s.", min=low, max=high)
+        if low is not None:
+            return _("Shorter than minimum length %(min)s.", min=low)
+        return _("Longer than maximum length %(max)s.", max=high)
+    return as_text(code)
+
+
+def _child(prop: dict[str, Any], key: Any) -> dict[str, Any]:
+    """The JSON Schema of ``key`` inside ``prop``: a property of an object, an item of an array."""
+    if not isinstance(prop, dict):
+        return {}
+    if isinstance(key, int) or (isinstance(key, str) and key.isdigit() and prop.get("type") == "array"):
+        return prop.get("items") or {}
+    if key == "_schema":
+        return prop
+    return (prop.get("properties") or {}).get(key) or {}
+
+
+def field_texts(messages: Any, prop: dict[str, Any]) -> Any:
+    """marshmallow's messages (the codes of :func:`_codes`, nested by field and row) as :class:`Text` values,
+    each built from the JSON Schema of the field it is about."""
+    if isinstance(messages, dict):
+        return {key: field_texts(value, _child(prop, key)) for key, value in messages.items()}
+    if isinstance(messages, list):
+        return [field_texts(m, prop) for m in messages]
+    if isinstance(messages, str) and messages.startswith(_CODE):
+        return message(messages[len(_CODE):], prop)
+    return as_text(messages) if isinstance(messages, str) else messages
+
+
+class _FormSchema(Schema):
+    error_messages = {"unknown": _CODE + "unknown", "type": _CODE + "invalid_object"}
 
 
 class _IsoDate(fields.Date):
@@ -94,13 +194,14 @@ def _field_for(name: str, prop: dict[str, Any], required: bool, pointer: str) ->
     if "enum" in prop:
         if not isinstance(prop["enum"], list) or not prop["enum"]:
             raise FormDefinitionError("enum must be a non-empty list", pointer)
-        validators.append(validate.OneOf(prop["enum"]))
+        validators.append(validate.OneOf(prop["enum"], error=_CODE + "one_of"))
     if "minimum" in prop or "maximum" in prop:
-        validators.append(validate.Range(min=prop.get("minimum"), max=prop.get("maximum")))
+        validators.append(validate.Range(min=prop.get("minimum"), max=prop.get("maximum"), error=_CODE + "range"))
     if "minLength" in prop or "maxLength" in prop:
-        validators.append(validate.Length(min=prop.get("minLength"), max=prop.get("maxLength")))
+        validators.append(validate.Length(min=prop.get("minLength"), max=prop.get("maxLength"),
+                                          error=_CODE + "length"))
     if "pattern" in prop:
-        validators.append(validate.Regexp(prop["pattern"]))
+        validators.append(validate.Regexp(prop["pattern"], error=_CODE + "pattern"))
     common: dict[str, Any] = {"required": required, "validate": validators,
                               "metadata": {"title": _title(prop, name)}}
     if not required:
@@ -108,29 +209,33 @@ def _field_for(name: str, prop: dict[str, Any], required: bool, pointer: str) ->
     if kind == "string":
         fmt = prop.get("format")
         if fmt == "date":
-            return _IsoDate(**common)
+            return _IsoDate(error_messages=_codes(_IsoDate, "date"), **common)
         if fmt == "date-time":
-            return _IsoDateTime(**common)
+            return _IsoDateTime(error_messages=_codes(_IsoDateTime, "datetime"), **common)
         if fmt == "email":
-            return fields.Email(**common)
+            return fields.Email(error_messages=_codes(fields.Email, "email"), **common)
         if fmt == "attachment":  # the id of an uploaded file (engine.attachments)
-            common["validate"].append(validate.Regexp(r"^[0-9a-f-]{36}$", error="Not a valid attachment."))
-            return fields.String(**common)
-        return fields.String(**common)
+            common["validate"].append(validate.Regexp(r"^[0-9a-f-]{36}$", error=_CODE + "attachment"))
+        return fields.String(error_messages=_codes(fields.String, "string"), **common)
     if kind == "integer":
-        return _StrictInteger(**common)
+        return _StrictInteger(error_messages=_codes(_StrictInteger, "integer"), **common)
     if kind == "number":
-        return _DecimalString(**common)
+        return _DecimalString(error_messages=_codes(_DecimalString, "number"), **common)
     if kind == "boolean":
-        return fields.Boolean(**common)
+        return fields.Boolean(error_messages=_codes(fields.Boolean, "boolean"), **common)
     if kind == "object":
-        return fields.Nested(schema_from_json_schema(prop, pointer), **common)
+        return fields.Nested(schema_from_json_schema(prop, pointer), error_messages=_codes(fields.Nested, "object"),
+                             **common)
     items = prop.get("items", {"type": "string"})
     if "minItems" in prop or "maxItems" in prop:
-        common["validate"].append(validate.Length(min=prop.get("minItems"), max=prop.get("maxItems")))
+        common["validate"].append(validate.Length(min=prop.get("minItems"), max=prop.get("maxItems"),
+                                                  error=_CODE + "items"))
+    list_codes = _codes(fields.List, "list")
     if isinstance(items, dict) and items.get("type") == "object":
-        return fields.List(fields.Nested(schema_from_json_schema(items, f"{pointer}/items")), **common)
-    return fields.List(_field_for(name, items, True, f"{pointer}/items"), **common)
+        return fields.List(fields.Nested(schema_from_json_schema(items, f"{pointer}/items"),
+                                         error_messages=_codes(fields.Nested, "object")),
+                           error_messages=list_codes, **common)
+    return fields.List(_field_for(name, items, True, f"{pointer}/items"), error_messages=list_codes, **common)
 
 
 def schema_from_json_schema(definition: dict[str, Any], pointer: str = "") -> Schema:
@@ -150,7 +255,7 @@ def schema_from_json_schema(definition: dict[str, Any], pointer: str = "") -> Sc
         for name, prop in properties.items()
     }
     unknown = INCLUDE if definition.get("additionalProperties") is True else RAISE
-    schema_cls = Schema.from_dict(declared, name="FormSchema")
+    schema_cls = _FormSchema.from_dict(declared, name="FormSchema")
     return schema_cls(unknown=unknown)
 
 
@@ -196,12 +301,12 @@ class Form:
         """Return the coerced data, every top-level field present (``None`` when left empty), or raise
         :class:`engine.errors.ValidationError` with per-field messages."""
         if not isinstance(data, dict):
-            raise ValidationError({"_schema": ["data must be a JSON object"]})
+            raise ValidationError({"_schema": [message("not_object")]})
         try:
             values = self.schema.load(data)
         except MarshmallowValidationError as exc:
             messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-            raise ValidationError(messages) from None
+            raise ValidationError(field_texts(messages, self.json_schema)) from None
         # an optional field left empty is still part of the answer: scripts and gateways can say
         # ``comment or ''`` instead of guessing whether the name exists
         for name in self.json_schema.get("properties", {}):

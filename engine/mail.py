@@ -12,6 +12,7 @@ Texts come from templates per language: bokmål (``nb``, the default), nynorsk (
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import smtplib
@@ -23,9 +24,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from string import Template
+from pathlib import Path
 from typing import Any
 
+import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,50 +37,60 @@ from .db import for_update
 from .errors import SamflytError
 from .models import AuditEvent, OutboxAttachment, OutboxMessage
 from .serialization import dumps
+from .texts import _, joined
 
 log = logging.getLogger("samflyt.mail")
 
 LANGUAGES = ("nb", "nn", "en")
 DEFAULT_LANGUAGE = "nb"
 
-#: template -> language -> (subject, body); ``$names`` are filled from the context.
-TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
-    "task_reminder": {
-        "nb": ("Påminnelse: «$task» har frist $due",
-               "Hei $name,\n\nOppgaven «$task» i «$process» har frist $due.\n\nHilsen Samflyt\n"),
-        "nn": ("Påminning: «$task» har frist $due",
-               "Hei $name,\n\nOppgåva «$task» i «$process» har frist $due.\n\nHelsing Samflyt\n"),
-        "en": ("Reminder: \"$task\" is due $due",
-               "Hello $name,\n\nThe task \"$task\" in \"$process\" is due $due.\n\nSamflyt\n"),
-    },
-    "task_overdue": {
-        "nb": ("Fristen er ute: «$task»", "Hei $name,\n\nFristen for «$task» i «$process» gikk ut $due.\n\n"
-               "Hilsen Samflyt\n"),
-        "nn": ("Fristen er ute: «$task»", "Hei $name,\n\nFristen for «$task» i «$process» gjekk ut $due.\n\n"
-               "Helsing Samflyt\n"),
-        "en": ("Overdue: \"$task\"", "Hello $name,\n\nThe task \"$task\" in \"$process\" was due $due.\n\n"
-               "Samflyt\n"),
-    },
-    "notification": {lang: ("$subject", "$text\n") for lang in LANGUAGES},
-}
+#: The templates: ``NAME.LANGUAGE.txt`` (``task_reminder.nn.txt``), Jinja text; the first line is the
+#: subject, a blank line follows, the rest is the body. ``{{ name }}`` is filled from the context.
+TEMPLATE_DIR = Path(__file__).parent / "mail_templates"
+
+
+class _Visible(jinja2.Undefined):
+    """A placeholder the context does not fill stays visible (``{{ name }}``) instead of failing."""
+
+    def __str__(self) -> str:
+        return "{{ " + str(self._undefined_name) + " }}"
+
+
+_templates = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), undefined=_Visible,
+                                autoescape=False, keep_trailing_newline=True)
+
+
+def template_languages(template: str) -> list[str]:
+    """The languages ``template`` is written in (``nb``, ``nn``, ``en``), in that order."""
+    have = {p.name.split(".")[1] for p in TEMPLATE_DIR.glob(f"{template}.*.txt") if p.name.count(".") == 2}
+    return [lang for lang in LANGUAGES if lang in have] + sorted(have - set(LANGUAGES))
+
+
+@functools.cache
+def _parts(template: str, language: str) -> tuple[jinja2.Template, jinja2.Template]:
+    source, _filename, _uptodate = _templates.loader.get_source(_templates, f"{template}.{language}.txt")
+    subject, _blank, body = source.partition("\n")
+    return _templates.from_string(subject), _templates.from_string(body[1:] if body.startswith("\n") else body)
 
 
 class MailError(SamflytError):
     """A message that cannot be written: unknown template or language, or a missing address."""
 
+    code = "mail"
+
 
 def render(template: str, language: str | None, context: dict[str, Any]) -> tuple[str, str, str]:
     """(language, subject, body) for ``template``; unknown placeholders stay visible instead of failing."""
     language = language or DEFAULT_LANGUAGE
-    texts = TEMPLATES.get(template)
-    if texts is None:
-        raise MailError(f"unknown mail template '{template}'")
-    if language not in texts:
-        raise MailError(f"mail template '{template}' has no language '{language}' (have {', '.join(texts)})")
-    subject, body = texts[language]
+    languages = template_languages(template) if template.isidentifier() else []
+    if not languages:
+        raise MailError(_("unknown mail template '%(template)s'", template=template))
+    if language not in languages:
+        raise MailError(_("mail template '%(template)s' has no language '%(language)s' (have %(languages)s)",
+                          template=template, language=language, languages=joined(languages)))
+    subject, body = _parts(template, language)
     values = {k: str(v) for k, v in context.items()}
-    subject = " ".join(Template(subject).safe_substitute(values).split())  # a header is one line
-    return language, subject, Template(body).safe_substitute(values)
+    return language, " ".join(subject.render(values).split()), body.render(values)  # a header is one line
 
 
 #: (filename, media type, bytes) of a file sent with a message
@@ -90,10 +102,10 @@ def enqueue(session: Session, to: str, template: str, context: dict[str, Any], l
             attachments: Sequence[Attachment] = ()) -> OutboxMessage:
     """Add a message to the outbox in the caller's transaction, with copies of ``attachments``."""
     if not to or "@" not in to:
-        raise MailError(f"not a mail address: {to!r}")
+        raise MailError(_("not a mail address: %(address)r", address=to))
     for filename, media_type, content in attachments:
         if not filename or "/" not in media_type or not isinstance(content, bytes):
-            raise MailError(f"not a file to attach: {filename!r} ({media_type!r})")
+            raise MailError(_("not a file to attach: %(name)r (%(type)r)", name=filename, type=media_type))
     language, subject, body = render(template, language, context)
     domain = os.environ.get("SAMFLYT_MAIL_DOMAIN", "samflyt.local")
     row = OutboxMessage(message_id=f"<{uuid.uuid4()}@{domain}>", to_address=to, subject=subject, body=body,
@@ -167,7 +179,7 @@ def dispatch_outbox(sessions: sessionmaker[Session], settings: SmtpSettings, max
     """
     started = clock.now()
     sent = failed = 0
-    for _ in range(limit):
+    for _turn in range(limit):
         with sessions() as session, session.begin():
             query = (select(OutboxMessage).where(OutboxMessage.status == "pending",
                                                  OutboxMessage.next_attempt_at <= started)
@@ -245,7 +257,7 @@ def send_mail(to: str, template: str = "notification", language: str = DEFAULT_L
     for document_id in documents or []:
         found = _document_source(session, int(document_id)) if _document_source else None
         if found is None:
-            raise MailError(f"no document {document_id} to attach")
+            raise MailError(_("no document %(document)s to attach", document=document_id))
         files.append(found)
     row = enqueue(session, to, template, {**(context or {}), "subject": subject, "text": text}, language,
                   instance_id=ctx.instance_id, attachments=files)

@@ -17,6 +17,7 @@ from engine.errors import DeployError, InstanceStateError, NotFoundError, Samfly
 from engine.models import Organisation, User
 
 from .auth import runtime
+from .i18n import translate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 BUNDLE_SUFFIXES = (".bpmn", ".dmn", ".json")
@@ -61,7 +62,7 @@ def deploy():
         try:
             results = runtime().deploy([folder], actor=current_user.username)
         except DeployError as exc:
-            flash(_("Nothing was deployed: %(reason)s", reason=str(exc)), "error")
+            flash(_("Nothing was deployed: %(reason)s", reason=translate(exc.text)), "error")
             return redirect(url_for("admin.overview"))
     for r in results:
         flash(_("%(process)s version %(version)s: %(what)s", process=r.process_id, version=r.version,
@@ -75,7 +76,7 @@ def retry(instance_id: int):
         status = runtime().retry(instance_id, current_user.username)
         flash(_("Instance %(id)s was run again: %(status)s", id=instance_id, status=status))
     except (InstanceStateError, NotFoundError) as exc:
-        flash(str(exc), "error")
+        flash(translate(exc.text), "error")
     return redirect(url_for("admin.overview"))
 
 
@@ -89,7 +90,7 @@ def cancel(instance_id: int):
         runtime().cancel(instance_id, current_user.username, reason)
         flash(_("Instance %(id)s is cancelled.", id=instance_id))
     except SamflytError as exc:
-        flash(str(exc), "error")
+        flash(translate(exc.text), "error")
     return redirect(url_for("instances.instance", instance_id=instance_id))
 
 
@@ -104,7 +105,7 @@ def save_community():
     try:
         runtime().set_scope(community, organisations, actor=current_user.username)
     except SamflytError as exc:
-        flash(str(exc), "error")
+        flash(translate(exc.text), "error")
         return redirect(url_for("admin.overview"))
     flash(_("%(community)s is saved.", community=community))
     return redirect(url_for("admin.overview"))
@@ -123,5 +124,5 @@ def save_user():
                            request.form.get("email"), request.form.get("active") == "true", current_user.username)
         flash(_("User %(name)s is saved.", name=username))
     except SamflytError as exc:
-        flash(str(exc), "error")
+        flash(translate(exc.text), "error")
     return redirect(url_for("admin.overview"))

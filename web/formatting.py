@@ -77,7 +77,7 @@ def element_name(default: str, process_id: str | None, element_id: str | None = 
 
 def init_app(app: Flask) -> None:
     from .codes import code
-    from .messages import translate
+    from .i18n import translate
 
     app.jinja_env.filters.update(kr=kroner, dato=dato, tidspunkt=tidspunkt, reason=translate, element=element_name,
                                  code=code, data_value=data_value)

@@ -19,7 +19,7 @@ from engine.errors import NotAuthorisedError, NotFoundError, ValidationError
 from . import select_locale
 from .auth import runtime
 from .form_fields import build_fields, error_summary, parse_form
-from .messages import translate_all
+from .i18n import translate_all
 
 bp = Blueprint("start", __name__, url_prefix="/start")
 

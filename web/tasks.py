@@ -30,7 +30,7 @@ from engine.worklist import SORTS, VIEWS, may_see_all, processes_with_open_tasks
 from . import select_locale
 from .auth import runtime
 from .form_fields import build_fields, error_summary, file_fields, parse_form
-from .messages import translate, translate_all
+from .i18n import translate, translate_all
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -132,7 +132,7 @@ def claim(task_id: str):
     except TaskNotOpenError:
         flash(_("This task has already been completed."), "error")
     except NotAuthorisedError as exc:
-        flash(_("You cannot claim this task: %(reason)s", reason=translate(str(exc).split(": ", 1)[-1])), "error")
+        flash(_("You cannot claim this task: %(reason)s", reason=translate(exc.reason)), "error")
         return redirect(url_for("tasks.worklist", view="available"))
     except NotFoundError:
         abort(404)
@@ -172,7 +172,7 @@ def _with_uploads(row: HumanTask, schema: dict[str, Any]):
             *parents, last = path.split(".")
             for name in parents:
                 node = node.setdefault(name, {})
-            node[last] = [translate(str(exc))]
+            node[last] = [translate(exc.text)]
     return posted, errors
 
 
@@ -223,7 +223,7 @@ def submit(task_id: str):
                        409)
     except NotAuthorisedError as exc:
         return _render(row, values, None, _("You cannot complete this task: %(reason)s",
-                                            reason=translate(str(exc).split(": ", 1)[-1])), 403)
+                                            reason=translate(exc.reason)), 403)
     with rt.session() as s:
         accounts.drop_draft(s, task_id, current_user.username)
     flash(_("Task completed: %(title)s", title=row.title))
@@ -243,7 +243,7 @@ def assign(task_id: str):
         flash(_("The task is given to %(name)s.", name=assignee))
     except NotAuthorisedError as exc:
         flash(_("The task cannot be given to %(name)s: %(reason)s", name=assignee,
-                reason=translate(str(exc).split(": ", 1)[-1])), "error")
+                reason=translate(exc.reason)), "error")
     except (ConflictError, NotFoundError) as exc:
-        flash(str(exc), "error")
+        flash(translate(exc.text), "error")
     return redirect(url_for("tasks.task", task_id=task_id))

@@ -27,6 +27,7 @@ from engine.errors import SamflytError
 from engine.formats import format_kroner
 from engine.models import HumanTask, Organisation, Role, User
 from engine.serialization import dumps
+from engine.texts import _, joined
 
 #: The priority groups of the grant (domain.md), as codes used in forms and records.
 PRIORITY_GROUPS = {
@@ -42,6 +43,8 @@ REPORT_KINDS = ("status", "deviation", "final")
 class GrantError(SamflytError):
     """A grant record that cannot be written as asked."""
 
+    code = "grant"
+
 
 def _iso(value: Any) -> date | None:
     if value in (None, ""):
@@ -54,14 +57,14 @@ def _iso(value: Any) -> date | None:
 def _call(session: Session, call_id: int) -> GrantCall:
     call = session.get(GrantCall, int(call_id))
     if call is None:
-        raise GrantError(f"no call {call_id}")
+        raise GrantError(_("no call %(call)s", call=call_id))
     return call
 
 
 def _application(session: Session, application_id: int) -> GrantApplication:
     row = session.get(GrantApplication, int(application_id))
     if row is None:
-        raise GrantError(f"no application {application_id}")
+        raise GrantError(_("no application %(application)s", application=application_id))
     return row
 
 
@@ -80,8 +83,8 @@ def community_choices(username: str = "", *, ctx: StepContext) -> dict:
     session = ctx.session
     names = sorted(set(session.scalars(select(Organisation.scope).where(Organisation.scope.is_not(None)))))
     if not names:
-        raise GrantError("no health community has organisations yet: an administrator places them with "
-                         "'samflyt users community NAME ORG...' or on the admin page")
+        raise GrantError(_("no health community has organisations yet: an administrator places them with "
+                           "'samflyt users community NAME ORG...' or on the admin page"))
     user = session.scalar(select(User).where(User.username == username)) if username else None
     own = sorted(user.scope_names) if user is not None else []
     if own and not (user is not None and "admin" in user.role_names):
@@ -103,16 +106,16 @@ def create_call(title: str, year: int, frame: int, deadlines: list, criteria: li
     """Publish a call: its criteria, deadlines (ISO dates) and frame in kroner."""
     days = sorted({_iso(d) for d in deadlines or []} - {None})
     if not days:
-        raise GrantError("a call needs at least one application deadline")
+        raise GrantError(_("a call needs at least one application deadline"))
     if int(frame) < 0:
-        raise GrantError("the frame must be a non-negative number of kroner")
+        raise GrantError(_("the frame must be a non-negative number of kroner"))
     if not 0 <= int(sustainability_cut_percent) <= 100:
-        raise GrantError("the sustainability cut is a percentage between 0 and 100")
+        raise GrantError(_("the sustainability cut is a percentage between 0 and 100"))
     if int(reviewers_per_application) < 1:
-        raise GrantError("each application needs at least one reviewer")
+        raise GrantError(_("each application needs at least one reviewer"))
     unknown = set(priority_groups or []) - set(PRIORITY_GROUPS)
     if unknown:
-        raise GrantError(f"unknown priority group(s): {', '.join(sorted(unknown))}")
+        raise GrantError(_("unknown priority group(s): %(groups)s", groups=joined(sorted(unknown))))
     session = ctx.session
     call = GrantCall(community=community, title=title, year=int(year), description=description or None,
                      criteria=dumps(list(criteria or [])), priority_groups=dumps(list(priority_groups or [])),
@@ -186,7 +189,7 @@ def submit_application(call_id: int, title: str, applicant_organisation: str, pa
     lines = _budget_lines(budget)
     start, end = _iso(start_date), _iso(end_date)
     if start and end and end < start:
-        raise GrantError("the project cannot end before it starts")
+        raise GrantError(_("the project cannot end before it starts"))
     partners = [p for p in dict.fromkeys(partner_organisations or []) if p and p != applicant_organisation]
     if row is None:
         row = GrantApplication(call_id=call.id, instance_id=ctx.instance_id)
@@ -222,14 +225,16 @@ def _budget_lines(budget: list) -> list[dict[str, Any]]:
         try:
             amount, year = int(item["amount"]), int(item["year"])
         except (KeyError, TypeError, ValueError):
-            raise GrantError(f"budget line {i + 1} needs a party, a year and a whole amount in kroner") from None
+            raise GrantError(_("budget line %(line)s needs a party, a year and a whole amount in kroner",
+                                line=i + 1)) from None
         if amount < 0:
-            raise GrantError(f"budget line {i + 1}: the amount cannot be negative ({amount} kr)")
+            raise GrantError(_("budget line %(line)s: the amount cannot be negative (%(amount)s kr)", line=i + 1,
+                               amount=amount))
         if not item.get("party"):
-            raise GrantError(f"budget line {i + 1} needs the party that spends it")
+            raise GrantError(_("budget line %(line)s needs the party that spends it", line=i + 1))
         lines.append({"party": item["party"], "year": year, "amount": amount, "purpose": item.get("purpose")})
     if not lines:
-        raise GrantError("an application needs a budget with at least one line")
+        raise GrantError(_("an application needs a budget with at least one line"))
     return lines
 
 
@@ -294,7 +299,8 @@ def review_plan(application_id: int, reviewers: int = 3, *, ctx: StepContext) ->
                       if (not placed or community in u.scope_names) and not (u.organisation_names & parties))
     count = min(int(reviewers), len(eligible))
     if count == 0:
-        raise GrantError(f"no committee member without a conflict of interest can review application {row.id}")
+        raise GrantError(_("no committee member without a conflict of interest can review application %(application)s",
+                           application=row.id))
     return {"slots": list(range(1, count + 1)), "parties": sorted(parties), "eligible": eligible}
 
 
@@ -308,7 +314,7 @@ def record_reviews(application_id: int, reviews: list, *, ctx: StepContext) -> d
         scores = [] if conflict else list(review.get("scores") or [])
         for s in scores:
             if not 1 <= int(s.get("score", 0)) <= 5:
-                raise GrantError(f"a score must be between 1 and 5, not {s.get('score')!r}")
+                raise GrantError(_("a score must be between 1 and 5, not %(score)r", score=s.get("score")))
         average = round(100 * sum(int(s["score"]) for s in scores) / len(scores)) if scores else None
         if average is not None:
             averages.append(average)
@@ -480,7 +486,7 @@ def record_decision(application_id: int, granted: bool, amount: int = 0, case_id
     session = ctx.session
     row = _application(session, application_id)
     if int(amount or 0) < 0:
-        raise GrantError("a granted amount cannot be negative")
+        raise GrantError(_("a granted amount cannot be negative"))
     row.granted, row.amount_granted = bool(granted), int(amount or 0) if granted else 0
     row.status = "granted" if granted else "rejected"
     row.decision_case, row.decision_reason, row.decided_at = case_id or None, reason or None, clock.now()
@@ -499,9 +505,9 @@ def record_report(application_id: int, kind: str, content: dict, period: int | N
                   spent_total: int | None = None, submitted_by: str = "", *, ctx: StepContext) -> dict:
     """Record a status, deviation or final report as submitted."""
     if kind not in REPORT_KINDS:
-        raise GrantError(f"a report is one of {', '.join(REPORT_KINDS)}, not {kind!r}")
+        raise GrantError(_("a report is one of %(kinds)s, not %(kind)r", kinds=joined(REPORT_KINDS), kind=kind))
     if spent_total is not None and int(spent_total) < 0:
-        raise GrantError("spent amounts cannot be negative")
+        raise GrantError(_("spent amounts cannot be negative"))
     session = ctx.session
     row = _application(session, application_id)
     report = GrantReport(application_id=row.id, kind=kind, period=period, content=dumps(content or {}),
@@ -515,7 +521,7 @@ def handle_report(report_id: int, approved: bool, comment: str = "", *, ctx: Ste
     """AU approved a report or returned it to the recipient."""
     report = ctx.session.get(GrantReport, int(report_id))
     if report is None:
-        raise GrantError(f"no report {report_id}")
+        raise GrantError(_("no report %(report)s", report=report_id))
     report.state, report.au_comment, report.handled_at = ("approved" if approved else "returned"), comment or None, \
         clock.now()
     return {"report_id": report.id, "state": report.state}

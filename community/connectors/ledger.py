@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from community.records import LedgerEntry
 from engine.connectors import StepContext
 from engine.errors import SamflytError
+from engine.texts import _
 
 KINDS = ("allocation", "carry_over_in", "carry_over_out", "set_aside", "set_aside_release", "set_aside_spent",
          "reservation", "release", "payout")
@@ -31,6 +32,8 @@ KINDS = ("allocation", "carry_over_in", "carry_over_out", "set_aside", "set_asid
 
 class LedgerError(SamflytError):
     """A movement the ledger cannot take: a negative amount, more than is free, a year closed twice."""
+
+    code = "ledger"
 
 
 def _community_filter(query, community: str | None):
@@ -96,7 +99,7 @@ def application_community(session: Session, application_id: int) -> str:
     community = session.scalar(select(GrantCall.community).join(
         GrantApplication, GrantApplication.call_id == GrantCall.id).where(GrantApplication.id == int(application_id)))
     if community is None:
-        raise LedgerError(f"no application {application_id}")
+        raise LedgerError(_("no application %(application)s", application=application_id))
     return community
 
 
@@ -106,7 +109,8 @@ def _community_for(session: Session, community: str, application_id: int | None)
         return community or ""
     own = application_community(session, application_id)
     if community and community != own:
-        raise LedgerError(f"application {application_id} belongs to {own}, not {community}")
+        raise LedgerError(_("application %(application)s belongs to %(own)s, not %(community)s",
+                            application=application_id, own=own, community=community))
     return own
 
 
@@ -129,9 +133,10 @@ def reservations_by_application(session: Session) -> dict[int, dict[int, dict[st
 def add_entry(ctx: StepContext, year: int, kind: str, amount: int, **fields: Any) -> LedgerEntry:
     """Write one entry in the step's transaction, marked with the step's instance."""
     if kind not in KINDS:
-        raise LedgerError(f"unknown ledger entry kind '{kind}'")
+        raise LedgerError(_("unknown ledger entry kind '%(kind)s'", kind=kind))
     if amount is None or int(amount) < 0:
-        raise LedgerError(f"a ledger amount must be a whole, non-negative number of kroner, not {amount!r}")
+        raise LedgerError(_("a ledger amount must be a whole, non-negative number of kroner, not %(amount)r",
+                            amount=amount))
     community = fields.pop("community", None) or None
     entry = LedgerEntry(year=int(year), kind=kind, amount=int(amount), community=community,
                         instance_id=ctx.instance_id, **fields)
@@ -144,8 +149,8 @@ def _require_free(session: Session, year: int, amount: int, what: str, community
     free = balances(session, year, community)["free"]
     if amount > free:
         where = f" ({community})" if community else ""
-        raise LedgerError(f"not enough free grant money in {year}{where} for {what}: {amount} kr asked, "
-                          f"{free} kr free")
+        raise LedgerError(_("not enough free grant money in %(year)s%(where)s for %(what)s: %(amount)s kr asked, "
+                            "%(free)s kr free", year=year, where=where, what=what, amount=amount, free=free))
 
 
 # -- connectors ------------------------------------------------------------------------------------------
@@ -170,7 +175,8 @@ def spend_set_aside(year: int, amount: int, purpose: str, community: str = "", *
     s = _sums(session, year, community=community or "")
     left = s["set_aside"] - s["set_aside_release"] - s["set_aside_spent"]
     if amount > left:
-        raise LedgerError(f"only {left} kr is set aside and unspent in {year}, not {amount} kr")
+        raise LedgerError(_("only %(left)s kr is set aside and unspent in %(year)s, not %(amount)s kr", left=left,
+                            year=year, amount=amount))
     entry = add_entry(ctx, year, "set_aside_spent", amount, purpose=purpose, community=community)
     return {"entry_id": entry.id, **balances(session, year, community or "")}
 
@@ -183,7 +189,7 @@ def reserve(year: int, amount: int, application_id: int | None = None, purpose: 
     decided outside an application round, such as the coordinator positions in the Vestfold papers.
     """
     if application_id is None and not purpose:
-        raise LedgerError("a reservation needs an application or a purpose")
+        raise LedgerError(_("a reservation needs an application or a purpose"))
     session = ctx.session
     community = _community_for(session, community, application_id)
     _require_free(session, year, amount, f"application {application_id}" if application_id else purpose, community)
@@ -200,7 +206,8 @@ def pay(application_id: int, year: int, amount: int, reference: str = "", commun
     community = _community_for(session, community, application_id)
     left = open_reservation(session, application_id, year)
     if amount > left:
-        raise LedgerError(f"application {application_id} has {left} kr reserved in {year}, cannot pay {amount} kr")
+        raise LedgerError(_("application %(application)s has %(left)s kr reserved in %(year)s, cannot pay "
+                              "%(amount)s kr", application=application_id, left=left, year=year, amount=amount))
     add_entry(ctx, year, "payout", amount, application_id=application_id, reference=reference or None,
               community=community)
     return {"paid": amount, "reserved": open_reservation(session, application_id, year)}
@@ -214,7 +221,8 @@ def release(application_id: int, year: int, amount: int | None = None, reference
     left = open_reservation(session, application_id, year)
     amount = left if amount is None else amount
     if amount > left:
-        raise LedgerError(f"application {application_id} has {left} kr reserved in {year}, cannot release {amount}")
+        raise LedgerError(_("application %(application)s has %(left)s kr reserved in %(year)s, cannot release "
+                            "%(amount)s", application=application_id, left=left, year=year, amount=amount))
     if amount:
         add_entry(ctx, year, "release", amount, application_id=application_id, reference=reference or None,
                   community=community)
@@ -231,7 +239,7 @@ def settle(application_id: int, year: int, spent: int, release_rest: bool = Fals
     session = ctx.session
     community = _community_for(session, community, application_id)
     if int(spent) < 0:
-        raise LedgerError("spent amounts cannot be negative")
+        raise LedgerError(_("spent amounts cannot be negative"))
     left = open_reservation(session, application_id, year)
     paid = min(int(spent), left)
     if paid:
@@ -251,7 +259,7 @@ def close_application(application_id: int, spent: int = 0, reference: str = "", 
     session = ctx.session
     community = _community_for(session, community, application_id)
     if int(spent) < 0:
-        raise LedgerError("spent amounts cannot be negative")
+        raise LedgerError(_("spent amounts cannot be negative"))
     years_ = sorted(set(session.scalars(select(LedgerEntry.year).where(LedgerEntry.application_id == application_id))))
     to_pay, paid, released = int(spent), 0, 0
     for year in years_:
@@ -275,7 +283,8 @@ def carry_over(year: int, community: str = "", *, ctx: StepContext) -> dict:
     closed = _community_filter(select(func.count()).where(LedgerEntry.year == year,
                                                           LedgerEntry.kind == "carry_over_out"), community)
     if session.scalar(closed):
-        raise LedgerError(f"{year} is already closed" + (f" for {community}" if community else ""))
+        raise LedgerError(_("%(year)s is already closed for %(community)s", year=year, community=community)
+                          if community else _("%(year)s is already closed", year=year))
     s = _sums(session, year, community=community)
     unused = s["set_aside"] - s["set_aside_release"] - s["set_aside_spent"]
     if unused:

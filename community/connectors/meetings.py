@@ -16,12 +16,15 @@ from engine.calendar import local_date
 from engine.connectors import StepContext
 from engine.errors import SamflytError
 from engine.serialization import dumps
+from engine.texts import _, joined
 
 CASE_TYPES = ("Orientering", "Drøfting", "Beslutning", "Dialog")
 
 
 class MeetingError(SamflytError):
     """A case that cannot be enqueued or concluded."""
+
+    code = "meeting"
 
 
 def next_case_number(session, year: int) -> str:
@@ -35,9 +38,10 @@ def enqueue_case(case_type: str, title: str, proposed_conclusion: str, backgroun
                  ctx: StepContext) -> dict:
     """Put a case on the list for the committee's next meeting; returns its number as ``case_id``."""
     if case_type not in CASE_TYPES:
-        raise MeetingError(f"case type must be one of {', '.join(CASE_TYPES)}, not {case_type!r}")
+        raise MeetingError(_("case type must be one of %(types)s, not %(type)r", types=joined(CASE_TYPES),
+                             type=case_type))
     if not title or not proposed_conclusion:
-        raise MeetingError("a case needs a title and a proposed conclusion")
+        raise MeetingError(_("a case needs a title and a proposed conclusion"))
     session = ctx.session
     number = next_case_number(session, local_date(clock.now()).year)
     case = MeetingCase(case_number=number, committee=committee, case_type=case_type, title=title,
@@ -54,7 +58,7 @@ def record_conclusion(case_id: str, conclusion: str, *, ctx: StepContext) -> dic
     session = ctx.session
     case = session.scalar(select(MeetingCase).where(MeetingCase.case_number == case_id))
     if case is None:
-        raise MeetingError(f"no case {case_id}")
+        raise MeetingError(_("no case %(case)s", case=case_id))
     case.status, case.conclusion, case.decided_at = "decided", conclusion, clock.now()
     return {"case_id": case_id, "status": case.status}
 

@@ -37,6 +37,7 @@ from ..scripting import SamflytScriptEngine, current_step
 from ..serialization import load_state
 from ..spec_cache import CachedVersion, SpecCache, WorkflowCache
 from ..spiff_events import cycle_guard
+from ..texts import _
 from ..unit_of_work import Refused, Unit
 
 
@@ -88,11 +89,11 @@ class Core:
                 finally:
                     current_step.reset(token)
         except StaleDataError:
-            raise ConflictError("the instance was changed by someone else at the same time; "
-                                "reload and try again") from None
+            raise ConflictError(_("the instance was changed by someone else at the same time; "
+                                  "reload and try again")) from None
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) in ("40P01", "40001"):  # deadlock, serialization failure
-                raise ConflictError("the instance was busy with another change; try again") from exc
+                raise ConflictError(_("the instance was busy with another change; try again")) from exc
             raise
         for li in unit.loaded.values():  # committed: keep the workflows warm for the next step
             self.workflows.put(li.row.id, li.row.lock_version, li.workflow)
@@ -108,17 +109,17 @@ class Core:
     def user(self, session: Session, username: str | None) -> User:
         """The acting user, who must exist (every action is someone's, audited by name)."""
         if not username:
-            raise NotAuthorisedError("this action needs a user (--as USER)")
+            raise NotAuthorisedError(_("this action needs a user (--as USER)"))
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
-            raise NotFoundError(f"no user named '{username}'")
+            raise NotFoundError(_("no user named '%(name)s'", name=username))
         return user
 
     def open_task(self, session: Session, task_id: str) -> HumanTask:
         """The human-task row of ``task_id`` (open or not)."""
         row = session.scalar(select(HumanTask).where(HumanTask.task_id == task_id))
         if row is None:
-            raise NotFoundError(f"no human task {task_id}")
+            raise NotFoundError(_("no human task %(task)s", task=task_id))
         return row
 
     def latest_version(self, session: Session, process_id: str) -> CachedVersion:
@@ -128,7 +129,7 @@ class Core:
                                     .where(ProcessModel.process_id == process_id)
                                     .order_by(ProcessVersion.version.desc()).limit(1))
         if version_id is None:
-            raise NotFoundError(f"no deployed process '{process_id}'")
+            raise NotFoundError(_("no deployed process '%(process)s'", process=process_id))
         return self.cache.get(session, version_id)
 
     def latest_version_catching(self, session: Session, message_name: str) -> CachedVersion | None:
@@ -147,6 +148,6 @@ class Core:
         with self.Session() as s:
             row = s.get(ProcessInstance, instance_id)
             if row is None:
-                raise NotFoundError(f"instance {instance_id} does not exist")
+                raise NotFoundError(_("instance %(instance)s does not exist", instance=instance_id))
             version = self.cache.get(s, row.version_id)
             return load_state(row.state, version.spec, version.subprocess_specs, self.script_engine)

@@ -10,11 +10,13 @@ from ..errors import (
     NotAuthorisedError,
     ValidationError,
 )
+from ..forms import message
 from ..models import (
     Organisation,
     Role,
     User,
 )
+from ..texts import _
 from .core import Core
 
 
@@ -56,15 +58,16 @@ class Directory:
         organisations = [o.strip() for o in organisations if o.strip()]
         if not scope or not organisations:
             field = "scope" if not scope else "organisations"
-            raise ValidationError({field: ["Missing data for required field."]})
+            raise ValidationError({field: [message("required")]})
         if len(scope) > 200 or any(len(o) > 200 for o in organisations):
             raise ValidationError({"scope" if len(scope) > 200 else "organisations":
-                                   ["Longer than maximum length 200."]})
+                                   [message("length", {"maxLength": 200})]})
         with self.core.unit() as unit:
             s = unit.session
             acting = s.scalar(select(User).where(User.username == actor)) if actor else None
             if acting is not None and not authz.is_admin(acting):  # a command-line operator is trusted
-                raise NotAuthorisedError(f"{actor} may not place organisations in scopes: admins only")
+                raise NotAuthorisedError(_("%(user)s may not place organisations in scopes: %(reason)s", user=actor,
+                                                       reason=_("admins only")))
             moved = []
             for name in organisations:
                 org = s.scalar(select(Organisation).where(Organisation.name == name))
@@ -82,9 +85,10 @@ class Directory:
         with self.core.unit() as unit:
             s = unit.session
             if not authz.is_admin(self.core.user(s, actor)):
-                raise NotAuthorisedError(f"{actor} may not change users: admins only")
+                raise NotAuthorisedError(_("%(user)s may not change users: %(reason)s", user=actor,
+                                                       reason=_("admins only")))
             if username == actor and (not active or "admin" not in {r.lower() for r in roles}):
-                raise ConflictError("you cannot take your own admin role or deactivate yourself")
+                raise ConflictError(_("you cannot take your own admin role or deactivate yourself"))
             user = s.scalar(select(User).where(User.username == username))
             if user is None:
                 user = User(username=username, created_at=clock.now())

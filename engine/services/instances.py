@@ -18,6 +18,7 @@ from ..errors import (
 )
 from ..models import Message
 from ..spiff_events import resume_stalled
+from ..texts import _
 from ..unit_of_work import plain
 from ..views import MessageResult
 from .core import Core
@@ -52,7 +53,7 @@ class Instances:
             event = start_event(version)
             properties = (getattr(event, "extensions", None) or {}).get("properties", {}) if event else {}
             if event is None or not authz.may_start(user, properties):
-                raise NotAuthorisedError(f"{actor} may not start {process_id}")
+                raise NotAuthorisedError(_("%(user)s may not start %(process)s", user=actor, process=process_id))
             form = version.form(*(properties.get(p) for p in FORM_PROPERTIES))
             values = form.validate(data or {}) if form is not None else dict(data or {})
             li = unit.create(version, data=values, business_key=business_key, title=title, actor=user.username)
@@ -64,9 +65,11 @@ class Instances:
             user = self.core.user(unit.session, actor) if actor else None
             li = unit.load(instance_id)
             if user is not None and not authz.is_admin(user) and li.row.started_by != user.username:
-                raise NotAuthorisedError(f"{actor} may not cancel instance {instance_id}")
+                raise NotAuthorisedError(_("%(user)s may not cancel instance %(instance)s", user=actor,
+                                                       instance=instance_id))
             if li.row.status in ("completed", "cancelled"):
-                raise InstanceStateError(f"instance {instance_id} is already {li.row.status}")
+                raise InstanceStateError(_("instance %(instance)s is already %(status)s", instance=instance_id,
+                                                       status=li.row.status))
             li.workflow.cancel()
             li.row.status = "cancelled"
             li.dirty = True
@@ -76,10 +79,12 @@ class Instances:
         """Run an instance in ``error`` again from its failed step; returns the new status."""
         with self.core.unit() as unit:
             if actor is not None and not authz.is_admin(self.core.user(unit.session, actor)):
-                raise NotAuthorisedError(f"{actor} may not retry instances: admins only")
+                raise NotAuthorisedError(_("%(user)s may not retry instances: %(reason)s", user=actor,
+                                                       reason=_("admins only")))
             li = unit.load(instance_id)
             if li.row.status != "error":
-                raise InstanceStateError(f"instance {instance_id} is {li.row.status}, not in error")
+                raise InstanceStateError(_("instance %(instance)s is %(status)s, not in error", instance=instance_id,
+                                                       status=li.row.status))
             unit.audit("retry", actor, instance_id, previous_error=li.row.error_message)
             li.row.status = "running"
             unit.advance(li, before=lambda: resume_stalled(li.workflow), actor=actor)
@@ -90,7 +95,8 @@ class Instances:
         is given): e.g. recording a figure that comes from outside any process."""
         with self.core.unit() as unit:
             if actor is not None and not authz.is_admin(self.core.user(unit.session, actor)):
-                raise NotAuthorisedError(f"{actor} may not run connectors directly: admins only")
+                raise NotAuthorisedError(_("%(user)s may not run connectors directly: %(reason)s", user=actor,
+                                                       reason=_("admins only")))
             context = StepContext(unit.session, actor=actor)  # its own transaction, outside any step
             result = self.core.connectors.call(name, params or {}, context)
             unit.audit("connector", actor, None, connector=name, params=plain(params or {}))

@@ -23,6 +23,7 @@ from ..models import (
     ProcessVersion,
     Timer,
 )
+from ..texts import _
 from ..views import InstanceView, TaskView, timer_view
 from ..worklist import offered_elsewhere, taken_siblings
 from .core import Core
@@ -63,7 +64,7 @@ class Reads:
         with self.core.Session() as s:
             row = s.get(ProcessInstance, instance_id)
             if row is None:
-                raise NotFoundError(f"instance {instance_id} does not exist")
+                raise NotFoundError(_("instance %(instance)s does not exist", instance=instance_id))
             version = s.scalar(select(ProcessVersion.version).where(ProcessVersion.id == row.version_id))
             tasks = [TaskView.from_row(t, row.process_id) for t in s.scalars(
                 select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == "open")
@@ -111,13 +112,13 @@ class Reads:
         with self.core.Session() as s:
             row = s.get(ProcessInstance, instance_id)
             if row is None:
-                raise NotFoundError(f"instance {instance_id} does not exist")
+                raise NotFoundError(_("instance %(instance)s does not exist", instance=instance_id))
             files = self.core.cache.get(s, row.version_id).files
         marker = f'id="{row.process_id}"'
         for name, text in sorted(files.items()):
             if name.endswith(".bpmn") and marker in text and "process" in text:
                 return text
-        raise NotFoundError(f"no diagram for process {row.process_id}")
+        raise NotFoundError(_("no diagram for process %(process)s", process=row.process_id))
 
     def data_fields(self, instance_id: int, language: str) -> dict[str, dict[str, Any]]:
         """The labels of an instance's data fields, from its version's forms (see
@@ -125,7 +126,7 @@ class Reads:
         with self.core.Session() as s:
             version_id = s.scalar(select(ProcessInstance.version_id).where(ProcessInstance.id == instance_id))
             if version_id is None:
-                raise NotFoundError(f"instance {instance_id} does not exist")
+                raise NotFoundError(_("instance %(instance)s does not exist", instance=instance_id))
             return self.core.cache.get(s, version_id).data_fields(language)
 
     def message_forms(self, instance_id: int) -> list[dict[str, Any]]:
@@ -135,7 +136,7 @@ class Reads:
         with self.core.Session() as s:
             row = s.get(ProcessInstance, instance_id)
             if row is None:
-                raise NotFoundError(f"instance {instance_id} does not exist")
+                raise NotFoundError(_("instance %(instance)s does not exist", instance=instance_id))
             if row.status in ("completed", "cancelled"):
                 return []
             version = self.core.cache.get(s, row.version_id)
@@ -162,7 +163,7 @@ class Reads:
             user = self.core.user(s, username)
             row = s.get(ProcessInstance, instance_id)
             if row is None:
-                raise NotFoundError(f"instance {instance_id} does not exist")
+                raise NotFoundError(_("instance %(instance)s does not exist", instance=instance_id))
             tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
             return authz.may_view_instance(user, row.started_by, list(tasks), row.scope)
 
@@ -173,6 +174,6 @@ class Reads:
             user = self.core.user(s, username)
             row = s.get(ProcessInstance, instance_id)
             if row is None:
-                raise NotFoundError(f"instance {instance_id} does not exist")
+                raise NotFoundError(_("instance %(instance)s does not exist", instance=instance_id))
             tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
             return authz.may_send_message(user, row.started_by, list(tasks), row.scope)

@@ -30,6 +30,7 @@ from ..models import (
     ProcessVersion,
 )
 from ..spec_cache import CachedVersion
+from ..texts import _
 from .core import Core, latest_versions
 
 
@@ -53,7 +54,8 @@ class ModelRepository:
         bundle: Bundle = parse_bundle(collect_files(paths), self.core.connectors)
         with self.core.unit() as unit:
             if actor is not None and not authz.is_admin(self.core.user(unit.session, actor)):
-                raise NotAuthorisedError(f"{actor} may not deploy: only admins deploy (scripts run as trusted code)")
+                raise NotAuthorisedError(_("%(user)s may not deploy: %(reason)s", user=actor,
+                                                       reason=_("only admins deploy (scripts run as trusted code)")))
             return write_bundle(unit.session, bundle, actor)
 
     def element_names(self, language: str) -> dict[str, dict[str, str]]:

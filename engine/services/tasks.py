@@ -19,13 +19,14 @@ from ..errors import (
     TaskNotOpenError,
     ValidationError,
 )
-from ..forms import Form
+from ..forms import Form, message
 from ..models import (
     HumanTask,
     ProcessInstance,
     User,
 )
 from ..spiff_events import has_waiting_timers
+from ..texts import Text, _
 from ..unit_of_work import COMPLETED_BY_PROPERTY, Refused, plain, task_properties
 from ..views import InstanceView, TaskView
 from .core import Core
@@ -37,19 +38,19 @@ class Tasks:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    def why_not(self, task_id: str, username: str) -> str | None:
+    def why_not(self, task_id: str, username: str) -> Text | None:
         """Why ``username`` may not work task ``task_id`` now (claimed by another, a conflict of interest,
         the wrong role...), or ``None`` if they may: what a worklist shows instead of a claim button."""
         with self.core.Session() as s:
             user = self.core.user(s, username)
             row = self.core.open_task(s, task_id)
             if row.status != "open":
-                return f"the task is no longer open ({row.status})"
+                return _("the task is no longer open (%(status)s)", status=row.status)
             if row.claimed_by not in (None, username):
-                return f"claimed by {row.claimed_by}"
+                return _("claimed by %(name)s", name=row.claimed_by)
             reason = authz.why_not(user, row, json.loads(row.restrictions or "{}"))
             if reason is None and row.claimed_by is None and self._sibling_taken(s, row, username):
-                reason = f"you already have another '{row.title}' task in this case"
+                reason = _("you already have another '%(title)s' task in this case", title=row.title)
             return reason
 
     def may_view_task(self, task_id: str, username: str) -> bool:
@@ -74,7 +75,7 @@ class Tasks:
             user = self.core.user(s, actor)
             row = self.core.open_task(s, task_id)
             if row.status != "open":
-                raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
+                raise _not_open(task_id, row.status)
             authz.require_may_work(user, row, json.loads(row.restrictions))
             if row.claimed_by == user.username:
                 return TaskView.from_row(row)
@@ -88,8 +89,8 @@ class Tasks:
             s.refresh(row)
             if not won:
                 if row.status != "open":
-                    raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
-                raise ClaimedByOtherError(task_id, row.claimed_by or "someone else")
+                    raise _not_open(task_id, row.status)
+                raise ClaimedByOtherError(task_id, row.claimed_by or _("someone else"))
             unit.audit("claim", actor, row.instance_id, task_id,
                        as_admin=authz.needs_admin(user, row, json.loads(row.restrictions)))
             return TaskView.from_row(row)
@@ -99,7 +100,7 @@ class Tasks:
             user = self.core.user(unit.session, actor)
             row = self.core.open_task(unit.session, task_id)
             if row.status != "open":
-                raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
+                raise _not_open(task_id, row.status)
             if row.claimed_by is None:
                 return
             if row.claimed_by != user.username and not authz.is_admin(user):
@@ -114,15 +115,16 @@ class Tasks:
             s = unit.session
             user = self.core.user(s, actor)
             if not authz.is_supervisor(user):
-                raise NotAuthorisedError(f"{actor} may not assign tasks: admins and supervisors only")
+                raise NotAuthorisedError(_("%(user)s may not assign tasks: %(reason)s", user=actor,
+                                                       reason=_("admins and supervisors only")))
             target = self.core.user(s, assignee)
             row = self.core.open_task(s, task_id)
             if row.status != "open":
-                raise TaskNotOpenError(f"task {task_id} is no longer open ({row.status})")
+                raise _not_open(task_id, row.status)
             restrictions = json.loads(row.restrictions)
             if not authz.supervises(user, row, restrictions):
-                raise NotAuthorisedError(f"{actor} may not assign task {task_id}: "
-                                         f"{authz.oversight_reason(user, row, restrictions)}")
+                raise NotAuthorisedError(_("%(user)s may not assign task %(task)s: %(reason)s", user=actor,
+                                           task=task_id, reason=authz.oversight_reason(user, row, restrictions)))
             authz.require_may_work(target, row, restrictions)
             self._set_claim(unit.session, row, target.username)
             unit.audit("assign", actor, row.instance_id, task_id, assignee=assignee,
@@ -135,7 +137,7 @@ class Tasks:
             claimed_by=username, claimed_at=clock.now() if username else None).execution_options(
             synchronize_session=False)).rowcount
         if not changed:
-            raise TaskNotOpenError(f"task {row.task_id} is no longer open")
+            raise TaskNotOpenError(_("task %(task)s is no longer open", task=row.task_id))
 
     @staticmethod
     def _sibling_taken(session: Session, row: HumanTask, username: str) -> bool:
@@ -152,8 +154,9 @@ class Tasks:
 
     def _require_distinct_worker(self, session: Session, row: HumanTask, user: User) -> None:
         if self._sibling_taken(session, row, user.username):
-            raise NotAuthorisedError(f"{user.username} may not work task {row.task_id}: "
-                                     f"you already have another '{row.title}' task in this case")
+            reason = _("you already have another '%(title)s' task in this case", title=row.title)
+            raise NotAuthorisedError(_("%(user)s may not work task %(task)s: %(reason)s", user=user.username,
+                                       task=row.task_id, reason=reason))
 
     def form_for(self, task_id: str) -> Form | None:
         """The task's form, its choices from the task's data filled in (``options_from_task_data_var``)."""
@@ -189,17 +192,21 @@ class Tasks:
                 if user.username not in (row.claimed_by, row.completed_by):
                     authz.require_may_work(user, row, json.loads(row.restrictions))
                 unit.audit("complete_refused", actor, row.instance_id, task_id, reason=row.status, data=plain(data))
-                raise Refused(TaskNotOpenError(f"task {task_id} is no longer open ({row.status}); "
-                                               "your input is kept in the audit log"))
+                raise Refused(TaskNotOpenError(_("task %(task)s is no longer open (%(status)s); your input is kept "
+                                                 "in the audit log", task=task_id, status=row.status)))
             authz.require_may_work(user, row, json.loads(row.restrictions))
             if row.claimed_by not in (None, user.username) and not authz.is_admin(user):
                 raise ClaimedByOtherError(task_id, row.claimed_by)
             if li.row.status in ("error", "cancelled", "completed"):
                 unit.audit("complete_refused", actor, row.instance_id, task_id, reason=li.row.status, data=plain(data))
-                raise Refused(InstanceStateError(
-                    f"instance {li.row.id} is {li.row.status}" + (f" ({li.row.error_message}); an admin must retry it"
-                                                                   if li.row.status == "error" else "")
-                    + "; your input is kept in the audit log"))
+                if li.row.status == "error":
+                    why = _("instance %(instance)s is %(status)s (%(error)s); an admin must retry it; your input "
+                            "is kept in the audit log", instance=li.row.id, status=li.row.status,
+                            error=li.row.error_message)
+                else:
+                    why = _("instance %(instance)s is %(status)s; your input is kept in the audit log",
+                            instance=li.row.id, status=li.row.status)
+                raise Refused(InstanceStateError(why))
             form = li.version.form(row.form_key, row.ui_form_key)
             if form is not None and form.takes_options_from_data:
                 ready = li.workflow.get_task_from_id(UUID(task_id))
@@ -209,15 +216,15 @@ class Tasks:
             elif isinstance(data, dict):
                 values = data
             else:
-                raise ValidationError({"_schema": ["data must be a JSON object"]})
+                raise ValidationError({"_schema": [message("not_object")]})
             if has_waiting_timers(li.workflow):  # a timer may have closed the task since the form was shown
                 unit.advance(li, refresh_timers=True, actor=user.username)
             task = li.workflow.get_task_from_id(UUID(task_id))
             if (task is None or task.state != TaskState.READY or not task.task_spec.manual
                     or li.row.status in ("error", "cancelled")):
                 unit.audit("complete_refused", actor, row.instance_id, task_id, reason="not ready", data=plain(data))
-                raise Refused(TaskNotOpenError(f"task {task_id} is no longer open; "
-                                               "your input is kept in the audit log"))
+                raise Refused(TaskNotOpenError(_("task %(task)s is no longer open; your input is kept in the audit log",
+                                                 task=task_id)))
             as_admin = authz.needs_admin(user, row, json.loads(row.restrictions))
             if row.claimed_by is None:
                 self._require_distinct_worker(unit.session, row, user)
@@ -241,8 +248,13 @@ class Tasks:
             row = self.core.open_task(s, task_id)
         task = self.core.load_workflow(row.instance_id).get_task_from_id(UUID(task_id))
         if task is None:
-            raise NotFoundError(f"no task {task_id} in instance {row.instance_id}")
+            raise NotFoundError(_("no task %(task)s in instance %(instance)s", task=task_id,
+                                               instance=row.instance_id))
         return plain(dict(task.data))
+
+
+def _not_open(task_id: str, status: str) -> TaskNotOpenError:
+    return TaskNotOpenError(_("task %(task)s is no longer open (%(status)s)", task=task_id, status=status))
 
 
 def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
