@@ -69,16 +69,6 @@ def upgrade() -> None:
                   WHERE instance_id IS NOT NULL""")
     op.execute("UPDATE meeting_cases SET status = 'registered' WHERE status = 'pending'")
 
-    op.create_table(
-        "case_attachments",
-        sa.Column("case_id", sa.Integer(), nullable=False),
-        sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column("title", sa.String(length=300), nullable=True),
-        sa.Column("document_id", sa.Integer(), nullable=True),
-        sa.Column("attachment_id", sa.String(length=36), nullable=True),
-        sa.ForeignKeyConstraint(["case_id"], ["meeting_cases.id"]),
-        sa.PrimaryKeyConstraint("case_id", "number"),
-    )
     bind = op.get_bind()
     cases = bind.execute(sa.text("SELECT id, community, committee, case_number, attachments FROM meeting_cases"))
     attachments, last = [], defaultdict(int)
@@ -91,9 +81,6 @@ def upgrade() -> None:
         if year.isdigit() and seq.isdigit():
             key = (committee, community or "", int(year))
             last[key] = max(last[key], int(seq))
-    if attachments:
-        bind.execute(sa.text("""INSERT INTO case_attachments (case_id, number, document_id, attachment_id)
-                                VALUES (:case_id, :number, :document_id, :attachment_id)"""), attachments)
     if last:
         bind.execute(sa.text("""INSERT INTO case_counters (committee, community, year, last)
                                 VALUES (:committee, :community, :year, :last)"""),
@@ -110,6 +97,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_meeting_cases_meeting_id"), ["meeting_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_meeting_cases_instance_id"), ["instance_id"], unique=False)
         batch_op.drop_column("attachments")
+
+    # made after the table it refers to is rebuilt (SQLite's batch mode drops and copies it)
+    op.create_table(
+        "case_attachments",
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=True),
+        sa.Column("document_id", sa.Integer(), nullable=True),
+        sa.Column("attachment_id", sa.String(length=36), nullable=True),
+        sa.ForeignKeyConstraint(["case_id"], ["meeting_cases.id"]),
+        sa.PrimaryKeyConstraint("case_id", "number"),
+    )
+    if attachments:
+        bind.execute(sa.text("""INSERT INTO case_attachments (case_id, number, document_id, attachment_id)
+                                VALUES (:case_id, :number, :document_id, :attachment_id)"""), attachments)
 
 
 def downgrade() -> None:
