@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from community.connectors.meetings import CASE_STATUSES, list_cases, list_meetings
 from engine.cli import Context
 from engine.errors import ValidationError
 
@@ -26,7 +27,34 @@ def users_community(ctx: Context, community: str, organisations: tuple[str, ...]
              f"{community}: {', '.join(organisations)}")
 
 
+@click.command("cases")
+@click.option("--committee", help="SSU, AU or FSU.")
+@click.option("--status", type=click.Choice(CASE_STATUSES), help="Only cases in this status.")
+@click.pass_obj
+def cases(ctx: Context, committee: str | None, status: str | None) -> None:
+    """List the committees' cases (saker), per community and committee in number order."""
+    with ctx.runtime.Session() as session:
+        rows = list_cases(session, committee, status)
+    ctx.emit(rows, "\n".join(
+        f"{r['number']}  {r['committee']}  {r['community'] or '-'}  {r['type']}  {r['status']}"
+        f"{'  møte ' + str(r['meeting_id']) if r['meeting_id'] else ''}  {r['title']}" for r in rows) or "(none)")
+
+
+@click.command("meetings")
+@click.option("--committee", help="SSU, AU or FSU.")
+@click.pass_obj
+def meetings(ctx: Context, committee: str | None) -> None:
+    """List the committees' meetings with the case numbers on their agendas."""
+    with ctx.runtime.Session() as session:
+        rows = list_meetings(session, committee)
+    ctx.emit(rows, "\n".join(
+        f"{r['id']}  {r['committee']}  {r['community'] or '-'}  {r['starts_at']}  {r['status']}  "
+        f"{r['place'] or '-'}  saker: {', '.join(r['cases']) or '-'}" for r in rows) or "(none)")
+
+
 def register(main: click.Group) -> None:
     users = main.commands["users"]
     assert isinstance(users, click.Group)
     users.add_command(users_community)
+    main.add_command(cases)
+    main.add_command(meetings)

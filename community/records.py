@@ -14,7 +14,18 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.models import Base, TZDateTime, _now
@@ -145,24 +156,81 @@ class LedgerEntry(Base):
     at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
 
 
+class CaseCounter(Base):
+    """The last case number a committee of a health community gave in a year (``YYYY.NN``'s ``NN``).
+
+    Allocated with one ``INSERT ... ON CONFLICT DO UPDATE SET last = last + 1 RETURNING last``
+    (:func:`community.connectors.meetings.allocate_number`): the row is locked until the step's transaction
+    ends, so two concurrent enqueues never take the same number. ``community`` is ``""`` for cases of no
+    health community."""
+
+    __tablename__ = "case_counters"
+    committee: Mapped[str] = mapped_column(String(20), primary_key=True)
+    community: Mapped[str] = mapped_column(String(200), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Meeting(Base):
+    """A meeting of a committee (SSU, AU, FSU) of a health community: when, where, its notice and minutes."""
+
+    __tablename__ = "meetings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community: Mapped[str] = mapped_column(String(200), default="")
+    committee: Mapped[str] = mapped_column(String(20))
+    starts_at: Mapped[datetime] = mapped_column(TZDateTime)
+    place: Mapped[str | None] = mapped_column(String(300))
+    video_link: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20), default="planned")  # planned | held
+    notice_sent_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    minutes_document_id: Mapped[int | None] = mapped_column(Integer)
+    instance_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+
+    __table_args__ = (Index("ix_meetings_committee", "community", "committee", "starts_at"),)
+
+
 class MeetingCase(Base):
-    """A case (sak) waiting for an SSU meeting: type, title, proposed conclusion, and later the conclusion."""
+    """A case (sak) for a committee of a health community, numbered ``YYYY.NN`` per committee, community and
+    year: type, title, case handler, background, proposed conclusion, and after the meeting the conclusion.
+
+    Status: ``registered`` (waiting for a meeting) -> ``on_agenda`` (of ``meeting_id``, at ``agenda_position``)
+    -> ``decided``; ``postponed`` when taken off an agenda for a later meeting. ``instance_id`` is the process
+    instance waiting for the conclusion, if any."""
 
     __tablename__ = "meeting_cases"
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_number: Mapped[str] = mapped_column(String(20), unique=True)  # YYYY.NN
+    community: Mapped[str] = mapped_column(String(200), default="")
     committee: Mapped[str] = mapped_column(String(20), default="SSU")
+    case_number: Mapped[str] = mapped_column(String(20))  # YYYY.NN
     case_type: Mapped[str] = mapped_column(String(20))  # Orientering | Drøfting | Beslutning | Dialog
     title: Mapped[str] = mapped_column(String(300))
+    case_handler: Mapped[str | None] = mapped_column(String(100))  # a username
     background: Mapped[str | None] = mapped_column(Text)
     proposed_conclusion: Mapped[str] = mapped_column(Text)
-    attachments: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of document ids
     reference: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | decided
+    follows_up_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_cases.id"))
+    status: Mapped[str] = mapped_column(String(20), default="registered")
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"), index=True)
+    agenda_position: Mapped[int | None] = mapped_column(Integer)
     conclusion: Mapped[str | None] = mapped_column(Text)
-    instance_id: Mapped[int | None] = mapped_column(Integer)
+    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    reply_message: Mapped[str | None] = mapped_column(String(200))  # the message the instance waits for
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
     decided_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+    __table_args__ = (UniqueConstraint("community", "committee", "case_number", name="uq_meeting_cases_number"),)
+
+
+class CaseAttachment(Base):
+    """Attachment (vedlegg) ``number`` of a case: a document the system made or an uploaded file."""
+
+    __tablename__ = "case_attachments"
+    case_id: Mapped[int] = mapped_column(ForeignKey("meeting_cases.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str | None] = mapped_column(String(300))
+    document_id: Mapped[int | None] = mapped_column(Integer)
+    attachment_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class Document(Base):

@@ -220,6 +220,18 @@ class Loaded:
         return InstanceView.from_row(self.row, self.version.version, tasks, self.timers)
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A message a connector sends (:meth:`StepContext.send_message`), delivered when the unit drains its
+    outbox; ``to``: the one instance that may catch it."""
+
+    name: str
+    payload: dict[str, Any]
+    correlations: dict[str, Any] | None
+    to: int | None
+    actor: str | None
+
+
 @dataclass
 class _Step:
     """The engine step a unit is running (:meth:`Unit.advance`): whose, for whom, which task."""
@@ -232,6 +244,8 @@ class _Step:
     savepoint: SessionTransaction | None = None
     #: how many audit rows the unit had when the savepoint was opened (later ones go with it)
     audit_mark: int = 0
+    #: how long the outbox was when the savepoint was opened (messages the step sent go with it)
+    outbox_mark: int = 0
 
 
 class Unit:
@@ -241,7 +255,7 @@ class Unit:
         self.rt = runtime
         self.session = session
         self.loaded: dict[int, Loaded] = {}
-        self.outbox: list[tuple[int | None, BpmnEvent]] = []
+        self.outbox: list[tuple[int | None, BpmnEvent | Outgoing]] = []
         self.audit_rows: list[dict[str, Any]] = []
         self._step: _Step | None = None
 
@@ -266,6 +280,7 @@ class Unit:
         step = self._step
         if step is not None and step.savepoint is None:
             step.audit_mark = len(self.audit_rows)
+            step.outbox_mark = len(self.outbox)
             step.savepoint = self.session.begin_nested()
 
     def _end_savepoint(self, keep: bool) -> None:
@@ -279,16 +294,26 @@ class Unit:
         else:  # expires the objects the step changed; objects only added by it are expunged
             savepoint.rollback()
             del self.audit_rows[step.audit_mark:]
+            del self.outbox[step.outbox_mark:]
 
     def step_context(self, task: Task | None = None) -> StepContext:
         """The context for a connector called now: in a step, the step's instance, task and actor (and its
         savepoint is opened); outside one, just the unit's session."""
         step = self._step
         if step is None:
-            return StepContext(self.session)
+            return StepContext(self.session, send=self.queue_message)
         self.savepoint()
         task = task if task is not None else step.task
-        return StepContext(self.session, step.instance_id, str(task.id) if task is not None else None, step.actor)
+        return StepContext(self.session, step.instance_id, str(task.id) if task is not None else None, step.actor,
+                           send=self.queue_message)
+
+    def queue_message(self, name: str, payload: dict[str, Any], correlations: dict[str, Any] | None,
+                      to: int | None, actor: str | None = None) -> None:
+        """A message sent from a connector: delivered by :meth:`drain`, as the messages instances throw."""
+        step = self._step
+        sender = step.instance_id if step is not None else None
+        actor = actor if actor is not None else (step.actor if step is not None else None)
+        self.outbox.append((sender, Outgoing(name, payload, correlations, to, actor)))
 
     # -- loading
     def lock_row(self, instance_id: int, skip_locked: bool = False) -> ProcessInstance | None:
@@ -436,8 +461,9 @@ class Unit:
 
     # -- messages
     def deliver(self, name: str, payload: dict[str, Any], given: dict[str, Any] | None,
-                sender: int | None, actor: str | None) -> MessageResult:
-        """Deliver one message to the oldest matching waiting instance, else a message start event."""
+                sender: int | None, actor: str | None, to: int | None = None) -> MessageResult:
+        """Deliver one message to the oldest matching waiting instance, else a message start event; with
+        ``to``, only to a wait of that instance (and no start event)."""
         payload = payload or {}
         message = Message(name=name, payload=dumps(payload), correlations=dumps(given or {}),
                           sender_instance_id=sender, sent_by=actor, status="undeliverable",
@@ -448,8 +474,10 @@ class Unit:
                 self._sync_message_waits(li)
         self.session.flush()
         env = self.rt.script_engine.environment
-        waits = self.session.scalars(select(MessageWait).where(MessageWait.message_name == name)
-                                     .order_by(MessageWait.created_at, MessageWait.id)).all()
+        query = select(MessageWait).where(MessageWait.message_name == name)
+        if to is not None:
+            query = query.where(MessageWait.instance_id == to)
+        waits = self.session.scalars(query.order_by(MessageWait.created_at, MessageWait.id)).all()
         for wait in waits:
             properties = json.loads(wait.properties_json or "{}")
             values = given if given else _evaluate_properties(env, properties, payload)
@@ -467,7 +495,7 @@ class Unit:
             self._mark_delivered(message, li.row.id, actor, name)
             return MessageResult(message.id, "delivered", li.row.id)
 
-        version = self.rt.latest_version_catching(self.session, name)
+        version = self.rt.latest_version_catching(self.session, name) if to is None else None
         if version is not None:
             li = self.create(version, data=None, business_key=None, title=None, actor=actor or SYSTEM)
             self.advance(li, actor=actor or SYSTEM)
@@ -483,7 +511,7 @@ class Unit:
                 self._mark_delivered(message, li.row.id, actor, name)
                 return MessageResult(message.id, "delivered", li.row.id, started=True)
         self.audit("message_undeliverable", actor, sender, message_id=message.id, name=name,
-                   correlations=plain(given or {}))
+                   correlations=plain(given or {}), **({"to": to} if to is not None else {}))
         return MessageResult(message.id, "undeliverable", None)
 
     def _mark_delivered(self, message: Message, instance_id: int, actor: str | None, name: str) -> None:
@@ -497,6 +525,10 @@ class Unit:
             if not self.outbox:
                 return
             sender, event = self.outbox.pop(0)
+            if isinstance(event, Outgoing):
+                self.deliver(event.name, event.payload, event.correlations, sender, event.actor or SYSTEM,
+                             to=event.to)
+                continue
             ed = event.event_definition
             if isinstance(ed, MessageEventDefinition):
                 flat = {prop: value for props in (event.correlations or {}).values()

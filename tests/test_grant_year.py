@@ -19,7 +19,7 @@ import pypdf
 import pytest
 from sqlalchemy import func, select
 
-from community.records import Document, GrantApplication, GrantReport, MeetingCase
+from community.records import CaseAttachment, Document, GrantApplication, GrantReport, MeetingCase
 from engine.errors import NotAuthorisedError
 from engine.models import HumanTask, OutboxMessage, TaskNotice
 from tests.grant_driver import GrantYear, application_form
@@ -158,8 +158,10 @@ def test_a_whole_grant_year(year):
     case_id = y.data("round")["case_id"]
     with rt.Session() as s:
         case = s.scalar(select(MeetingCase).where(MeetingCase.case_number == case_id))
-        assert (case.case_type, case.status) == ("Beslutning", "pending")
-        background, attachments = case.background.replace("\xa0", " "), json.loads(case.attachments)
+        assert (case.case_type, case.status, case.community, case.committee) == ("Beslutning", "registered", VV, "SSU")
+        background = case.background.replace("\xa0", " ")
+        attachments = list(s.scalars(select(CaseAttachment.document_id).where(CaseAttachment.case_id == case.id)
+                                     .order_by(CaseAttachment.number)))
     # SSU gets the ranked recommendation with amounts, the committee's assessment and FSU's input, in the
     # background and as the attached recommendation (PDF)
     assert ("Prioritert liste: 1. «Felles rehabiliteringsforløp» (Drammen kommune): omsøkt 600 000 kr, "

@@ -1,68 +1,365 @@
-"""Connectors ``meetings.*``: cases waiting for an SSU meeting.
+"""Connectors ``meetings.*``: cases (saker) for the meetings of a committee (SSU, AU, FSU) of a health community.
 
 A process does not call meeting code: it enqueues a case (type, title, proposed conclusion, attachments)
-and waits for a message carrying the conclusion, correlated by the case number (``YYYY.NN``, as the
-secretariat numbers cases, e.g. 2025.35). Until a meetings module exists, the secretariat records the
-conclusion in the process (a user task) or with ``samflyt message ssu_decision``.
+and waits for a message carrying the conclusion (the grant round's ``ssu_decision``), correlated by the
+case number (``YYYY.NN``, as the secretariat numbers cases, e.g. 2025.35). Numbers repeat across
+communities and committees, so the number alone does not say whose case it is: a case is found by
+(community, committee, number), and its conclusion is delivered to the one instance that enqueued it
+(:meth:`engine.connectors.StepContext.send_message` with ``to``), never to another community's process
+that waits for the same number.
+
+Numbers are allocated per (committee, community, year) from ``case_counters`` with one
+``INSERT ... ON CONFLICT DO UPDATE SET last = last + 1 RETURNING last`` (PostgreSQL; SQLite from 3.35):
+the counter row stays locked until the step's transaction ends, so concurrent steps never share a number.
+
+Meetings (``meetings.schedule``) get their cases in order (``meetings.add_to_agenda``); the first case
+added to an agenda brings the two standard cases before it ("Godkjenning av innkalling og saksliste",
+"Godkjenning av referat fra forrige møte"), as the notices of the secretariat have them.
+``meetings.postpone`` takes a case off an agenda, to a later meeting or back to the waiting list.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
 
-from community.records import MeetingCase
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from community.records import CaseAttachment, CaseCounter, Meeting, MeetingCase
 from engine import clock
 from engine.calendar import local_date
 from engine.connectors import StepContext
 from engine.errors import SamflytError
-from engine.serialization import dumps
-from engine.texts import _, joined
+from engine.models import MessageWait, ProcessInstance, User
 
 CASE_TYPES = ("Orientering", "Drøfting", "Beslutning", "Dialog")
+COMMITTEES = ("SSU", "AU", "FSU")
+CASE_STATUSES = ("registered", "on_agenda", "decided", "postponed")
+MEETING_STATUSES = ("planned", "held")
+
+#: the cases every agenda opens with (title, proposed conclusion), as in the secretariat's notices
+STANDARD_CASES = (
+    ("Godkjenning av innkalling og saksliste", "Innkalling og saksliste godkjennes."),
+    ("Godkjenning av referat fra forrige møte", "Referat fra forrige møte godkjennes."),
+)
 
 
 class MeetingError(SamflytError):
-    """A case that cannot be enqueued or concluded."""
+    """A case or meeting that cannot be registered, found, placed or concluded."""
 
     code = "meeting"
 
 
-def next_case_number(session, year: int) -> str:
-    numbers = session.scalars(select(MeetingCase.case_number).where(MeetingCase.case_number.like(f"{year}.%")))
-    last = max((int(n.split(".")[1]) for n in numbers), default=0)
-    return f"{year}.{last + 1:02d}"
+# -- numbers
+
+def allocate_number(session: Session, committee: str, community: str, year: int) -> str:
+    """The next case number ``YYYY.NN`` of the committee of ``community`` in ``year``, race-free."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = CaseCounter.__table__
+    statement = insert(table).values(committee=committee, community=community, year=year, last=1)
+    statement = statement.on_conflict_do_update(index_elements=["committee", "community", "year"],
+                                                set_={"last": table.c.last + 1}).returning(table.c.last)
+    last = session.execute(statement).scalar_one()
+    return f"{year}.{last:02d}"
+
+
+def number_key(number: str) -> tuple[int, int]:
+    """``2025.100`` after ``2025.99``: numbers sort by year and sequence, not as text."""
+    year, _, seq = number.partition(".")
+    return (int(year), int(seq)) if year.isdigit() and seq.isdigit() else (0, 0)
+
+
+# -- lookups
+
+def _committee(committee: str) -> str:
+    committee = (committee or "SSU").strip().upper()
+    if committee not in COMMITTEES:
+        raise MeetingError(f"committee must be one of {', '.join(COMMITTEES)}, not {committee!r}")
+    return committee
+
+
+def _instance_scope(session: Session, instance_id: int | None) -> str:
+    if instance_id is None:
+        return ""
+    return session.scalar(select(ProcessInstance.scope).where(ProcessInstance.id == instance_id)) or ""
+
+
+def find_case(session: Session, number: str, community: str = "", committee: str = "SSU",
+              instance_id: int | None = None) -> MeetingCase:
+    """The case ``number`` of the committee of ``community``; without a community, the one the instance
+    ``instance_id`` enqueued, else the only case with that number (an error when communities share it)."""
+    query = select(MeetingCase).where(MeetingCase.case_number == str(number).strip(),
+                                      MeetingCase.committee == _committee(committee))
+    if community:
+        case = session.scalar(query.where(MeetingCase.community == community))
+        if case is None:
+            raise MeetingError(f"no {committee} case {number} in {community}")
+        return case
+    if instance_id is not None:
+        case = session.scalar(query.where(MeetingCase.instance_id == instance_id))
+        if case is not None:
+            return case
+    cases = session.scalars(query).all()
+    if not cases:
+        raise MeetingError(f"no {committee} case {number}")
+    if len(cases) > 1:
+        raise MeetingError(f"{committee} case {number} exists in {len(cases)} communities: say which one")
+    return cases[0]
+
+
+def _meeting(session: Session, meeting_id: int) -> Meeting:
+    meeting = session.get(Meeting, int(meeting_id))
+    if meeting is None:
+        raise MeetingError(f"no meeting {meeting_id}")
+    return meeting
+
+
+def _attachments(attachments: list | None) -> list[dict]:
+    """Attachments as given by a process: document ids (int), uploaded attachment ids (str) or
+    ``{"title", "document_id" | "attachment_id"}``; numbered 1.. in the order given."""
+    rows = []
+    for item in attachments or []:
+        if isinstance(item, dict):
+            row = {"title": item.get("title") or None, "document_id": item.get("document_id"),
+                   "attachment_id": item.get("attachment_id")}
+        elif isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
+            row = {"title": None, "document_id": int(item), "attachment_id": None}
+        elif isinstance(item, str) and item:
+            row = {"title": None, "document_id": None, "attachment_id": item}
+        else:
+            raise MeetingError(f"an attachment is a document id, an attachment id or an object, not {item!r}")
+        if row["document_id"] is None and not row["attachment_id"]:
+            raise MeetingError("an attachment needs a document_id or an attachment_id")
+        rows.append(row)
+    return rows
+
+
+# -- cases
+
+def register_case(session: Session, *, committee: str, community: str, case_type: str, title: str,
+                  proposed_conclusion: str, background: str = "", attachments: list | None = None,
+                  reference: str = "", case_handler: str = "", follows_up: str = "",
+                  instance_id: int | None = None, reply_message: str | None = None,
+                  now: datetime | None = None) -> MeetingCase:
+    """Register a case with the next number of its committee, community and year."""
+    committee = _committee(committee)
+    if case_type not in CASE_TYPES:
+        raise MeetingError(f"case type must be one of {', '.join(CASE_TYPES)}, not {case_type!r}")
+    if not title or not proposed_conclusion:
+        raise MeetingError("a case needs a title and a proposed conclusion")
+    if case_handler and session.scalar(select(User.id).where(User.username == case_handler)) is None:
+        raise MeetingError(f"no user {case_handler!r} to handle the case")
+    earlier = find_case(session, follows_up, community, committee) if follows_up else None
+    rows = _attachments(attachments)
+    now = now or clock.now()
+    number = allocate_number(session, committee, community, local_date(now).year)
+    case = MeetingCase(community=community, committee=committee, case_number=number, case_type=case_type,
+                       title=title, case_handler=case_handler or None, background=background or None,
+                       proposed_conclusion=proposed_conclusion, reference=reference or None,
+                       follows_up_id=earlier.id if earlier else None, status="registered",
+                       instance_id=instance_id, reply_message=reply_message, created_at=now)
+    session.add(case)
+    session.flush()
+    for i, row in enumerate(rows, start=1):
+        session.add(CaseAttachment(case_id=case.id, number=i, **row))
+    return case
 
 
 def enqueue_case(case_type: str, title: str, proposed_conclusion: str, background: str = "",
-                 attachments: list | None = None, reference: str = "", committee: str = "SSU", *,
+                 attachments: list | None = None, reference: str = "", committee: str = "SSU",
+                 community: str = "", case_handler: str = "", follows_up: str = "", *,
                  ctx: StepContext) -> dict:
-    """Put a case on the list for the committee's next meeting; returns its number as ``case_id``."""
-    if case_type not in CASE_TYPES:
-        raise MeetingError(_("case type must be one of %(types)s, not %(type)r", types=joined(CASE_TYPES),
-                             type=case_type))
-    if not title or not proposed_conclusion:
-        raise MeetingError(_("a case needs a title and a proposed conclusion"))
+    """Put a case on the list for the committee's next meeting; returns its number as ``case_id``.
+
+    ``community`` ``""``: the health community of the calling instance (its scope), if it has one.
+    The calling instance waits for the conclusion as the message ``<committee>_decision`` (``ssu_decision``)."""
+    community = community or _instance_scope(ctx.session, ctx.instance_id)
+    committee = _committee(committee)
+    case = register_case(ctx.session, committee=committee, community=community, case_type=case_type,
+                         title=title, proposed_conclusion=proposed_conclusion, background=background,
+                         attachments=attachments, reference=reference, case_handler=case_handler,
+                         follows_up=follows_up, instance_id=ctx.instance_id,
+                         reply_message=f"{committee.lower()}_decision" if ctx.instance_id else None,
+                         now=ctx.now())
+    return {"case_id": case.case_number, "case_type": case_type, "title": title, "community": community,
+            "committee": committee}
+
+
+def _conclude(ctx: StepContext, case: MeetingCase, conclusion: str, decisions: list | None) -> dict:
+    """Record the conclusion and deliver it to the instance waiting for it (only that instance)."""
+    if not conclusion:
+        raise MeetingError("a conclusion is needed")
+    case.status, case.conclusion, case.decided_at = "decided", conclusion, ctx.now()
+    delivered = False
+    waiting = case.instance_id is not None and case.instance_id != ctx.instance_id and case.reply_message
+    if waiting and ctx.session.scalar(select(MessageWait.id).where(
+            MessageWait.instance_id == case.instance_id, MessageWait.message_name == case.reply_message).limit(1)):
+        payload = {"case_id": case.case_number, "community": case.community, "committee": case.committee,
+                   "conclusion": conclusion, "decisions": list(decisions or [])}
+        ctx.send_message(case.reply_message, payload, correlations={"case_id": case.case_number},
+                         to=case.instance_id)
+        delivered = True
+    return {"case_id": case.case_number, "community": case.community, "committee": case.committee,
+            "status": case.status, "instance_id": case.instance_id, "delivered": delivered}
+
+
+def record_conclusion(case_id: str, conclusion: str, community: str = "", committee: str = "SSU",
+                      decisions: list | None = None, *, ctx: StepContext) -> dict:
+    """Record the conclusion of the meeting (konklusjon i møtet) on a case. Without ``community`` the case is
+    the calling instance's own; when another instance waits for it, that instance gets the conclusion."""
+    case = find_case(ctx.session, case_id, community, committee, ctx.instance_id)
+    return _conclude(ctx, case, conclusion, decisions)
+
+
+def conclude(number: str, community: str, conclusion: str, committee: str = "SSU", decisions: list | None = None,
+             *, ctx: StepContext) -> dict:
+    """The secretariat records a case's conclusion: the case (community, committee, number) is decided and
+    the process that waits for it gets the conclusion and any structured ``decisions``."""
+    if not community:
+        raise MeetingError("say which health community's case this is")
+    case = find_case(ctx.session, number, community, committee)
+    return _conclude(ctx, case, conclusion, decisions)
+
+
+# -- meetings
+
+def schedule(committee: str, starts_at: str, place: str = "", video_link: str = "", community: str = "", *,
+             ctx: StepContext) -> dict:
+    """Schedule a meeting of the committee of ``community`` (``""``: the calling instance's)."""
+    committee = _committee(committee)
+    community = community or _instance_scope(ctx.session, ctx.instance_id)
+    try:
+        when = datetime.fromisoformat(str(starts_at))
+    except ValueError:
+        raise MeetingError(f"starts_at must be a date and time (ISO 8601), not {starts_at!r}") from None
+    if when.tzinfo is None:
+        when = when.astimezone()
+    if not place and not video_link:
+        raise MeetingError("a meeting needs a place or a video link")
+    meeting = Meeting(community=community, committee=committee, starts_at=when, place=place or None,
+                      video_link=video_link or None, status="planned", instance_id=ctx.instance_id,
+                      created_at=ctx.now())
+    ctx.session.add(meeting)
+    ctx.session.flush()
+    return {"meeting_id": meeting.id, "committee": committee, "community": community,
+            "starts_at": when.isoformat()}
+
+
+def agenda(session: Session, meeting_id: int) -> list[MeetingCase]:
+    return list(session.scalars(select(MeetingCase).where(MeetingCase.meeting_id == meeting_id)
+                                .order_by(MeetingCase.agenda_position, MeetingCase.id)))
+
+
+def _renumber(cases: list[MeetingCase]) -> None:
+    for position, case in enumerate(cases, start=1):
+        case.agenda_position = position
+
+
+def _standard_cases(ctx: StepContext, meeting: Meeting) -> list[MeetingCase]:
+    previous = ctx.session.scalar(select(Meeting).where(
+        Meeting.community == meeting.community, Meeting.committee == meeting.committee,
+        Meeting.starts_at < meeting.starts_at, Meeting.id != meeting.id).order_by(Meeting.starts_at.desc()).limit(1))
+    cases = []
+    for title, proposal in STANDARD_CASES:
+        if previous is not None and title.endswith("forrige møte"):
+            proposal = f"Referat fra møtet {local_date(previous.starts_at):%d.%m.%y} godkjennes."
+        case = register_case(ctx.session, committee=meeting.committee, community=meeting.community,
+                             case_type="Beslutning", title=title, proposed_conclusion=proposal,
+                             now=ctx.now())
+        case.status, case.meeting_id = "on_agenda", meeting.id
+        cases.append(case)
+    return cases
+
+
+def add_to_agenda(meeting_id: int, case_id: str, position: int = 0, *, ctx: StepContext) -> dict:
+    """Put the case ``case_id`` (a number of the meeting's committee and community) on the meeting's agenda,
+    at ``position`` (1..; 0: last). The first case brings the two standard cases before it."""
     session = ctx.session
-    number = next_case_number(session, local_date(clock.now()).year)
-    case = MeetingCase(case_number=number, committee=committee, case_type=case_type, title=title,
-                       background=background or None, proposed_conclusion=proposed_conclusion,
-                       attachments=dumps(list(attachments or [])), reference=reference or None,
-                       instance_id=ctx.instance_id)
-    session.add(case)
+    meeting = _meeting(session, meeting_id)
+    if meeting.status != "planned":
+        raise MeetingError(f"meeting {meeting.id} has been held: its agenda is closed")
+    case = find_case(session, case_id, meeting.community, meeting.committee)
+    if case.community != meeting.community:
+        raise MeetingError(f"case {case.case_number} is {case.community or 'no community'}'s, "
+                           f"not {meeting.community or 'no community'}'s")
+    if case.status == "decided":
+        raise MeetingError(f"case {case.case_number} is decided")
+    if case.status == "on_agenda" and case.meeting_id != meeting.id:
+        raise MeetingError(f"case {case.case_number} is on the agenda of meeting {case.meeting_id}: postpone it first")
+    cases = [c for c in agenda(session, meeting.id) if c.id != case.id]
+    if not cases:
+        cases = _standard_cases(ctx, meeting)
+    position = int(position or 0)
+    index = len(cases) if position <= 0 or position > len(cases) else position - 1
+    cases.insert(index, case)
+    case.status, case.meeting_id = "on_agenda", meeting.id
+    _renumber(cases)
     session.flush()
-    return {"case_id": number, "case_type": case_type, "title": title}
+    return {"meeting_id": meeting.id, "case_id": case.case_number, "position": case.agenda_position,
+            "agenda": [c.case_number for c in cases]}
 
 
-def record_conclusion(case_id: str, conclusion: str, *, ctx: StepContext) -> dict:
-    """Record the conclusion of the meeting (konklusjon i møtet) on a case."""
+def postpone(case_id: str, meeting_id: int, to_meeting_id: int = 0, *, ctx: StepContext) -> dict:
+    """Take a case off the meeting's agenda: to the later meeting ``to_meeting_id``, or (0) back to the cases
+    waiting for a meeting, as ``postponed``."""
     session = ctx.session
-    case = session.scalar(select(MeetingCase).where(MeetingCase.case_number == case_id))
-    if case is None:
-        raise MeetingError(_("no case %(case)s", case=case_id))
-    case.status, case.conclusion, case.decided_at = "decided", conclusion, clock.now()
-    return {"case_id": case_id, "status": case.status}
+    meeting = _meeting(session, meeting_id)
+    case = find_case(session, case_id, meeting.community, meeting.committee)
+    if case.meeting_id != meeting.id:
+        raise MeetingError(f"case {case.case_number} is not on the agenda of meeting {meeting.id}")
+    case.status, case.meeting_id, case.agenda_position = "postponed", None, None
+    _renumber([c for c in agenda(session, meeting.id) if c.id != case.id])
+    session.flush()
+    result = {"case_id": case.case_number, "status": case.status, "meeting_id": None}
+    if to_meeting_id:
+        later = _meeting(session, to_meeting_id)
+        if later.starts_at <= meeting.starts_at:
+            raise MeetingError(f"meeting {later.id} is not later than meeting {meeting.id}")
+        placed = add_to_agenda(later.id, case.case_number, ctx=ctx)
+        result |= {"status": "on_agenda", "meeting_id": later.id, "position": placed["position"]}
+    return result
+
+
+# -- reads (the CLI, later the pages)
+
+def list_cases(session: Session, committee: str | None = None, status: str | None = None,
+               community: str | None = None) -> list[dict]:
+    query = select(MeetingCase)
+    if committee:
+        query = query.where(MeetingCase.committee == _committee(committee))
+    if status:
+        if status not in CASE_STATUSES:
+            raise MeetingError(f"status must be one of {', '.join(CASE_STATUSES)}, not {status!r}")
+        query = query.where(MeetingCase.status == status)
+    if community is not None:
+        query = query.where(MeetingCase.community == community)
+    cases = sorted(session.scalars(query), key=lambda c: (c.community, c.committee, number_key(c.case_number)))
+    return [{"number": c.case_number, "committee": c.committee, "community": c.community, "type": c.case_type,
+             "title": c.title, "status": c.status, "meeting_id": c.meeting_id, "conclusion": c.conclusion}
+            for c in cases]
+
+
+def list_meetings(session: Session, committee: str | None = None) -> list[dict]:
+    query = select(Meeting).order_by(Meeting.starts_at, Meeting.id)
+    if committee:
+        query = query.where(Meeting.committee == _committee(committee))
+    meetings = session.scalars(query).all()
+    numbers: dict[int, list[str]] = {m.id: [] for m in meetings}
+    if meetings:
+        for meeting_id, number in session.execute(
+                select(MeetingCase.meeting_id, MeetingCase.case_number)
+                .where(MeetingCase.meeting_id.in_(numbers)).order_by(MeetingCase.agenda_position, MeetingCase.id)):
+            numbers[meeting_id].append(number)
+    return [{"id": m.id, "committee": m.committee, "community": m.community, "starts_at": m.starts_at.isoformat(),
+             "place": m.place or m.video_link, "status": m.status, "cases": numbers[m.id]} for m in meetings]
 
 
 def register(registry) -> None:
     registry.register("meetings.enqueue_case", enqueue_case)
     registry.register("meetings.record_conclusion", record_conclusion)
+    registry.register("meetings.conclude", conclude)
+    registry.register("meetings.schedule", schedule)
+    registry.register("meetings.add_to_agenda", add_to_agenda)
+    registry.register("meetings.postpone", postpone)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import clock
 
@@ -33,7 +33,8 @@ class StepContext:
     ``task_id``: the id of the running task (the service task, or the task whose script calls
     ``connector(...)``), ``None`` outside a task; ``actor``: the user the step runs for (``"system"``
     for timers and messages the engine delivers), ``None`` when not known; ``now``: the engine clock
-    (call it: ``ctx.now()``), frozen at a timer's due time while the timer fires.
+    (call it: ``ctx.now()``), frozen at a timer's due time while the timer fires; ``send``: how
+    :meth:`send_message` hands a message to the transaction (``None``: this context cannot send).
     """
 
     session: Session
@@ -41,3 +42,13 @@ class StepContext:
     task_id: str | None = None
     actor: str | None = None
     now: Callable[[], datetime] = clock.now
+    send: Callable[[str, dict[str, Any], dict[str, Any] | None, int | None], None] | None = None
+
+    def send_message(self, name: str, payload: dict[str, Any] | None = None, *,
+                     correlations: dict[str, Any] | None = None, to: int | None = None) -> None:
+        """Send the message ``name`` as a throw event would: delivered in this transaction, after the step
+        (and dropped with the step if it fails). ``correlations`` (property -> value) as ``samflyt message``
+        takes them; ``to``: only that instance's waits may catch it (no other instance, no start event)."""
+        if self.send is None:
+            raise RuntimeError("this step context cannot send messages")
+        self.send(name, dict(payload or {}), dict(correlations) if correlations else None, to)

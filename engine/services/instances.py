@@ -97,7 +97,9 @@ class Instances:
             if actor is not None and not authz.is_admin(self.core.user(unit.session, actor)):
                 raise NotAuthorisedError(_("%(user)s may not run connectors directly: %(reason)s", user=actor,
                                                        reason=_("admins only")))
-            context = StepContext(unit.session, actor=actor)  # its own transaction, outside any step
+            # its own transaction, outside any step; messages it sends are delivered when the unit saves
+            context = StepContext(unit.session, actor=actor,
+                                  send=lambda *message: unit.queue_message(*message, actor=actor))
             result = self.core.connectors.call(name, params or {}, context)
             unit.audit("connector", actor, None, connector=name, params=plain(params or {}))
             return result
