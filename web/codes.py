@@ -1,13 +1,24 @@
-"""Stored codes shown as words: audit actions, application statuses, ledger and report kinds.
+"""Stored codes shown as words: the engine's audit actions here, and the groups packages add.
 
-The engine and the grant records store short English codes (``timer_fired``, ``carry_over_in``) so that
-queries, exports and the CLI stay stable; people read them in their own language. A code without a
-translation here is shown as it is rather than hidden, so a new one is visible, not lost.
+The engine and the domain's records store short English codes (``timer_fired``, ``carry_over_in``) so that
+queries, exports and the CLI stay stable; people read them in their own language. A package adds its own
+groups with :func:`add_code_groups` (the grant's application statuses, ledger kinds...). A code without a
+translation is shown as it is rather than hidden, so a new one is visible, not lost.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from flask import Flask, current_app
 from flask_babel import gettext as _
+
+CODES_KEY = "samflyt_code_groups"
+
+
+def add_code_groups(app: Flask, groups: Callable[[], dict[str, dict[str, str]]]) -> None:
+    """Let ``groups`` (called per use, so gettext answers in the request's language) name more codes."""
+    app.extensions.setdefault(CODES_KEY, []).append(groups)
 
 
 def _groups() -> dict[str, dict[str, str]]:
@@ -23,28 +34,7 @@ def _groups() -> dict[str, dict[str, str]]:
             "task_reminder": _("reminder sent"), "task_overdue": _("overdue notice sent"),
             "mail_sent": _("e-mail sent"), "mail_failed": _("e-mail failed"), "connector": _("ran a connector"),
             "deploy": _("deployed"), "user_saved": _("user saved"), "scope_saved": _("organisations placed"),
-            "community_saved": _("organisations placed"),
         },
-        "application": {
-            "submitted": _("Submitted"), "returned": _("Returned to the applicant"), "registered": _("Registered"),
-            "granted": _("Granted"), "rejected": _("Rejected"), "refused_late": _("Refused: too late"),
-            "withdrawn": _("Withdrawn"), "completed": _("Completed"),
-        },
-        "ledger": {
-            "allocation": _("Allocation"), "carry_over_in": _("Carried over from last year"),
-            "carry_over_out": _("Carried over to next year"), "set_aside": _("Set aside"),
-            "set_aside_release": _("Set-aside released"), "set_aside_spent": _("Set-aside spent"),
-            "reservation": _("Reserved"), "release": _("Released"), "payout": _("Paid out"),
-        },
-        # the five priority groups of the national framework for health communities (domain.md)
-        "priority_group": {"children_young": _("Children and young people"),
-                           "chronic_multiple": _("People with multiple chronic conditions"),
-                           "mental_substance": _("Severe mental illness and substance use problems"),
-                           "frail_elderly": _("Frail elderly people"),
-                           "pregnancy_birth": _("Pregnancy, childbirth and postnatal care")},
-        "report_kind": {"status": _("Status report"), "deviation": _("Deviation report"),
-                        "final": _("Final report")},
-        "report_state": {"submitted": _("Submitted"), "approved": _("Approved"), "returned": _("Returned")},
     }
 
 
@@ -52,4 +42,8 @@ def code(value: str | None, group: str) -> str:
     """``{{ entry.kind|code("ledger") }}``: the code's words in the user's language, else the code."""
     if value in (None, ""):
         return ""
-    return _groups().get(group, {}).get(value, value)
+    groups = _groups()
+    for more in current_app.extensions.get(CODES_KEY, []):
+        for name, words in more().items():
+            groups.setdefault(name, {}).update(words)
+    return groups.get(group, {}).get(value, value)

@@ -1,0 +1,34 @@
+"""The grant's stored codes as words (application statuses, ledger and report kinds, the priority groups of
+the national framework), added to the web app's ``code`` filter (:func:`web.codes.add_code_groups`)."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+
+
+def groups() -> dict[str, dict[str, str]]:
+    # Built per call: gettext answers in the language of the request being rendered.
+    return {
+        # the audit action of `samflyt users community` (community.cli)
+        "action": {"community_saved": _("organisations placed")},
+        "application": {
+            "submitted": _("Submitted"), "returned": _("Returned to the applicant"), "registered": _("Registered"),
+            "granted": _("Granted"), "rejected": _("Rejected"), "refused_late": _("Refused: too late"),
+            "withdrawn": _("Withdrawn"), "completed": _("Completed"),
+        },
+        "ledger": {
+            "allocation": _("Allocation"), "carry_over_in": _("Carried over from last year"),
+            "carry_over_out": _("Carried over to next year"), "set_aside": _("Set aside"),
+            "set_aside_release": _("Set-aside released"), "set_aside_spent": _("Set-aside spent"),
+            "reservation": _("Reserved"), "release": _("Released"), "payout": _("Paid out"),
+        },
+        # the five priority groups of the national framework for health communities (domain.md)
+        "priority_group": {"children_young": _("Children and young people"),
+                           "chronic_multiple": _("People with multiple chronic conditions"),
+                           "mental_substance": _("Severe mental illness and substance use problems"),
+                           "frail_elderly": _("Frail elderly people"),
+                           "pregnancy_birth": _("Pregnancy, childbirth and postnatal care")},
+        "report_kind": {"status": _("Status report"), "deviation": _("Deviation report"),
+                        "final": _("Final report")},
+        "report_state": {"submitted": _("Submitted"), "approved": _("Approved"), "returned": _("Returned")},
+    }
