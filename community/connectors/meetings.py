@@ -32,6 +32,7 @@ from engine.calendar import local_date
 from engine.connectors import StepContext
 from engine.errors import SamflytError
 from engine.models import MessageWait, ProcessInstance, User
+from engine.texts import _, joined
 
 CASE_TYPES = ("Orientering", "Drøfting", "Beslutning", "Dialog")
 COMMITTEES = ("SSU", "AU", "FSU")
@@ -67,7 +68,7 @@ def allocate_number(session: Session, committee: str, community: str, year: int)
 
 def number_key(number: str) -> tuple[int, int]:
     """``2025.100`` after ``2025.99``: numbers sort by year and sequence, not as text."""
-    year, _, seq = number.partition(".")
+    year, _dot, seq = number.partition(".")
     return (int(year), int(seq)) if year.isdigit() and seq.isdigit() else (0, 0)
 
 
@@ -76,7 +77,8 @@ def number_key(number: str) -> tuple[int, int]:
 def _committee(committee: str) -> str:
     committee = (committee or "SSU").strip().upper()
     if committee not in COMMITTEES:
-        raise MeetingError(f"committee must be one of {', '.join(COMMITTEES)}, not {committee!r}")
+        raise MeetingError(_("committee must be one of %(committees)s, not %(committee)r",
+                             committees=joined(COMMITTEES), committee=committee))
     return committee
 
 
@@ -95,7 +97,8 @@ def find_case(session: Session, number: str, community: str = "", committee: str
     if community:
         case = session.scalar(query.where(MeetingCase.community == community))
         if case is None:
-            raise MeetingError(f"no {committee} case {number} in {community}")
+            raise MeetingError(_("no %(committee)s case %(number)s in %(community)s", committee=committee,
+                                 number=number, community=community))
         return case
     if instance_id is not None:
         case = session.scalar(query.where(MeetingCase.instance_id == instance_id))
@@ -103,16 +106,17 @@ def find_case(session: Session, number: str, community: str = "", committee: str
             return case
     cases = session.scalars(query).all()
     if not cases:
-        raise MeetingError(f"no {committee} case {number}")
+        raise MeetingError(_("no %(committee)s case %(number)s", committee=committee, number=number))
     if len(cases) > 1:
-        raise MeetingError(f"{committee} case {number} exists in {len(cases)} communities: say which one")
+        raise MeetingError(_("%(committee)s case %(number)s exists in %(count)s communities: say which one",
+                             committee=committee, number=number, count=len(cases)))
     return cases[0]
 
 
 def _meeting(session: Session, meeting_id: int) -> Meeting:
     meeting = session.get(Meeting, int(meeting_id))
     if meeting is None:
-        raise MeetingError(f"no meeting {meeting_id}")
+        raise MeetingError(_("no meeting %(meeting)s", meeting=meeting_id))
     return meeting
 
 
@@ -129,9 +133,10 @@ def _attachments(attachments: list | None) -> list[dict]:
         elif isinstance(item, str) and item:
             row = {"title": None, "document_id": None, "attachment_id": item}
         else:
-            raise MeetingError(f"an attachment is a document id, an attachment id or an object, not {item!r}")
+            raise MeetingError(_("an attachment is a document id, an attachment id or an object, not %(item)r",
+                                 item=item))
         if row["document_id"] is None and not row["attachment_id"]:
-            raise MeetingError("an attachment needs a document_id or an attachment_id")
+            raise MeetingError(_("an attachment needs a document_id or an attachment_id"))
         rows.append(row)
     return rows
 
@@ -146,11 +151,12 @@ def register_case(session: Session, *, committee: str, community: str, case_type
     """Register a case with the next number of its committee, community and year."""
     committee = _committee(committee)
     if case_type not in CASE_TYPES:
-        raise MeetingError(f"case type must be one of {', '.join(CASE_TYPES)}, not {case_type!r}")
+        raise MeetingError(_("case type must be one of %(types)s, not %(type)r", types=joined(CASE_TYPES),
+                             type=case_type))
     if not title or not proposed_conclusion:
-        raise MeetingError("a case needs a title and a proposed conclusion")
+        raise MeetingError(_("a case needs a title and a proposed conclusion"))
     if case_handler and session.scalar(select(User.id).where(User.username == case_handler)) is None:
-        raise MeetingError(f"no user {case_handler!r} to handle the case")
+        raise MeetingError(_("no user %(user)r to handle the case", user=case_handler))
     earlier = find_case(session, follows_up, community, committee) if follows_up else None
     rows = _attachments(attachments)
     now = now or clock.now()
@@ -190,7 +196,7 @@ def enqueue_case(case_type: str, title: str, proposed_conclusion: str, backgroun
 def _conclude(ctx: StepContext, case: MeetingCase, conclusion: str, decisions: list | None) -> dict:
     """Record the conclusion and deliver it to the instance waiting for it (only that instance)."""
     if not conclusion:
-        raise MeetingError("a conclusion is needed")
+        raise MeetingError(_("a conclusion is needed"))
     case.status, case.conclusion, case.decided_at = "decided", conclusion, ctx.now()
     delivered = False
     waiting = case.instance_id is not None and case.instance_id != ctx.instance_id and case.reply_message
@@ -218,7 +224,7 @@ def conclude(number: str, community: str, conclusion: str, committee: str = "SSU
     """The secretariat records a case's conclusion: the case (community, committee, number) is decided and
     the process that waits for it gets the conclusion and any structured ``decisions``."""
     if not community:
-        raise MeetingError("say which health community's case this is")
+        raise MeetingError(_("say which health community's case this is"))
     case = find_case(ctx.session, number, community, committee)
     return _conclude(ctx, case, conclusion, decisions)
 
@@ -233,11 +239,12 @@ def schedule(committee: str, starts_at: str, place: str = "", video_link: str = 
     try:
         when = datetime.fromisoformat(str(starts_at))
     except ValueError:
-        raise MeetingError(f"starts_at must be a date and time (ISO 8601), not {starts_at!r}") from None
+        raise MeetingError(_("starts_at must be a date and time (ISO 8601), not %(value)r",
+                             value=starts_at)) from None
     if when.tzinfo is None:
         when = when.astimezone()
     if not place and not video_link:
-        raise MeetingError("a meeting needs a place or a video link")
+        raise MeetingError(_("a meeting needs a place or a video link"))
     meeting = Meeting(community=community, committee=committee, starts_at=when, place=place or None,
                       video_link=video_link or None, status="planned", instance_id=ctx.instance_id,
                       created_at=ctx.now())
@@ -279,15 +286,17 @@ def add_to_agenda(meeting_id: int, case_id: str, position: int = 0, *, ctx: Step
     session = ctx.session
     meeting = _meeting(session, meeting_id)
     if meeting.status != "planned":
-        raise MeetingError(f"meeting {meeting.id} has been held: its agenda is closed")
+        raise MeetingError(_("meeting %(meeting)s has been held: its agenda is closed", meeting=meeting.id))
     case = find_case(session, case_id, meeting.community, meeting.committee)
     if case.community != meeting.community:
-        raise MeetingError(f"case {case.case_number} is {case.community or 'no community'}'s, "
-                           f"not {meeting.community or 'no community'}'s")
+        raise MeetingError(_("case %(number)s belongs to %(case_community)s, not to %(meeting_community)s",
+                             number=case.case_number, case_community=case.community or "-",
+                             meeting_community=meeting.community or "-"))
     if case.status == "decided":
-        raise MeetingError(f"case {case.case_number} is decided")
+        raise MeetingError(_("case %(number)s is decided", number=case.case_number))
     if case.status == "on_agenda" and case.meeting_id != meeting.id:
-        raise MeetingError(f"case {case.case_number} is on the agenda of meeting {case.meeting_id}: postpone it first")
+        raise MeetingError(_("case %(number)s is on the agenda of meeting %(meeting)s: postpone it first",
+                             number=case.case_number, meeting=case.meeting_id))
     cases = [c for c in agenda(session, meeting.id) if c.id != case.id]
     if not cases:
         cases = _standard_cases(ctx, meeting)
@@ -308,7 +317,8 @@ def postpone(case_id: str, meeting_id: int, to_meeting_id: int = 0, *, ctx: Step
     meeting = _meeting(session, meeting_id)
     case = find_case(session, case_id, meeting.community, meeting.committee)
     if case.meeting_id != meeting.id:
-        raise MeetingError(f"case {case.case_number} is not on the agenda of meeting {meeting.id}")
+        raise MeetingError(_("case %(number)s is not on the agenda of meeting %(meeting)s",
+                             number=case.case_number, meeting=meeting.id))
     case.status, case.meeting_id, case.agenda_position = "postponed", None, None
     _renumber([c for c in agenda(session, meeting.id) if c.id != case.id])
     session.flush()
@@ -316,7 +326,8 @@ def postpone(case_id: str, meeting_id: int, to_meeting_id: int = 0, *, ctx: Step
     if to_meeting_id:
         later = _meeting(session, to_meeting_id)
         if later.starts_at <= meeting.starts_at:
-            raise MeetingError(f"meeting {later.id} is not later than meeting {meeting.id}")
+            raise MeetingError(_("meeting %(later)s is not later than meeting %(meeting)s", later=later.id,
+                                 meeting=meeting.id))
         placed = add_to_agenda(later.id, case.case_number, ctx=ctx)
         result |= {"status": "on_agenda", "meeting_id": later.id, "position": placed["position"]}
     return result
@@ -331,7 +342,8 @@ def list_cases(session: Session, committee: str | None = None, status: str | Non
         query = query.where(MeetingCase.committee == _committee(committee))
     if status:
         if status not in CASE_STATUSES:
-            raise MeetingError(f"status must be one of {', '.join(CASE_STATUSES)}, not {status!r}")
+            raise MeetingError(_("status must be one of %(statuses)s, not %(status)r",
+                                 statuses=joined(CASE_STATUSES), status=status))
         query = query.where(MeetingCase.status == status)
     if community is not None:
         query = query.where(MeetingCase.community == community)
