@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
@@ -159,21 +160,19 @@ class Reads:
     def may_view_instance(self, instance_id: int, username: str) -> bool:
         """Whether ``username`` may open instance ``instance_id``: its starter, its workers and candidates,
         supervisors and admins (see :func:`engine.authz.may_view_instance`)."""
-        with self.core.Session() as s:
-            user = self.core.user(s, username)
-            row = s.get(ProcessInstance, instance_id)
-            if row is None:
-                raise NotFoundError(_("instance %(instance)s does not exist", instance=instance_id))
-            tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
-            return authz.may_view_instance(user, row.started_by, list(tasks), row.scope)
+        return self._ask_about_case(instance_id, username, authz.may_view_instance)
 
     def may_send_messages(self, instance_id: int, username: str) -> bool:
         """Whether ``username`` may send instance ``instance_id`` messages from their forms
         (see :func:`engine.authz.may_send_message`)."""
+        return self._ask_about_case(instance_id, username, authz.may_send_message)
+
+    def _ask_about_case(self, instance_id: int, username: str, rule: Callable[..., bool]) -> bool:
+        """``rule(user, started_by, tasks, scope)`` for the instance and every human task it has had."""
         with self.core.Session() as s:
             user = self.core.user(s, username)
             row = s.get(ProcessInstance, instance_id)
             if row is None:
                 raise NotFoundError(_("instance %(instance)s does not exist", instance=instance_id))
             tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)).all()
-            return authz.may_send_message(user, row.started_by, list(tasks), row.scope)
+            return rule(user, row.started_by, list(tasks), row.scope)
