@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from community.records import MeetingCase
 from engine import accounts, clock, db
 from engine.models import HumanTask
 from tests.grant_driver import GrantYear, application_form, grant_runtime
@@ -248,6 +249,16 @@ def test_every_page_type_passes_axe(server, browser, language, tmp_path):
                                                         HumanTask.status == "completed").limit(1))
     fresh = year.start("grant_application", "ada", {"call_id": year.data("round")["call_id"]}, ref=f"axe-{language}")
     fill = next(t.id for t in year.rt.tasks(fresh) if t.name == "fill_application")
+    number = year.rt.call_connector("meetings.enqueue_case", {  # a meeting with a case on its agenda
+        "case_type": "Orientering", "title": f"Axe {language}", "proposed_conclusion": "Tas til orientering.",
+        "background": "Bakgrunn.", "community": "Helsefellesskapet i Vestfold"})["case_id"]
+    meeting = year.rt.call_connector("meetings.schedule", {
+        "committee": "SSU", "starts_at": "2099-09-25T12:00:00+02:00", "place": "Tønsberg",
+        "community": "Helsefellesskapet i Vestfold"})["meeting_id"]
+    year.rt.call_connector("meetings.add_to_agenda", {"meeting_id": meeting, "case_id": number})
+    with year.rt.Session() as s:
+        case_id = s.scalar(select(MeetingCase.id).where(MeetingCase.case_number == number,
+                                                        MeetingCase.community == "Helsefellesskapet i Vestfold"))
     pages = {"worklist": "/tasks", "available": "/tasks?view=available", "all": "/tasks?view=all",
              "task": f"/tasks/{task}", "completed-task": f"/tasks/{done}",
              "instance": f"/instances/{year.instance_id('round')}",
@@ -255,7 +266,8 @@ def test_every_page_type_passes_axe(server, browser, language, tmp_path):
              "call": f"/grants/calls/{year.data('round')['call_id']}", "ledger": "/grants/ledger",
              "reports": "/grants/reports", "start": "/start", "start-form": "/start/permit",
              "error-form": f"/tasks/{fill}", "open-calls": "/calls",
-             "public-call": f"/calls/{year.data('round')['call_id']}"}
+             "public-call": f"/calls/{year.data('round')['call_id']}", "meetings": "/meetings",
+             "meeting": f"/meetings/{meeting}", "cases": "/cases", "case": f"/cases/{case_id}"}
     problems = {}
     for name, path in pages.items():
         page.goto(base + path)
