@@ -9,6 +9,7 @@ with the meeting's decision.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -25,6 +26,13 @@ MEETINGS = Path(__file__).resolve().parent.parent / "bpmn" / "meetings"
 VV = "Helsefellesskap Vest-Viken"
 VF = "Helsefellesskapet i Vestfold"
 HF = "Vestre Viken HF"
+
+
+def _meetings(rt) -> None:
+    """The meeting bundle deployed, with its demo users: SSU's chairs (role ``chair``) and a member."""
+    rt.deploy([str(MEETINGS)], actor="admin")
+    for user in json.loads((MEETINGS / "demo.json").read_text(encoding="utf-8"))["users"]:
+        rt.add_user(user["username"], user["roles"], user["organisations"], user["display_name"], user["email"])
 
 
 def _outbox(y: GrantYear) -> list[OutboxMessage]:
@@ -57,9 +65,7 @@ def _grant_case(y: GrantYear) -> tuple[str, int]:
 
 def test_a_meeting_from_agenda_to_the_grant_decision(year, smtp):
     y, rt = year, year.rt
-    rt.deploy([str(MEETINGS)], actor="admin")
-    rt.add_user("kristin", ["chair", "ssu"], ["Drammen kommune"], "Kristin SSU-leder", "kristin@drammen.example.no")
-    rt.add_user("morten", ["ssu"], ["Asker kommune"], "Morten SSU", "morten@asker.example.no")
+    _meetings(rt)
     grant_case, application_id = _grant_case(y)
     other = y.connector("meetings.enqueue_case", {
         "case_type": "Orientering", "title": "Prosjektrapportering samhandlingsprosjekter",
@@ -140,3 +146,34 @@ def test_a_meeting_from_agenda_to_the_grant_decision(year, smtp):
     assert (row.status, row.amount_granted, row.decision_case) == ("granted", 250_000, grant_case)
     assert y.data("round")["conclusion"] == "SSU innvilger 250 000 kr til «Felles rehabiliteringsforløp»."
     assert "register_ssu_decision" not in [t.name for t in rt.tasks(y.instance_id("round"))]
+
+
+def test_a_meeting_with_a_shorter_notice_and_only_a_registered_case(year):
+    """``notice_working_days`` from the start data; a case someone registered; a video meeting in Vestfold,
+    whose notice goes to Vestfold's SSU only."""
+    y, rt = year, year.rt
+    _meetings(rt)
+    case = y.connector("meetings.enqueue_case", {
+        "case_type": "Drøfting", "title": "Strategi- og handlingsplan 2026", "community": VF,
+        "proposed_conclusion": "Utkast til handlingsplan legges frem i november."}, "admin")["case_id"]
+    y.start("committee_meeting", "siri", {"notice_working_days": 3}, ref="meeting")
+    y.complete("plan_meeting", "meeting", "siri", {"committee": "SSU", "community": VF, "meeting_date": "2025-01-20",
+                                                   "meeting_time": "09:00", "video_link": "https://teams.example/m"})
+    y.complete("build_agenda", "meeting", "siri", {"agenda_cases": [case]})
+    assert rt.why_not(y.task("meeting", "approve_agenda"), "kristin") is not None  # Vest-Viken's chair
+    y.complete("approve_agenda", "meeting", "hilde", {"agenda_approved": True})
+    # Monday 20 January, 3 working days before: Wednesday 15 January
+    y.at("2025-01-14T12:00")
+    assert _outbox(y) == []
+    y.at("2025-01-15T08:00")
+    notices = _outbox(y)
+    assert [m.to_address for m in notices] == ["hilde@faerder.example.no", "sigrid@larvik.example.no"]
+    assert "• Videolenke: https://teams.example/m" in notices[0].body
+    assert f"Sak {case} – Strategi- og handlingsplan 2026" in notices[0].body
+    y.at("2025-01-20T09:00")
+    y.complete("register_conclusions", "meeting", "siri", {"conclusions": rt.task_data(
+        y.task("meeting", "register_conclusions", "siri"))["conclusions"]})
+    with rt.Session() as s:
+        assert {c["number"]: c["conclusion"] for c in list_cases(s, "SSU", community=VF)}[case] == (
+            "Utkast til handlingsplan legges frem i november.")
+    assert rt.instance(y.instance_id("meeting")).status == "completed"
