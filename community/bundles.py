@@ -10,3 +10,8 @@ from pathlib import Path
 def grant() -> Path:
     """The grant lifecycle: ``grant_round``, ``grant_application``, ``grant_follow_up``, ``grant_reporting``."""
     return Path(str(files("bpmn") / "grant"))
+
+
+def meetings() -> Path:
+    """The committees' meetings: ``committee_meeting`` (agenda, notice, conclusions to the waiting processes)."""
+    return Path(str(files("bpmn") / "meetings"))

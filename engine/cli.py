@@ -445,8 +445,9 @@ def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
         rt.add_user(user["username"], user.get("roles", []), user.get("organisations", []),
                     user.get("display_name"), user.get("email"), actor="demo")
     passwords = _demo_passwords(rt, [u["username"] for u in users])
-    results = rt.deploy(list(bundles), actor=next((u["username"] for u in users if "admin" in u.get("roles", [])),
-                                                  None))
+    deployer = next((u["username"] for u in users if "admin" in u.get("roles", [])), None)
+    # each bundle on its own: two bundles may each have files of the same name (names.nn.json, say)
+    results = [r for bundle in bundles for r in rt.deploy([bundle], actor=deployer)]
     existing = {i["business_key"] for i in rt.instances_summary()}
     started = [rt.start(i["process_id"], i.get("data"), i.get("business_key"), i.get("started_by"), i.get("title"))
                for f in fixtures for i in f.get("instances", []) if i.get("business_key") not in existing]

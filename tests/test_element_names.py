@@ -1,4 +1,5 @@
-"""The nynorsk and English names of the grant processes' flow elements (`bpmn/grant/names.{nn,en}.json`).
+"""The nynorsk and English names of the processes' flow elements (`bpmn/<bundle>/names.{nn,en}.json`, for the
+grant and the meeting bundles).
 
 Each file maps a process id to {"": process name, element id: element name} for every named flow element in
 the process (tasks, events, gateways, subprocesses, call activities and sequence flows, at any depth).
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-GRANT = Path(__file__).resolve().parent.parent / "bpmn" / "grant"
+BUNDLES = [Path(__file__).resolve().parent.parent / "bpmn" / name for name in ("grant", "meetings")]
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 NS = {"bpmn": BPMN}
 LANGUAGES = ["nn", "en"]
@@ -28,9 +29,9 @@ def _is_flow_element(element) -> bool:
     return name in OTHER_FLOW_ELEMENTS or name.endswith(("Task", "Event", "Gateway"))
 
 
-def _processes() -> dict[str, etree._Element]:
+def _processes(bundle: Path) -> dict[str, etree._Element]:
     processes = {}
-    for path in sorted(GRANT.glob("*.bpmn")):
+    for path in sorted(bundle.glob("*.bpmn")):
         for process in etree.parse(str(path)).getroot().iterfind("bpmn:process", NS):
             processes[process.get("id")] = process
     return processes
@@ -48,16 +49,22 @@ def _named_elements(process) -> dict[str, str]:
     return named
 
 
-PROCESSES = _processes()
+PROCESSES_OF = {bundle: _processes(bundle) for bundle in BUNDLES}
+PROCESSES = {pid: process for processes in PROCESSES_OF.values() for pid, process in processes.items()}
+BUNDLE_OF = {pid: bundle for bundle, processes in PROCESSES_OF.items() for pid in processes}
 
 
 def _load(language: str) -> dict:
-    path = GRANT / f"names.{language}.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+    """Every bundle's names in ``language``, as one map of process id -> names."""
+    names = {}
+    for bundle in BUNDLES:
+        names.update(json.loads((bundle / f"names.{language}.json").read_text(encoding="utf-8")))
+    return names
 
 
-def test_grant_processes_have_names():
-    assert PROCESSES, "no processes in bpmn/grant"
+def test_processes_have_names():
+    for bundle, processes in PROCESSES_OF.items():
+        assert processes, f"no processes in {bundle}"
     for process_id, process in PROCESSES.items():
         assert (process.get("name") or "").strip(), process_id
         assert _named_elements(process), process_id
@@ -88,11 +95,13 @@ def test_values_are_non_empty_strings(language):
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_file_format(language):
-    path = GRANT / f"names.{language}.json"
+@pytest.mark.parametrize("bundle", BUNDLES, ids=lambda b: b.name)
+def test_file_format(language, bundle):
+    path = bundle / f"names.{language}.json"
     text = path.read_text(encoding="utf-8")
     assert text == json.dumps(json.loads(text), ensure_ascii=False, indent=2) + "\n"
     assert "\\u" not in text
+    assert set(json.loads(text)) == set(PROCESSES_OF[bundle]), path
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

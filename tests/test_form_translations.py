@@ -1,4 +1,5 @@
-"""Nynorsk and English texts for the grant task forms (bpmn/grant/forms/<form>.<language>.json).
+"""Nynorsk and English texts for the task forms of the grant and meeting bundles
+(bpmn/<bundle>/forms/<form>.<language>.json).
 
 The web UI shows a form's bokmål labels unless a translation file next to it has the user's language:
 ``{"title": ..., "fields": {"<dotted path without array indexes>": {"label", "help", "options"}}}``.
@@ -14,14 +15,21 @@ from typing import Any
 
 import pytest
 
-FORMS_DIR = Path(__file__).resolve().parent.parent / "bpmn" / "grant" / "forms"
+BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
+FORMS_DIRS = [BPMN_DIR / "grant" / "forms", BPMN_DIR / "meetings" / "forms"]
 LANGUAGES = ("nn", "en")
 ENTRY_KEYS = {"label", "help", "options"}
 
 
 def _form_names() -> list[str]:
-    return sorted(p.name.removesuffix(".json") for p in FORMS_DIR.glob("*.json")
+    """Every bundle's forms, as ``<bundle>/<form>``."""
+    return sorted(f"{d.parent.name}/{p.name.removesuffix('.json')}" for d in FORMS_DIRS for p in d.glob("*.json")
                   if not p.name.endswith((".ui.json", ".nn.json", ".en.json")))
+
+
+def _path(name: str, suffix: str) -> Path:
+    bundle, _slash, form = name.partition("/")
+    return BPMN_DIR / bundle / "forms" / f"{form}{suffix}"
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -49,8 +57,8 @@ def _fields(schema: dict[str, Any], ui: dict[str, Any], prefix: str = "") -> dic
 
 
 def _bokmal(name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    schema = _load(FORMS_DIR / f"{name}.json")
-    ui_path = FORMS_DIR / f"{name}.ui.json"
+    schema = _load(_path(name, ".json"))
+    ui_path = _path(name, ".ui.json")
     ui = _load(ui_path) if ui_path.exists() else {}
     return schema, _fields(schema, ui)
 
@@ -78,13 +86,13 @@ def test_walker_finds_nested_paths():
 
 
 def test_there_are_forms_to_translate():
-    assert "application" in _form_names()
+    assert {"grant/application", "meetings/register_conclusions"} <= set(_form_names())
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("name", _form_names())
 def test_form_is_translated(name, language):
-    path = FORMS_DIR / f"{name}.{language}.json"
+    path = _path(name, f".{language}.json")
     assert path.is_file(), f"{path.name} is missing"
     text = path.read_text(encoding="utf-8")
     assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n", f"{path.name} is not pretty"
@@ -121,6 +129,6 @@ def test_form_is_translated(name, language):
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_no_translation_without_a_form(language):
     forms = set(_form_names())
-    orphans = [p.name for p in FORMS_DIR.glob(f"*.{language}.json") if p.name.removesuffix(f".{language}.json")
-               not in forms]
+    orphans = [p.name for d in FORMS_DIRS for p in d.glob(f"*.{language}.json")
+               if f"{d.parent.name}/{p.name.removesuffix(f'.{language}.json')}" not in forms]
     assert not orphans

@@ -16,6 +16,10 @@ Meetings (``meetings.schedule``) get their cases in order (``meetings.add_to_age
 added to an agenda brings the two standard cases before it ("Godkjenning av innkalling og saksliste",
 "Godkjenning av referat fra forrige møte"), as the notices of the secretariat have them.
 ``meetings.postpone`` takes a case off an agenda, to a later meeting or back to the waiting list.
+
+The meeting process (``bpmn/meetings/meeting.bpmn``) reads the cases waiting for its committee
+(``meetings.waiting_cases``), mails the notice to the committee's members (``meetings.send_notice``),
+reads the agenda to conclude (``meetings.agenda_items``) and marks the meeting held (``meetings.mark_held``).
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from community.records import CaseAttachment, CaseCounter, Meeting, MeetingCase
+from community.records import CaseAttachment, CaseCounter, GrantApplication, Meeting, MeetingCase
 from engine import clock
 from engine.calendar import local_date
 from engine.connectors import StepContext
 from engine.errors import SamflytError
+from engine.mail import enqueue as enqueue_mail
 from engine.models import MessageWait, ProcessInstance, User
 from engine.texts import _, joined
 
@@ -242,7 +247,7 @@ def schedule(committee: str, starts_at: str, place: str = "", video_link: str = 
         raise MeetingError(_("starts_at must be a date and time (ISO 8601), not %(value)r",
                              value=starts_at)) from None
     if when.tzinfo is None:
-        when = when.astimezone()
+        when = clock.to_utc(when)  # naive: Norwegian time, as everywhere in Samflyt
     if not place and not video_link:
         raise MeetingError(_("a meeting needs a place or a video link"))
     meeting = Meeting(community=community, committee=committee, starts_at=when, place=place or None,
@@ -368,6 +373,134 @@ def list_meetings(session: Session, committee: str | None = None) -> list[dict]:
              "place": m.place or m.video_link, "status": m.status, "cases": numbers[m.id]} for m in meetings]
 
 
+# -- the meeting process
+
+def _label(case: MeetingCase) -> str:
+    return f"{case.case_number} {case.title} ({case.case_type})"
+
+
+def waiting_cases(meeting_id: int, *, ctx: StepContext) -> dict:
+    """The cases the secretariat can put on the meeting's agenda, as form choices: those waiting for the
+    meeting's committee and community (registered or postponed, on no agenda) and those already on this
+    agenda; ``agenda`` is the agenda as it stands (without the two standard cases), in order."""
+    session = ctx.session
+    meeting = _meeting(session, meeting_id)
+    standard = {title for title, _proposal in STANDARD_CASES}
+    current = [c for c in agenda(session, meeting.id) if not (c.title in standard and c.instance_id is None
+                                                            and c.agenda_position in (1, 2))]
+    waiting = sorted(session.scalars(select(MeetingCase).where(
+        MeetingCase.community == meeting.community, MeetingCase.committee == meeting.committee,
+        MeetingCase.status.in_(("registered", "postponed")), MeetingCase.meeting_id.is_(None))),
+        key=lambda c: number_key(c.case_number))
+    cases = current + [c for c in waiting if c not in current]
+    return {"options": [{"value": c.case_number, "label": _label(c)} for c in cases],
+            "agenda": [c.case_number for c in current]}
+
+
+def _proposed_decisions(session: Session, case: MeetingCase) -> list[dict]:
+    """For a grant round's case (reference ``call:<id>:<deadline>``): AU's recommendation per application,
+    as the decisions the round expects (the meeting may change them)."""
+    kind, _sep, rest = (case.reference or "").partition(":")
+    call_id, _sep, deadline = rest.partition(":")
+    if kind != "call" or not call_id.isdigit():
+        return []
+    try:
+        day = datetime.fromisoformat(deadline).date()
+    except ValueError:
+        return []
+    rows = session.scalars(select(GrantApplication).where(
+        GrantApplication.call_id == int(call_id), GrantApplication.deadline == day,
+        GrantApplication.recommended_rank.is_not(None), GrantApplication.status == "registered")
+        .order_by(GrantApplication.recommended_rank, GrantApplication.id))
+    return [{"application_id": a.id, "granted": bool(a.recommended_amount), "amount": a.recommended_amount or 0,
+             "reason": ""} for a in rows]
+
+
+def agenda_items(meeting_id: int, *, ctx: StepContext) -> list[dict]:
+    """The meeting's agenda for the conclusions form: each case with its proposed conclusion as the
+    conclusion to confirm or change, and for a grant case the recommended decision per application."""
+    session = ctx.session
+    return [{"case_id": c.case_number, "title": c.title, "case_type": c.case_type,
+             "proposed_conclusion": c.proposed_conclusion, "conclusion": c.conclusion or c.proposed_conclusion,
+             "decisions": _proposed_decisions(session, c)}
+            for c in agenda(session, _meeting(session, meeting_id).id)]
+
+
+def _when(value: datetime) -> datetime:
+    return value.astimezone(clock.LOCAL_TZ)
+
+
+def notice_text(session: Session, meeting: Meeting) -> tuple[str, str]:
+    """(subject, text) of the notice (innkalling og saksliste), laid out as the secretariat's notices."""
+    when = _when(meeting.starts_at)
+    subject = f"Innkalling til {meeting.committee} {when:%d.%m.%y}"
+    lines = ["Innkalling og saksliste", "", f"Til medlemmene i {meeting.committee} i {meeting.community}", "",
+             "Dato og sted", f"• Dato: {when:%d.%m.%y}", f"• Tid: kl. {when:%H.%M}"]
+    if meeting.place:
+        lines.append(f"• Sted: {meeting.place}")
+    if meeting.video_link:
+        lines.append(f"• Videolenke: {meeting.video_link}")
+    cases = agenda(session, meeting.id)
+    attachments = []
+    for case in cases:
+        for row in session.scalars(select(CaseAttachment).where(CaseAttachment.case_id == case.id)
+                                   .order_by(CaseAttachment.number)):
+            attachments.append((case, row))
+    if attachments:
+        lines += ["", "Vedlegg"]
+        lines += [f"{i}. {row.title or 'Saksfremlegg: ' + case.title} (sak {case.case_number})"
+                  for i, (case, row) in enumerate(attachments, start=1)]
+    numbers = {id(row): i for i, (_case, row) in enumerate(attachments, start=1)}
+    lines += ["", "Saksliste"]
+    for case in cases:
+        lines += ["", f"Sak {case.case_number} – {case.title}", f"Sakstype: {case.case_type}"]
+        if case.case_handler:
+            lines.append(f"Saksansvarlig: {case.case_handler}")
+        own = [str(numbers[id(row)]) for c, row in attachments if c is case]
+        if own:
+            lines.append(f"Vedlegg nr: {', '.join(own)}")
+        if case.background:
+            lines += ["", case.background]
+        lines += ["", "Forslag til konklusjon/beslutning:", case.proposed_conclusion]
+    return subject, "\n".join(lines) + "\n"
+
+
+def members(session: Session, committee: str, community: str) -> list[User]:
+    """The committee's members in ``community``: the users with the committee's role (``ssu``, ``au``,
+    ``fsu``) in one of the community's organisations."""
+    role = _committee(committee).lower()
+    users = session.scalars(select(User).order_by(User.username)).unique().all()
+    return [u for u in users if role in u.role_names and community in u.scope_names]
+
+
+def send_notice(meeting_id: int, *, ctx: StepContext) -> dict:
+    """Mail the notice to the committee's members (the outbox, in the step's transaction) and record when."""
+    session = ctx.session
+    meeting = _meeting(session, meeting_id)
+    subject, text = notice_text(session, meeting)
+    sent_to = []
+    for user in members(session, meeting.committee, meeting.community):
+        if user.email:
+            enqueue_mail(session, user.email, "notification", {"subject": subject, "text": text},
+                         instance_id=ctx.instance_id, task_id=ctx.task_id)
+            sent_to.append(user.username)
+    if not sent_to:
+        raise MeetingError(_("%(committee)s in %(community)s has no members with a mail address to send the "
+                             "notice to", committee=meeting.committee, community=meeting.community or "-"))
+    meeting.notice_sent_at = ctx.now()
+    session.flush()
+    return {"meeting_id": meeting.id, "sent_to": sent_to, "notice_sent_at": meeting.notice_sent_at.isoformat(),
+            "subject": subject}
+
+
+def mark_held(meeting_id: int, *, ctx: StepContext) -> dict:
+    """The meeting has been held: its agenda is closed."""
+    meeting = _meeting(ctx.session, meeting_id)
+    meeting.status = "held"
+    ctx.session.flush()
+    return {"meeting_id": meeting.id, "status": meeting.status}
+
+
 def register(registry) -> None:
     registry.register("meetings.enqueue_case", enqueue_case)
     registry.register("meetings.record_conclusion", record_conclusion)
@@ -375,3 +508,7 @@ def register(registry) -> None:
     registry.register("meetings.schedule", schedule)
     registry.register("meetings.add_to_agenda", add_to_agenda)
     registry.register("meetings.postpone", postpone)
+    registry.register("meetings.waiting_cases", waiting_cases)
+    registry.register("meetings.agenda_items", agenda_items)
+    registry.register("meetings.send_notice", send_notice)
+    registry.register("meetings.mark_held", mark_held)
