@@ -307,3 +307,19 @@ def test_the_upgrade_keeps_the_cases_and_their_numbers(bare_engine, tmp_path, at
     assert rt.call_connector("meetings.enqueue_case", _case(community=VV))["case_id"] == "2025.08"
     assert rt.call_connector("meetings.enqueue_case", _case(community=VF))["case_id"] == "2025.01"
     assert rt.call_connector("meetings.enqueue_case", _case(community=""))["case_id"] == "2025.09"
+
+
+def test_a_case_from_before_samflyt_keeps_its_number_and_later_ones_follow_it(db_engine, at_2025):
+    rt = _runtime(db_engine)
+    rt.add_user("admin", roles=["admin"])
+    kept = rt.call_connector("meetings.import_case", _case(number="2025.35"), actor="admin")
+    assert kept["case_id"] == "2025.35"
+    with pytest.raises(meetings.MeetingError, match="SSU case 2025.35 exists already"):
+        rt.call_connector("meetings.import_case", _case(number="2025.35"), actor="admin")
+    with pytest.raises(meetings.MeetingError, match="YYYY.NN"):
+        rt.call_connector("meetings.import_case", _case(number="35"), actor="admin")
+    assert rt.call_connector("meetings.enqueue_case", _case())["case_id"] == "2025.36"
+    rt.call_connector("meetings.import_case", _case(number="2025.20"), actor="admin")  # an older one: no step back
+    assert rt.call_connector("meetings.enqueue_case", _case())["case_id"] == "2025.37"
+    other = rt.call_connector("meetings.import_case", _case(number="2025.35", community=VV), actor="admin")
+    assert other == {"case_id": "2025.35", "community": VV, "committee": "SSU"}

@@ -4,6 +4,7 @@ no modules import each other in a circle, and the installed package runs the dem
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -116,5 +117,13 @@ def test_demo_runs_from_an_empty_directory_after_a_plain_install(tmp_path):
                           "['--json', 'demo']; main()", str(site)],
                          capture_output=True, text=True, cwd=empty, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert '"grant_application"' in run.stdout
+    assert '"grant_application"' in run.stdout and '"committee_meeting"' in run.stdout
     assert (empty / "instance" / "samflyt.db").is_file()
+    meetings = subprocess.run([sys.executable, "-c", "import sys; from engine.cli import main; "
+                               "sys.argv[1:] = ['--json', 'meetings', '--committee', 'SSU']; main()"],
+                              capture_output=True, text=True, cwd=empty, env=env)
+    assert meetings.returncode == 0, meetings.stderr[-2000:]
+    # Vestfold's SSU meeting of 25.09.25 with its six cases from the meeting papers, after the standard two
+    vestfold = next(m for m in json.loads(meetings.stdout) if m["community"] == "Helsefellesskapet i Vestfold")
+    assert vestfold["starts_at"] == "2025-09-25T10:30:00+00:00"
+    assert vestfold["cases"][2:] == [f"2025.{n}" for n in range(35, 41)]

@@ -24,8 +24,10 @@ reads the agenda to conclude (``meetings.agenda_items``) and marks the meeting h
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
+from sqlalchemy import case as sql_case
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -69,6 +71,27 @@ def allocate_number(session: Session, committee: str, community: str, year: int)
                                                 set_={"last": table.c.last + 1}).returning(table.c.last)
     last = session.execute(statement).scalar_one()
     return f"{year}.{last:02d}"
+
+
+def claim_number(session: Session, committee: str, community: str, number: str) -> str:
+    """Take an existing number ``YYYY.NN`` (a case brought over from before Samflyt): refused when the committee
+    of ``community`` has it; the counter moves past it, so the next allocated number follows it."""
+    match = re.fullmatch(r"(\d{4})\.(\d{2,4})", str(number).strip())
+    if match is None:
+        raise MeetingError(_("a case number is written YYYY.NN, not %(number)r", number=number))
+    number = match.group(0)
+    if session.scalar(select(MeetingCase.id).where(MeetingCase.community == community, MeetingCase.committee ==
+                                                    committee, MeetingCase.case_number == number)) is not None:
+        raise MeetingError(_("%(committee)s case %(number)s exists already", committee=committee, number=number))
+    year, seq = int(match.group(1)), int(match.group(2))
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = CaseCounter.__table__
+    statement = insert(table).values(committee=committee, community=community, year=year, last=seq)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=["committee", "community", "year"],
+        set_={"last": sql_case((table.c.last < seq, seq), else_=table.c.last)}))
+    return number
 
 
 def number_key(number: str) -> tuple[int, int]:
@@ -152,8 +175,9 @@ def register_case(session: Session, *, committee: str, community: str, case_type
                   proposed_conclusion: str, background: str = "", attachments: list | None = None,
                   reference: str = "", case_handler: str = "", follows_up: str = "",
                   instance_id: int | None = None, reply_message: str | None = None,
-                  now: datetime | None = None) -> MeetingCase:
-    """Register a case with the next number of its committee, community and year."""
+                  now: datetime | None = None, number: str = "") -> MeetingCase:
+    """Register a case with the next number of its committee, community and year (or with ``number``, one
+    it had before Samflyt: :func:`claim_number`)."""
     committee = _committee(committee)
     if case_type not in CASE_TYPES:
         raise MeetingError(_("case type must be one of %(types)s, not %(type)r", types=joined(CASE_TYPES),
@@ -165,7 +189,8 @@ def register_case(session: Session, *, committee: str, community: str, case_type
     earlier = find_case(session, follows_up, community, committee) if follows_up else None
     rows = _attachments(attachments)
     now = now or clock.now()
-    number = allocate_number(session, committee, community, local_date(now).year)
+    number = (claim_number(session, committee, community, number) if number
+              else allocate_number(session, committee, community, local_date(now).year))
     case = MeetingCase(community=community, committee=committee, case_number=number, case_type=case_type,
                        title=title, case_handler=case_handler or None, background=background or None,
                        proposed_conclusion=proposed_conclusion, reference=reference or None,
@@ -501,8 +526,22 @@ def mark_held(meeting_id: int, *, ctx: StepContext) -> dict:
     return {"meeting_id": meeting.id, "status": meeting.status}
 
 
+def import_case(number: str, community: str, case_type: str, title: str, proposed_conclusion: str,
+                background: str = "", committee: str = "SSU", case_handler: str = "", follows_up: str = "", *,
+                ctx: StepContext) -> dict:
+    """Register a case under the number it already has (a case from before Samflyt, from the meeting papers),
+    waiting for a meeting like any other; later numbers of the committee follow it."""
+    if not community:
+        raise MeetingError(_("say which health community's case this is"))
+    case = register_case(ctx.session, committee=committee, community=community, case_type=case_type, title=title,
+                         proposed_conclusion=proposed_conclusion, background=background,
+                         case_handler=case_handler, follows_up=follows_up, now=ctx.now(), number=number)
+    return {"case_id": case.case_number, "community": case.community, "committee": case.committee}
+
+
 def register(registry) -> None:
     registry.register("meetings.enqueue_case", enqueue_case)
+    registry.register("meetings.import_case", import_case)
     registry.register("meetings.record_conclusion", record_conclusion)
     registry.register("meetings.conclude", conclude)
     registry.register("meetings.schedule", schedule)
