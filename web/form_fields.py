@@ -206,6 +206,7 @@ def _parse(prop: dict[str, Any], form: MultiDict, path: str, drop_row: str | Non
     if kind == "boolean":
         raw = form.get(path)
         if raw is None:
+            # an unticked checkbox is "no"; an unanswered yes/no question (radios, no marker) is no answer
             return False if f"{path}.present" in form else None
         return raw in ("true", "on", "1", "yes")
     raw = form.get(path)
