@@ -20,6 +20,8 @@ added to an agenda brings the two standard cases before it ("Godkjenning av innk
 The meeting process (``bpmn/meetings/meeting.bpmn``) reads the cases waiting for its committee
 (``meetings.waiting_cases``), mails the notice to the committee's members (``meetings.send_notice``),
 reads the agenda to conclude (``meetings.agenda_items``) and marks the meeting held (``meetings.mark_held``).
+The notice goes out with its case papers as one PDF (``meeting_notice.html``); ``meetings.write_minutes``
+renders the minutes (``meeting_minutes.html``: present, absent, each case's conclusion in the meeting).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from community.connectors.documents import store as store_document
 from community.records import CaseAttachment, CaseCounter, GrantApplication, Meeting, MeetingCase
 from engine import clock
 from engine.calendar import local_date
@@ -455,6 +458,60 @@ def _when(value: datetime) -> datetime:
     return value.astimezone(clock.LOCAL_TZ)
 
 
+#: the committees' names, as the notices and minutes have them
+COMMITTEE_NAMES = {"SSU": "Strategisk samarbeidsutvalg (SSU)", "AU": "Arbeidsutvalget (AU)",
+                   "FSU": "Faglig samarbeidsutvalg (FSU)"}
+
+
+def _numbered_attachments(session: Session, cases: list[MeetingCase]) -> list[tuple[MeetingCase, CaseAttachment]]:
+    """The agenda's attachments in order, numbered 1.. across the meeting (the list's index + 1)."""
+    rows = []
+    for case in cases:
+        for row in session.scalars(select(CaseAttachment).where(CaseAttachment.case_id == case.id)
+                                   .order_by(CaseAttachment.number)):
+            rows.append((case, row))
+    return rows
+
+
+def _attachment_title(case: MeetingCase, row: CaseAttachment) -> str:
+    return row.title or f"Saksfremlegg: {case.title}"
+
+
+def _display_names(session: Session, usernames: list[str]) -> dict[str, str]:
+    found = session.execute(select(User.username, User.display_name).where(User.username.in_(usernames))) \
+        if usernames else []
+    return {username: display or username for username, display in found}
+
+
+def _meeting_context(meeting: Meeting) -> dict:
+    when = _when(meeting.starts_at)
+    return {"community": meeting.community or "", "committee": meeting.committee,
+            "committee_name": COMMITTEE_NAMES.get(meeting.committee, meeting.committee), "date": when.date(),
+            "time": f"{when:%H.%M}", "place": meeting.place or "", "video_link": meeting.video_link or ""}
+
+
+def notice_context(session: Session, meeting: Meeting) -> dict:
+    """The context of ``meeting_notice.html``: the meeting, its numbered attachments and its case papers."""
+    cases = agenda(session, meeting.id)
+    attachments = _numbered_attachments(session, cases)
+    handlers = _display_names(session, [c.case_handler for c in cases if c.case_handler])
+    earlier = {c.id: c.case_number for c in session.scalars(select(MeetingCase).where(
+        MeetingCase.id.in_([c.follows_up_id for c in cases if c.follows_up_id])))} \
+        if any(c.follows_up_id for c in cases) else {}
+    papers = []
+    for case in cases:
+        papers.append({
+            "number": case.case_number, "title": case.title, "case_type": case.case_type,
+            "case_handler": handlers.get(case.case_handler, case.case_handler or ""),
+            "attachments": [i for i, (c, _row) in enumerate(attachments, start=1) if c is case],
+            "follows_up": earlier.get(case.follows_up_id, ""), "background": case.background or "",
+            "proposed_conclusion": case.proposed_conclusion})
+    return _meeting_context(meeting) | {
+        "attachments": [{"number": i, "title": _attachment_title(case, row), "case_number": case.case_number}
+                        for i, (case, row) in enumerate(attachments, start=1)],
+        "cases": papers}
+
+
 def notice_text(session: Session, meeting: Meeting) -> tuple[str, str]:
     """(subject, text) of the notice (innkalling og saksliste), laid out as the secretariat's notices."""
     when = _when(meeting.starts_at)
@@ -466,14 +523,10 @@ def notice_text(session: Session, meeting: Meeting) -> tuple[str, str]:
     if meeting.video_link:
         lines.append(f"• Videolenke: {meeting.video_link}")
     cases = agenda(session, meeting.id)
-    attachments = []
-    for case in cases:
-        for row in session.scalars(select(CaseAttachment).where(CaseAttachment.case_id == case.id)
-                                   .order_by(CaseAttachment.number)):
-            attachments.append((case, row))
+    attachments = _numbered_attachments(session, cases)
     if attachments:
         lines += ["", "Vedlegg"]
-        lines += [f"{i}. {row.title or 'Saksfremlegg: ' + case.title} (sak {case.case_number})"
+        lines += [f"{i}. {_attachment_title(case, row)} (sak {case.case_number})"
                   for i, (case, row) in enumerate(attachments, start=1)]
     numbers = {id(row): i for i, (_case, row) in enumerate(attachments, start=1)}
     lines += ["", "Saksliste"]
@@ -499,23 +552,33 @@ def members(session: Session, committee: str, community: str) -> list[User]:
 
 
 def send_notice(meeting_id: int, *, ctx: StepContext) -> dict:
-    """Mail the notice to the committee's members (the outbox, in the step's transaction) and record when."""
+    """Mail the notice to the committee's members (the outbox, in the step's transaction) and record when.
+
+    The notice with its case papers is rendered as one PDF (``meeting_notice``), kept as a document of kind
+    ``meeting_notice`` and attached to every member's mail; its id is ``document_id``."""
+    from community.documents import render_pdf  # WeasyPrint takes seconds to import: only where PDFs are made
+
     session = ctx.session
     meeting = _meeting(session, meeting_id)
-    subject, text = notice_text(session, meeting)
-    sent_to = []
-    for user in members(session, meeting.committee, meeting.community):
-        if user.email:
-            enqueue_mail(session, user.email, "notification", {"subject": subject, "text": text},
-                         instance_id=ctx.instance_id, task_id=ctx.task_id)
-            sent_to.append(user.username)
-    if not sent_to:
+    recipients = [u for u in members(session, meeting.committee, meeting.community) if u.email]
+    if not recipients:
         raise MeetingError(_("%(committee)s in %(community)s has no members with a mail address to send the "
                              "notice to", committee=meeting.committee, community=meeting.community or "-"))
+    subject, text = notice_text(session, meeting)
+    when = _when(meeting.starts_at)
+    pdf = render_pdf("meeting_notice", notice_context(session, meeting))
+    doc = store_document(ctx, "meeting_notice", f"innkalling-{meeting.committee.lower()}-{when:%Y-%m-%d}.pdf",
+                         "application/pdf", pdf)
+    files = [(doc.filename, doc.media_type, pdf)]
+    sent_to = []
+    for user in recipients:
+        enqueue_mail(session, user.email, "notification", {"subject": subject, "text": text},
+                     instance_id=ctx.instance_id, task_id=ctx.task_id, attachments=files)
+        sent_to.append(user.username)
     meeting.notice_sent_at = ctx.now()
     session.flush()
     return {"meeting_id": meeting.id, "sent_to": sent_to, "notice_sent_at": meeting.notice_sent_at.isoformat(),
-            "subject": subject}
+            "subject": subject, "document_id": doc.id}
 
 
 def mark_held(meeting_id: int, *, ctx: StepContext) -> dict:
@@ -539,6 +602,41 @@ def import_case(number: str, community: str, case_type: str, title: str, propose
     return {"case_id": case.case_number, "community": case.community, "committee": case.committee}
 
 
+def _names(session: Session, people: list | None) -> list[str]:
+    """Names for the minutes: a username is shown as the user's display name, any other text as given."""
+    people = [str(p).strip() for p in people or [] if str(p).strip()]
+    names = _display_names(session, people)
+    return [names.get(p, p) for p in people]
+
+
+def minutes_context(session: Session, meeting: Meeting, present: list | None, absent: list | None) -> dict:
+    """The context of ``meeting_minutes.html``: the meeting, who was there and each case's conclusion."""
+    return _meeting_context(meeting) | {
+        "present": _names(session, present), "absent": _names(session, absent),
+        "cases": [{"number": c.case_number, "title": c.title, "case_type": c.case_type,
+                   "conclusion": c.conclusion or ""} for c in agenda(session, meeting.id)]}
+
+
+def write_minutes(meeting_id: int, present: list | None = None, absent: list | None = None, *,
+                  ctx: StepContext) -> dict:
+    """The minutes (referat) of the meeting as PDF: present, absent (forfall) and each case on the agenda with
+    its conclusion in the meeting; kept as a document of kind ``meeting_minutes`` and set as the meeting's
+    ``minutes_document_id`` (a new version replaces the reference to the earlier one)."""
+    from community.documents import render_pdf
+
+    session = ctx.session
+    meeting = _meeting(session, meeting_id)
+    if not isinstance(present, (list, tuple, type(None))) or not isinstance(absent, (list, tuple, type(None))):
+        raise MeetingError(_("present and absent are lists of names"))
+    pdf = render_pdf("meeting_minutes", minutes_context(session, meeting, present, absent))
+    when = _when(meeting.starts_at)
+    doc = store_document(ctx, "meeting_minutes", f"referat-{meeting.committee.lower()}-{when:%Y-%m-%d}.pdf",
+                         "application/pdf", pdf)
+    meeting.minutes_document_id = doc.id
+    session.flush()
+    return {"meeting_id": meeting.id, "document_id": doc.id, "filename": doc.filename}
+
+
 def register(registry) -> None:
     registry.register("meetings.enqueue_case", enqueue_case)
     registry.register("meetings.import_case", import_case)
@@ -551,3 +649,4 @@ def register(registry) -> None:
     registry.register("meetings.agenda_items", agenda_items)
     registry.register("meetings.send_notice", send_notice)
     registry.register("meetings.mark_held", mark_held)
+    registry.register("meetings.write_minutes", write_minutes)
