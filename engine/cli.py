@@ -18,7 +18,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import DBAPIError
 
-from . import clock
+from . import clock, payload
 from .errors import SamflytError
 
 
@@ -55,9 +55,11 @@ def _json_arg(text: str | None, what: str = "--data") -> dict[str, Any]:
     if not text:
         return {}
     try:
-        value = json.loads(text)
+        value = payload.loads(text)
     except json.JSONDecodeError as exc:
         raise click.UsageError(f"{what} is not valid JSON: {exc.msg}") from None
+    except ValueError as exc:
+        raise click.UsageError(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise click.UsageError(f"{what} must be a JSON object")
     return value
@@ -300,13 +302,18 @@ def message(ctx: Context, name: str, data: str | None, correlations: tuple[str, 
         if not sep or not key:
             raise click.UsageError(f"--correlation needs K=V, got '{item}'")
         try:
-            values[key] = json.loads(raw)
+            values[key] = payload.loads(raw)
         except json.JSONDecodeError:
             values[key] = raw
+        except ValueError as exc:
+            raise click.UsageError(f"--correlation {key}: {exc}") from None
     result = ctx.runtime.send_message(name, _json_arg(data), values or None, actor)
     ctx.emit(result.as_json(), f"message {name}: {result.status}"
              + (f" to instance {result.instance_id}" if result.instance_id else ""))
-    if result.status != "delivered":
+    if result.status == "held":
+        click.echo(f"note: instance {result.instance_id} waits for it but is in error; message {result.id} is "
+                   "kept for it and delivered when it is retried", err=True)
+    elif result.status != "delivered":
         click.echo(f"error: nobody waits for message '{name}' with these correlations; kept as "
                    f"undeliverable message {result.id} (see `samflyt messages`)", err=True)
         sys.exit(3)
@@ -324,10 +331,10 @@ def run_connector(ctx: Context, name: str, params: str | None, actor: str | None
 
 
 @main.command()
-@click.option("--status", type=click.Choice(["delivered", "undeliverable"]))
+@click.option("--status", type=click.Choice(["delivered", "undeliverable", "held"]))
 @pass_ctx
 def messages(ctx: Context, status: str | None) -> None:
-    """List messages sent, including undeliverable ones."""
+    """List messages sent, including undeliverable ones and those held for an instance in error."""
     ctx.emit(ctx.runtime.messages(status))
 
 

@@ -61,9 +61,19 @@ class ValidationError(SamflytError):
 
     def __init__(self, messages: dict[str, Any]) -> None:
         self.messages = messages
-        parts = [f"{field}: {'; '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
-                 for field, msgs in messages.items()]
+        parts = [f"{field}: {'; '.join(map(str, msgs))}" for field, msgs in _flat(messages)]
         super().__init__(_("invalid data: %(fields)s", fields=", ".join(parts)))
+
+
+def _flat(messages: Any, prefix: str = "") -> list[tuple[str, list[Any]]]:
+    """Nested messages (field, row index, field...) as ``(dotted.name, [messages])`` pairs, for one line."""
+    if isinstance(messages, dict):
+        pairs: list[tuple[str, list[Any]]] = []
+        for key, inner in messages.items():
+            name = prefix if key == "_schema" and prefix else f"{prefix}.{key}" if prefix else str(key)
+            pairs.extend(_flat(inner, name))
+        return pairs
+    return [(prefix or "_schema", messages if isinstance(messages, list) else [messages])]
 
 
 class ConflictError(SamflytError):

@@ -24,6 +24,7 @@ from marshmallow import INCLUDE, RAISE, Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowValidationError
 
 from .errors import ValidationError
+from .payload import MAX_INT, MIN_INT
 from .texts import Text, _, as_text, joined
 
 SUPPORTED_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
@@ -99,6 +100,10 @@ def message(code: str, prop: dict[str, Any] | None = None) -> Text:
         return _("Invalid input type.")
     if code == "attachment":
         return _("Not a valid attachment.")
+    if code == "int_bounds":
+        return _("The number is too large to be stored.")
+    if code == "control":
+        return _("The text contains a control character (such as a NUL byte) that is not allowed.")
     if code == "pattern":
         return _("String does not match expected pattern.")
     if code == "one_of":
@@ -175,6 +180,11 @@ class _StrictInteger(fields.Integer):
         return super()._validated(value)
 
 
+#: Text may hold tabs and line breaks, but no other control character: a NUL cannot be stored in
+#: PostgreSQL, and the others only ever arrive by accident or on purpose, never typed.
+_NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
 def _title(prop: dict[str, Any], name: str) -> str:
     return prop.get("title") or name
 
@@ -216,8 +226,11 @@ def _field_for(name: str, prop: dict[str, Any], required: bool, pointer: str) ->
             return fields.Email(error_messages=_codes(fields.Email, "email"), **common)
         if fmt == "attachment":  # the id of an uploaded file (engine.attachments)
             common["validate"].append(validate.Regexp(r"^[0-9a-f-]{36}$", error=_CODE + "attachment"))
+        common["validate"].append(validate.Regexp(_NO_CONTROL, error=_CODE + "control"))
         return fields.String(error_messages=_codes(fields.String, "string"), **common)
     if kind == "integer":
+        # whatever the form allows, a number must fit the 64-bit columns it may end up in
+        common["validate"].append(validate.Range(min=MIN_INT, max=MAX_INT, error=_CODE + "int_bounds"))
         return _StrictInteger(error_messages=_codes(_StrictInteger, "integer"), **common)
     if kind == "number":
         return _DecimalString(error_messages=_codes(_DecimalString, "number"), **common)

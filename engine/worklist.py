@@ -35,6 +35,10 @@ VIEWS = ("mine", "available", "overdue", "all")
 SORTS = ("due", "created", "title")
 
 
+#: The highest page number asked for that is taken as such; beyond it the offset would overflow a query.
+MAX_PAGE = 1_000_000
+
+
 @dataclass(frozen=True)
 class WorkItem:
     task_id: str
@@ -139,7 +143,7 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
                                 ProcessInstance.business_key.ilike(like)))
     order = {"due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at),
              "created": (HumanTask.created_at,), "title": (HumanTask.title, HumanTask.created_at)}[sort]
-    page = max(page, 1)
+    page = min(max(page, 1), MAX_PAGE)  # an absurd page number is the last page there could be, not an overflow
     start = (page - 1) * per_page
     query = query.order_by(*order, HumanTask.id)
     paged_here = view in ("mine", "all")

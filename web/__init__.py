@@ -57,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         BABEL_DEFAULT_LOCALE="nb",
         BABEL_DEFAULT_TIMEZONE="Europe/Oslo",
         WORKLIST_PAGE_SIZE=25,
+        SESSION_IDLE_MINUTES=480,  # a session unused this long (real time) has ended
         # the request limit follows the attachment limit, so an oversized upload is refused before it is
         # read into memory: room for a few files of the largest size plus the form fields
         MAX_CONTENT_LENGTH=UPLOADS_PER_REQUEST * attachments.max_bytes() + FORM_SLACK_BYTES,
@@ -72,12 +73,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from engine.runtime import open_runtime
 
     app.extensions["samflyt_runtime"] = open_runtime(app.config["DATABASE_URL"])
+    from . import security
+
+    security.bound_url_integers(app)  # before any route is added, so every <int:...> is bounded
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     Babel(app, locale_selector=select_locale)
 
-    from . import admin, auth, formatting, health, instances, menu, security, start, tasks
+    from . import admin, auth, formatting, health, instances, menu, start, tasks
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)

@@ -25,6 +25,7 @@ from ..models import (
     ProcessInstance,
     User,
 )
+from ..payload import check as check_payload
 from ..spiff_events import has_waiting_timers
 from ..texts import Text, _
 from ..unit_of_work import COMPLETED_BY_PROPERTY, Refused, plain, task_properties
@@ -183,6 +184,7 @@ class Tasks:
         for someone who may work the task (the permission is checked before anything is written).
         """
         data = {} if data is None else data
+        check_payload(data)  # before anything, the audit row included, is written
         with self.core.unit() as unit:
             user = self.core.user(unit.session, actor)
             row, li = unit.load_for_task(task_id)
