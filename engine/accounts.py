@@ -1,9 +1,18 @@
 """Accounts: passwords (argon2), sign-in with rate limiting, language, and saved task-form drafts.
 
 Kept in the engine, not the web layer, so the CLI (``samflyt users password``), the demo and the web app
-share one implementation. Failed sign-ins are rows (``sign_in_attempts``): after ``MAX_FAILURES`` failures
-for a username within ``WINDOW`` every attempt is refused, right password or not, until the window has
-passed -- on every web process at once, since the count lives in the database.
+share one implementation. Failed sign-ins are rows (``sign_in_attempts``), counted within ``WINDOW`` on every
+web process at once, since the count lives in the database:
+
+- ``MAX_FAILURES`` for one username from one address locks that pair: the guesser is stopped, while the
+  account's owner, signing in from elsewhere, is not;
+- ``MAX_CLIENT_FAILURES`` from one address locks the address for every name, so trying many accounts
+  from one place is as slow as trying one;
+- ``MAX_ACCOUNT_FAILURES`` for one username from anywhere locks the account itself: a distributed
+  guess is stopped too, but locking someone out now costs many addresses instead of five tries.
+
+Sessions are revocable: ``users.session_generation`` goes into the session at sign-in and
+:func:`end_sessions` (sign-out, a password change) raises it, so every earlier cookie stops working.
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ from .errors import NotFoundError, SamflytError
 from .models import SignInAttempt, TaskDraft, User
 
 MAX_FAILURES = 5
+MAX_CLIENT_FAILURES = 20
+MAX_ACCOUNT_FAILURES = 50
 WINDOW = timedelta(minutes=15)
 LANGUAGES = ("nb", "nn", "en")
 _hasher = PasswordHasher()
@@ -52,6 +63,16 @@ def set_password(session: Session, username: str, password: str) -> None:
     if user is None:
         raise NotFoundError(f"no user '{username}'")
     user.password_hash = hash_password(password)
+    user.session_generation = (user.session_generation or 0) + 1  # a new password ends the old sessions
+
+
+def end_sessions(session: Session, username: str) -> int:
+    """End every session of ``username`` on every process (sign-out does this); returns the new generation."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFoundError(f"no user '{username}'")
+    user.session_generation = (user.session_generation or 0) + 1
+    return user.session_generation
 
 
 def new_password() -> str:
@@ -61,10 +82,7 @@ def new_password() -> str:
 
 def sign_in(session: Session, username: str, password: str, client: str | None = None) -> SignIn:
     """Check a password, counting failures; the caller commits ``session``."""
-    since = clock.now() - WINDOW
-    failures = session.scalar(select(func.count()).select_from(SignInAttempt).where(
-        SignInAttempt.username == username, SignInAttempt.succeeded.is_(False), SignInAttempt.at >= since))
-    if failures >= MAX_FAILURES:
+    if _locked(session, username, client):
         session.add(SignInAttempt(username=username, client=client, succeeded=False, at=clock.now()))
         return SignIn(None, "locked")
     user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
@@ -83,6 +101,20 @@ def sign_in(session: Session, username: str, password: str, client: str | None =
         session.execute(delete(SignInAttempt).where(SignInAttempt.username == username,
                                                     SignInAttempt.succeeded.is_(False)))
     return SignIn(user if ok else None, None if ok else "invalid")
+
+
+def _locked(session: Session, username: str, client: str | None) -> bool:
+    """Whether the pair, the address or the account has failed too often within ``WINDOW``."""
+    recent = select(func.count()).select_from(SignInAttempt).where(
+        SignInAttempt.succeeded.is_(False), SignInAttempt.at >= clock.now() - WINDOW)
+    if session.scalar(recent.where(SignInAttempt.username == username)) >= MAX_ACCOUNT_FAILURES:
+        return True
+    if client is None:  # no address known (CLI, tests): the account's own count is all there is
+        return session.scalar(recent.where(SignInAttempt.username == username)) >= MAX_FAILURES
+    if session.scalar(recent.where(SignInAttempt.client == client)) >= MAX_CLIENT_FAILURES:
+        return True
+    return session.scalar(recent.where(SignInAttempt.username == username,
+                                       SignInAttempt.client == client)) >= MAX_FAILURES
 
 
 def set_language(session: Session, username: str, language: str) -> None:

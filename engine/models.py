@@ -102,6 +102,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
     password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2; None: sign-in by OIDC only
     language: Mapped[str | None] = mapped_column(String(5))  # nb | nn | en; None: the default (nb)
+    #: raised to end every session of the user (sign-out, password change): see engine.accounts.end_sessions
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     roles: Mapped[list[Role]] = relationship(secondary=user_roles, lazy="joined")
     organisations: Mapped[list[Organisation]] = relationship(secondary=memberships, lazy="joined")
 
@@ -281,7 +283,7 @@ class Message(Base):
     correlations: Mapped[str] = mapped_column(Text, default="{}")
     sender_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"))
     sent_by: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(20), index=True)  # delivered | undeliverable
+    status: Mapped[str] = mapped_column(String(20), index=True)  # delivered | undeliverable | held
     target_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instances.id"))
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
     delivered_at: Mapped[datetime | None] = mapped_column(TZDateTime)
@@ -346,7 +348,8 @@ class SignInAttempt(Base):
     """A sign-in attempt, kept to slow down password guessing (see :mod:`engine.accounts`)."""
 
     __tablename__ = "sign_in_attempts"
-    __table_args__ = (Index("ix_sign_in_attempts_username_at", "username", "at"),)
+    __table_args__ = (Index("ix_sign_in_attempts_username_at", "username", "at"),
+                      Index("ix_sign_in_attempts_client_at", "client", "at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(100))
     client: Mapped[str | None] = mapped_column(String(100))

@@ -461,13 +461,18 @@ class Unit:
 
     # -- messages
     def deliver(self, name: str, payload: dict[str, Any], given: dict[str, Any] | None,
-                sender: int | None, actor: str | None, to: int | None = None) -> MessageResult:
+                sender: int | None, actor: str | None, to: int | None = None,
+                held: Message | None = None) -> MessageResult:
         """Deliver one message to the oldest matching waiting instance, else a message start event; with
-        ``to``, only to a wait of that instance (and no start event)."""
+        ``to``, only to a wait of that instance (and no start event).
+
+        A message whose matching wait belongs to an instance in ``error`` is *held* for that instance
+        (status ``held``, its target set) instead of being lost: :meth:`deliver_held` hands it over when
+        the instance runs again. ``held`` is such a row, delivered now (no new row is written)."""
         payload = payload or {}
-        message = Message(name=name, payload=dumps(payload), correlations=dumps(given or {}),
-                          sender_instance_id=sender, sent_by=actor, status="undeliverable",
-                          created_at=clock.now())
+        message = held or Message(name=name, payload=dumps(payload), correlations=dumps(given or {}),
+                                  sender_instance_id=sender, sent_by=actor, status="undeliverable",
+                                  created_at=clock.now())
         self.session.add(message)
         for li in self.loaded.values():  # waits that arose in this unit (a reply to a request just sent)
             if li.dirty and not li.failed:
@@ -478,6 +483,7 @@ class Unit:
         if to is not None:
             query = query.where(MessageWait.instance_id == to)
         waits = self.session.scalars(query.order_by(MessageWait.created_at, MessageWait.id)).all()
+        in_error: int | None = None
         for wait in waits:
             properties = json.loads(wait.properties_json or "{}")
             values = given if given else _evaluate_properties(env, properties, payload)
@@ -485,6 +491,8 @@ class Unit:
                 continue
             li = self.load(wait.instance_id)
             point = message_catch_points(li.workflow).get(wait.task_id)
+            if point is not None and li.row.status == "error" and in_error is None:
+                in_error = li.row.id  # kept for it, unless a running instance takes the message
             if point is None or li.row.status in ("error", "cancelled"):
                 continue
             task = point.task if point.task is not None else start_event_subprocess(li.workflow, point)
@@ -510,9 +518,28 @@ class Unit:
                 self.advance(li, actor=actor or SYSTEM)
                 self._mark_delivered(message, li.row.id, actor, name)
                 return MessageResult(message.id, "delivered", li.row.id, started=True)
+        if in_error is not None:
+            message.status, message.target_instance_id = "held", in_error
+            self.audit("message_held", actor, in_error, message_id=message.id, name=name,
+                       correlations=plain(given or {}))
+            return MessageResult(message.id, "held", in_error)
         self.audit("message_undeliverable", actor, sender, message_id=message.id, name=name,
                    correlations=plain(given or {}), **({"to": to} if to is not None else {}))
         return MessageResult(message.id, "undeliverable", None)
+
+    def deliver_held(self, instance_id: int, actor: str | None) -> list[MessageResult]:
+        """Hand an instance that runs again the messages held for it while it was in ``error``, oldest first."""
+        results = []
+        held = self.session.scalars(select(Message).where(Message.status == "held",
+                                                          Message.target_instance_id == instance_id)
+                                    .order_by(Message.id)).all()
+        for message in held:
+            if self.load(instance_id).row.status != "running":
+                break
+            results.append(self.deliver(message.name, json.loads(message.payload),
+                                        json.loads(message.correlations) or None, message.sender_instance_id,
+                                        actor, to=instance_id, held=message))
+        return results
 
     def _mark_delivered(self, message: Message, instance_id: int, actor: str | None, name: str) -> None:
         message.status = "delivered"

@@ -71,7 +71,7 @@ class InstanceView:
 @dataclass
 class MessageResult:
     id: int
-    status: str  # delivered | undeliverable
+    status: str  # delivered | undeliverable | held (kept for instance_id, which is in error)
     instance_id: int | None
     started: bool = False
 

@@ -673,10 +673,13 @@ def test_session_cookies_are_secure_http_only_and_same_site_in_production(site, 
     cookie = next(c for c in signed_in.headers.getlist("Set-Cookie") if c.startswith("session="))
     flags = {part.strip().lower() for part in cookie.split(";")[1:]}
     assert {"secure", "httponly", "samesite=lax"} <= flags, cookie
+    assert signed_in.headers["Strict-Transport-Security"].startswith("max-age=31536000")
     monkeypatch.delenv("SAMFLYT_ENV")
     development = create_app({"TESTING": True, "SECRET_KEY": "x", "WTF_CSRF_ENABLED": False,
                               "DATABASE_URL": y.rt.engine.url.render_as_string(hide_password=False)})
     assert development.config["SESSION_COOKIE_SECURE"] is False  # plain http on a developer's machine
+    development.extensions["samflyt_runtime"] = y.rt
+    assert "Strict-Transport-Security" not in development.test_client().get("/sign-in").headers
 
 
 def _csrf_token(html: str) -> str:

@@ -10,11 +10,12 @@ any other claim the username. Nobody is created on the fly: an identity without 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from authlib.integrations.flask_client import OAuth
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from sqlalchemy import select
@@ -25,6 +26,8 @@ from engine.models import User
 from . import LANGUAGES, login_manager
 
 bp = Blueprint("auth", __name__)
+#: how long a session lasts unused (``SAMFLYT_SESSION_IDLE_MINUTES``): a working day
+DEFAULT_IDLE_MINUTES = 480
 
 
 def init_oidc(app) -> None:
@@ -72,14 +75,55 @@ def runtime():
 
 @login_manager.user_loader
 def load_user(username: str) -> SignedIn | None:
+    """The signed-in person, if their session is still theirs: the session's generation must be the
+    account's (sign-out and a password change raise it) and it must have been used within
+    ``SESSION_IDLE_MINUTES`` of real time (not the engine's clock, which tests and
+    scenarios move). Otherwise the session is ended here and now."""
     with runtime().Session() as s:
         user = s.scalar(select(User).where(User.username == username, User.active.is_(True)))
-        return SignedIn.from_user(user) if user is not None else None
+        if user is None:
+            return None
+        now = time.time()
+        idle = current_app.config.get("SESSION_IDLE_MINUTES", DEFAULT_IDLE_MINUTES) * 60
+        seen = session.get("seen")
+        if session.get("generation") != user.session_generation or not isinstance(seen, (int, float)) \
+                or now - seen > idle:
+            session.clear()
+            g.session_ended = True
+            return None
+        if now - seen > 60:  # refresh now and then, not on every request (each refresh sets a cookie)
+            session["seen"] = now
+        return SignedIn.from_user(user)
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """A page that needs sign-in: a 401 with the sign-in form when an earlier session has ended (so the
+    person knows why), else the usual redirect to sign-in that comes back here afterwards."""
+    if g.get("session_ended"):
+        return render_template("login.html", error=None, ended=True, username="", next_target=request.full_path,
+                               oidc_name=_oidc_name()), 401
+    return redirect(url_for("auth.login", next=request.full_path))
+
+
+def _oidc_name() -> str | None:
+    return current_app.config.get("OIDC_NAME", "ID-porten") if current_app.config.get("OIDC_ENABLED") else None
+
+
+def _start_session(user: User) -> None:
+    """A fresh session (no fixation) bound to the account's current session generation."""
+    session.clear()
+    session["generation"] = user.session_generation
+    session["seen"] = time.time()
+    login_user(SignedIn.from_user(user))
 
 
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: an open redirect would let a link send people elsewhere after sign-in."""
-    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
+    # browsers read a backslash as a slash (``/\\evil.example`` is ``//evil.example``) and drop tabs and
+    # newlines, so any of them, or another control character, makes the target unsafe
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and not any(ord(ch) < 32 or ord(ch) == 127 for ch in target) and not urlsplit(target).netloc):
         return target
     return url_for("tasks.worklist")
 
@@ -96,17 +140,14 @@ def login():
     if request.method == "POST":
         with runtime().session() as s:
             result = accounts.sign_in(s, username, request.form.get("password", ""), request.remote_addr)
-            signed_in = SignedIn.from_user(result.user) if result.user is not None else None
-        if signed_in is not None:
-            session.clear()  # a fresh session on sign-in: no fixation
-            login_user(signed_in)
+            if result.user is not None:
+                _start_session(result.user)
+        if result.user is not None:
             return redirect(_safe_next(request.args.get("next")))
         error = (_("Too many failed attempts. Wait 15 minutes and try again.") if result.reason == "locked"
                  else _("Wrong username or password."))
     status = 401 if error else 200
-    return render_template("login.html", error=error, username=username,
-                           oidc_name=current_app.config.get("OIDC_NAME", "ID-porten")
-                           if current_app.config.get("OIDC_ENABLED") else None), status
+    return render_template("login.html", error=error, username=username, oidc_name=_oidc_name()), status
 
 
 def _oidc():
@@ -141,21 +182,22 @@ def oidc_callback():
         return render_template("login.html", error=_("%(name)s has not verified the e-mail address %(who)s.",
                                                      name=current_app.config.get("OIDC_NAME", "ID-porten"),
                                                      who=value), username="", oidc_name=None), 403
+    target = session.pop("oidc_next", None)
     with runtime().session() as s:
         user = accounts.user_for_claim(s, claim, value) if value else None
-        signed_in = SignedIn.from_user(user) if user is not None else None
-    if signed_in is None:
+        if user is not None:
+            _start_session(user)
+    if user is None:
         return render_template("login.html", error=_("There is no account for %(who)s. Ask an administrator.",
                                                      who=value or claim), username="", oidc_name=None), 403
-    target = session.pop("oidc_next", None)
-    session.clear()
-    login_user(signed_in)
     return redirect(_safe_next(target))
 
 
 @bp.post("/sign-out")
 @login_required
 def logout():
+    with runtime().session() as s:
+        accounts.end_sessions(s, current_user.username)  # every cookie of this account, on every device
     logout_user()
     session.clear()
     flash(_("You are signed out."))

@@ -30,6 +30,7 @@ def _groups() -> dict[str, dict[str, str]]:
             "complete_refused": _("tried to complete (refused)"), "cancel": _("cancelled the case"),
             "retry": _("ran the failed step again"), "error": _("error"), "timer_fired": _("deadline reached"),
             "message_delivered": _("message received"), "message_undeliverable": _("message not delivered"),
+            "message_held": _("message kept until the case runs again"),
             "event_not_caught": _("event not caught"), "due_date_invalid": _("invalid due date"),
             "task_reminder": _("reminder sent"), "task_overdue": _("overdue notice sent"),
             "mail_sent": _("e-mail sent"), "mail_failed": _("e-mail failed"), "connector": _("ran a connector"),

@@ -117,6 +117,9 @@ def send_message(instance_id: int, name: str):
                                             entry["correlations"], current_user.username)
             if result.status == "delivered":
                 flash(_("Sent: %(title)s", title=form.json_schema.get("title", name)))
+            elif result.status == "held":
+                flash(_("Sent: %(title)s. The case is stopped by an error; it receives this when an "
+                        "administrator has restarted it.", title=form.json_schema.get("title", name)))
             else:
                 flash(_("The case no longer waits for this; nothing was sent."), "error")
             return redirect(url_for("instances.instance", instance_id=instance_id))

@@ -17,6 +17,7 @@ from ..errors import (
     NotAuthorisedError,
 )
 from ..models import Message
+from ..payload import check as check_payload
 from ..spiff_events import resume_stalled
 from ..texts import _
 from ..unit_of_work import plain
@@ -34,6 +35,7 @@ class Instances:
     def start(self, process_id: str, data: dict[str, Any] | None = None, business_key: str | None = None,
               actor: str | None = None, title: str | None = None) -> int:
         """Start the latest version of ``process_id``; returns the new instance id."""
+        check_payload(data or {})
         with self.core.unit() as unit:
             if actor is not None:
                 self.core.user(unit.session, actor)
@@ -47,6 +49,7 @@ class Instances:
         """Start the latest version of ``process_id`` for a person, as the start page does: only when the
         start event's ``samflyt.starterRoles`` lets them (admins always), with ``data`` validated against
         the start event's form when it has one. Audited as every start is; returns the new instance id."""
+        check_payload(data or {})
         with self.core.unit() as unit:
             user = self.core.user(unit.session, actor)
             version = self.core.latest_version(unit.session, process_id)
@@ -88,6 +91,7 @@ class Instances:
             unit.audit("retry", actor, instance_id, previous_error=li.row.error_message)
             li.row.status = "running"
             unit.advance(li, before=lambda: resume_stalled(li.workflow), actor=actor)
+            unit.deliver_held(instance_id, actor)  # what arrived while it was in error
         return li.view().status
 
     def call_connector(self, name: str, params: dict[str, Any] | None = None, actor: str | None = None) -> Any:
@@ -107,6 +111,7 @@ class Instances:
     def send_message(self, name: str, payload: dict[str, Any] | None = None,
                      correlations: dict[str, Any] | None = None, actor: str | None = None) -> MessageResult:
         """Deliver a message by name and correlation (property id -> value) in one transaction."""
+        check_payload({"payload": payload or {}, "correlations": correlations or {}})
         with self.core.unit() as unit:
             return unit.deliver(name, payload or {}, correlations or None, None, actor)
 
