@@ -186,6 +186,7 @@ class Meeting(Base):
     minutes_document_id: Mapped[int | None] = mapped_column(Integer)
     instance_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    notice_document_id: Mapped[int | None] = mapped_column(Integer)
     minutes_sent_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     #: the case of a later meeting ("Godkjenning av referat fra forrige møte") whose conclusion approved them
     minutes_approved_in_case_id: Mapped[int | None] = mapped_column(Integer)

@@ -18,10 +18,12 @@ from sqlalchemy import select
 
 from community.connectors.meetings import list_cases
 from community.records import CaseAttachment, Document, Meeting, MeetingAttendance, MeetingCase
+from engine import accounts
 from engine.errors import SamflytError
 from engine.mail import dispatch_outbox
 from engine.models import OutboxAttachment, OutboxMessage
 from tests.test_meeting_process import VV, _meetings
+from web import create_app
 
 MINUTES_CASE = "Godkjenning av referat fra forrige møte"
 
@@ -64,13 +66,29 @@ def _plan(y, ref: str, day: str, title: str) -> str:
     return number
 
 
+def _clients(y, db_engine, *users: str):
+    """Signed-in web clients of the same database and runtime, one per user."""
+    with y.rt.session() as s:
+        for user in users:
+            accounts.set_password(s, user, f"passord-{user}")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": False,
+                      "DATABASE_URL": db_engine.url.render_as_string(hide_password=False)})
+    app.extensions["samflyt_runtime"] = y.rt
+    clients = []
+    for user in users:
+        client = app.test_client()
+        assert client.post("/sign-in", data={"username": user, "password": f"passord-{user}"}).status_code == 302
+        clients.append(client)
+    return clients
+
+
 def _conclude_all(y, ref: str) -> list[dict]:
     conclusions = y.rt.task_data(y.task(ref, "register_conclusions", "sverre"))["conclusions"]
     y.complete("register_conclusions", ref, "sverre", {"conclusions": conclusions})
     return conclusions
 
 
-def test_attendance_minutes_mail_and_approval_at_the_next_meeting(year, smtp):
+def test_attendance_minutes_mail_and_approval_at_the_next_meeting(year, smtp, db_engine):
     y, rt = year, year.rt
     _meetings(rt)
     _plan(y, "march", "2025-03-06", "Prosjektrapportering samhandlingsprosjekter")
@@ -169,8 +187,27 @@ def test_attendance_minutes_mail_and_approval_at_the_next_meeting(year, smtp):
     with rt.Session() as s:
         assert {c["number"]: c["status"] for c in list_cases(s, "SSU", community=VV)}[approval_number] == "decided"
 
+    # the meeting page: attendance, the minutes' status and both PDFs, for Vest-Viken only
+    sverre, siri = _clients(y, db_engine, "sverre", "siri")
+    page = sverre.get(f"/meetings/{march.id}").get_data(as_text=True)
+    for expected in ("Til stede", "Kristin SSU-leder", "Forfall", "Morten SSU-medlem", "Andre til stede",
+                     "Anne Gjest, Helse Sør-Øst", f"Referat godkjent i sak <a href=\"/cases/{approval_id}\">"
+                     f"{approval_number}</a>", "07.03.2025", f'href="/meetings/{march.id}/minutes.pdf"',
+                     f'href="/meetings/{march.id}/notice.pdf"'):
+        assert expected in page, expected
+    download = sverre.get(f"/meetings/{march.id}/minutes.pdf")
+    assert download.status_code == 200 and download.mimetype == "application/pdf"
+    assert download.data == minutes_pdf
+    assert 'filename="referat-ssu-2025-03-06.pdf"' in download.headers["Content-Disposition"]
+    notice = sverre.get(f"/meetings/{may_id}/notice.pdf")
+    assert notice.status_code == 200 and notice.data == notice_pdf.content
+    may_page = sverre.get(f"/meetings/{may_id}").get_data(as_text=True)
+    assert "Ikke ennå" in may_page  # its own minutes: not approved yet
+    for path in (f"/meetings/{march.id}/minutes.pdf", f"/meetings/{may_id}/notice.pdf"):
+        assert siri.get(path).status_code == 403  # Vestfold's secretariat
 
-def test_minutes_written_after_the_next_agenda_still_reach_its_notice(year):
+
+def test_minutes_written_after_the_next_agenda_still_reach_its_notice(year, db_engine):
     """The next meeting's agenda can be set up before the minutes exist: the notice picks them up."""
     y, rt = year, year.rt
     _meetings(rt)
@@ -183,6 +220,16 @@ def test_minutes_written_after_the_next_agenda_still_reach_its_notice(year):
         approval = s.scalar(select(MeetingCase).where(MeetingCase.meeting_id == may_id,
                                                       MeetingCase.title == MINUTES_CASE))
         assert s.scalars(select(CaseAttachment).where(CaseAttachment.case_id == approval.id)).all() == []
+    # before: the meeting page says what is missing, and the PDFs are a clear "not yet" (404)
+    [sverre] = _clients(y, db_engine, "sverre")
+    march_id = y.data("march")["meeting_id"]
+    page = sverre.get(f"/meetings/{march_id}").get_data(as_text=True)
+    assert "Ikke registrert ennå" in page and "ikke skrevet ennå" in page
+    missing = sverre.get(f"/meetings/{march_id}/minutes.pdf")
+    assert missing.status_code == 404 and "Referatet er ikke skrevet ennå" in missing.get_data(as_text=True)
+    missing = sverre.get(f"/meetings/{may_id}/notice.pdf")
+    assert missing.status_code == 404 and "Ingen innkalling ennå" in missing.get_data(as_text=True)
+    assert sverre.get("/meetings/999999/minutes.pdf").status_code == 404
     y.complete("record_attendance", "march", "sverre", {"present": ["kristin", "morten"]})
     y.complete("check_minutes", "march", "sverre", {"minutes_ok": True})
     y.at("2025-04-29T08:00")

@@ -591,7 +591,7 @@ def send_notice(meeting_id: int, *, ctx: StepContext) -> dict:
         enqueue_mail(session, user.email, "notification", {"subject": subject, "text": text},
                      instance_id=ctx.instance_id, task_id=ctx.task_id, attachments=files)
         sent_to.append(user.username)
-    meeting.notice_sent_at = ctx.now()
+    meeting.notice_sent_at, meeting.notice_document_id = ctx.now(), doc.id
     session.flush()
     return {"meeting_id": meeting.id, "sent_to": sent_to, "notice_sent_at": meeting.notice_sent_at.isoformat(),
             "subject": subject, "document_id": doc.id}
