@@ -21,7 +21,14 @@ The meeting process (``bpmn/meetings/meeting.bpmn``) reads the cases waiting for
 (``meetings.waiting_cases``), mails the notice to the committee's members (``meetings.send_notice``),
 reads the agenda to conclude (``meetings.agenda_items``) and marks the meeting held (``meetings.mark_held``).
 The notice goes out with its case papers as one PDF (``meeting_notice.html``); ``meetings.write_minutes``
-renders the minutes (``meeting_minutes.html``: present, absent, each case's conclusion in the meeting).
+renders the minutes (``meeting_minutes.html``: present, absent, guests, each case's conclusion in the meeting).
+
+After the meeting the secretariat records who attended (``meetings.attendance_choices`` offers the committee's
+members in the community, ``meetings.record_attendance`` keeps them in ``meeting_attendance``), the minutes are
+written from that and mailed to the members (``meetings.send_minutes``). The next meeting of the committee in
+the community has them as a numbered attachment of its case "Godkjenning av referat fra forrige møte"
+(:func:`attach_previous_minutes`, when its agenda is set up and again when its notice goes out), and concluding
+that case marks them approved (``minutes_approved_in_case_id``, ``minutes_approved_at``).
 """
 
 from __future__ import annotations
