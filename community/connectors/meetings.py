@@ -577,7 +577,9 @@ def send_notice(meeting_id: int, *, ctx: StepContext) -> dict:
     """Mail the notice to the committee's members (the outbox, in the step's transaction) and record when.
 
     The notice with its case papers is rendered as one PDF (``meeting_notice``), kept as a document of kind
-    ``meeting_notice`` and attached to every member's mail; its id is ``document_id``."""
+    ``meeting_notice`` (the meeting's ``notice_document_id``) and attached to every member's mail; its id is
+    ``document_id``. The documents among the agenda's numbered attachments (the previous meeting's minutes, a
+    grant round's recommendation) go with it, after the notice, in their numbered order."""
     from community.documents import render_pdf  # WeasyPrint takes seconds to import: only where PDFs are made
 
     session = ctx.session
