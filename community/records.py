@@ -186,8 +186,27 @@ class Meeting(Base):
     minutes_document_id: Mapped[int | None] = mapped_column(Integer)
     instance_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    notice_document_id: Mapped[int | None] = mapped_column(Integer)
+    minutes_sent_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    #: the case of a later meeting ("Godkjenning av referat fra forrige møte") whose conclusion approved them
+    minutes_approved_in_case_id: Mapped[int | None] = mapped_column(Integer)
+    minutes_approved_at: Mapped[datetime | None] = mapped_column(TZDateTime)
 
     __table_args__ = (Index("ix_meetings_committee", "community", "committee", "starts_at"),)
+
+
+class MeetingAttendance(Base):
+    """One person in a meeting's minutes: a member of the committee (``username``), present or absent
+    (forfall), or a guest the secretariat wrote in (``guest``, no username); ``position`` keeps their order."""
+
+    __tablename__ = "meeting_attendance"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    username: Mapped[str | None] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    present: Mapped[bool] = mapped_column(Boolean)
+    guest: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class MeetingCase(Base):

@@ -21,7 +21,14 @@ The meeting process (``bpmn/meetings/meeting.bpmn``) reads the cases waiting for
 (``meetings.waiting_cases``), mails the notice to the committee's members (``meetings.send_notice``),
 reads the agenda to conclude (``meetings.agenda_items``) and marks the meeting held (``meetings.mark_held``).
 The notice goes out with its case papers as one PDF (``meeting_notice.html``); ``meetings.write_minutes``
-renders the minutes (``meeting_minutes.html``: present, absent, each case's conclusion in the meeting).
+renders the minutes (``meeting_minutes.html``: present, absent, guests, each case's conclusion in the meeting).
+
+After the meeting the secretariat records who attended (``meetings.attendance_choices`` offers the committee's
+members in the community, ``meetings.record_attendance`` keeps them in ``meeting_attendance``), the minutes are
+written from that and mailed to the members (``meetings.send_minutes``). The next meeting of the committee in
+the community has them as a numbered attachment of its case "Godkjenning av referat fra forrige møte"
+(:func:`attach_previous_minutes`, when its agenda is set up and again when its notice goes out), and concluding
+that case marks them approved (``minutes_approved_in_case_id``, ``minutes_approved_at``).
 """
 
 from __future__ import annotations
@@ -35,7 +42,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from community.connectors.documents import store as store_document
-from community.records import CaseAttachment, CaseCounter, GrantApplication, Meeting, MeetingCase
+from community.records import (
+    CaseAttachment,
+    CaseCounter,
+    Document,
+    GrantApplication,
+    Meeting,
+    MeetingAttendance,
+    MeetingCase,
+)
 from engine import clock
 from engine.calendar import local_date
 from engine.connectors import StepContext
@@ -231,6 +246,7 @@ def _conclude(ctx: StepContext, case: MeetingCase, conclusion: str, decisions: l
     if not conclusion:
         raise MeetingError(_("a conclusion is needed"))
     case.status, case.conclusion, case.decided_at = "decided", conclusion, ctx.now()
+    _approve_minutes(ctx.session, case, ctx.now())
     delivered = False
     waiting = case.instance_id is not None and case.instance_id != ctx.instance_id and case.reply_message
     if waiting and ctx.session.scalar(select(MessageWait.id).where(
@@ -297,10 +313,15 @@ def _renumber(cases: list[MeetingCase]) -> None:
         case.agenda_position = position
 
 
-def _standard_cases(ctx: StepContext, meeting: Meeting) -> list[MeetingCase]:
-    previous = ctx.session.scalar(select(Meeting).where(
+def previous_meeting(session: Session, meeting: Meeting) -> Meeting | None:
+    """The meeting of the same committee and community before ``meeting``: the one whose minutes it approves."""
+    return session.scalar(select(Meeting).where(
         Meeting.community == meeting.community, Meeting.committee == meeting.committee,
         Meeting.starts_at < meeting.starts_at, Meeting.id != meeting.id).order_by(Meeting.starts_at.desc()).limit(1))
+
+
+def _standard_cases(ctx: StepContext, meeting: Meeting) -> list[MeetingCase]:
+    previous = previous_meeting(ctx.session, meeting)
     cases = []
     for title, proposal in STANDARD_CASES:
         if previous is not None and title.endswith("forrige møte"):
@@ -333,6 +354,7 @@ def add_to_agenda(meeting_id: int, case_id: str, position: int = 0, *, ctx: Step
     cases = [c for c in agenda(session, meeting.id) if c.id != case.id]
     if not cases:
         cases = _standard_cases(ctx, meeting)
+        attach_previous_minutes(session, meeting)
     position = int(position or 0)
     index = len(cases) if position <= 0 or position > len(cases) else position - 1
     cases.insert(index, case)
@@ -555,7 +577,9 @@ def send_notice(meeting_id: int, *, ctx: StepContext) -> dict:
     """Mail the notice to the committee's members (the outbox, in the step's transaction) and record when.
 
     The notice with its case papers is rendered as one PDF (``meeting_notice``), kept as a document of kind
-    ``meeting_notice`` and attached to every member's mail; its id is ``document_id``."""
+    ``meeting_notice`` (the meeting's ``notice_document_id``) and attached to every member's mail; its id is
+    ``document_id``. The documents among the agenda's numbered attachments (the previous meeting's minutes, a
+    grant round's recommendation) go with it, after the notice, in their numbered order."""
     from community.documents import render_pdf  # WeasyPrint takes seconds to import: only where PDFs are made
 
     session = ctx.session
@@ -564,18 +588,19 @@ def send_notice(meeting_id: int, *, ctx: StepContext) -> dict:
     if not recipients:
         raise MeetingError(_("%(committee)s in %(community)s has no members with a mail address to send the "
                              "notice to", committee=meeting.committee, community=meeting.community or "-"))
+    attach_previous_minutes(session, meeting)  # written after the agenda was set up: still in the notice
     subject, text = notice_text(session, meeting)
     when = _when(meeting.starts_at)
     pdf = render_pdf("meeting_notice", notice_context(session, meeting))
     doc = store_document(ctx, "meeting_notice", f"innkalling-{meeting.committee.lower()}-{when:%Y-%m-%d}.pdf",
                          "application/pdf", pdf)
-    files = [(doc.filename, doc.media_type, pdf)]
+    files = [(doc.filename, doc.media_type, pdf)] + _attached_documents(session, agenda(session, meeting.id))
     sent_to = []
     for user in recipients:
         enqueue_mail(session, user.email, "notification", {"subject": subject, "text": text},
                      instance_id=ctx.instance_id, task_id=ctx.task_id, attachments=files)
         sent_to.append(user.username)
-    meeting.notice_sent_at = ctx.now()
+    meeting.notice_sent_at, meeting.notice_document_id = ctx.now(), doc.id
     session.flush()
     return {"meeting_id": meeting.id, "sent_to": sent_to, "notice_sent_at": meeting.notice_sent_at.isoformat(),
             "subject": subject, "document_id": doc.id}
@@ -609,32 +634,190 @@ def _names(session: Session, people: list | None) -> list[str]:
     return [names.get(p, p) for p in people]
 
 
-def minutes_context(session: Session, meeting: Meeting, present: list | None, absent: list | None) -> dict:
+def minutes_context(session: Session, meeting: Meeting, present: list | None, absent: list | None,
+                    guests: list | None = None) -> dict:
     """The context of ``meeting_minutes.html``: the meeting, who was there and each case's conclusion."""
     return _meeting_context(meeting) | {
         "present": _names(session, present), "absent": _names(session, absent),
+        "guests": [str(g).strip() for g in guests or [] if str(g).strip()],
         "cases": [{"number": c.case_number, "title": c.title, "case_type": c.case_type,
                    "conclusion": c.conclusion or ""} for c in agenda(session, meeting.id)]}
 
 
-def write_minutes(meeting_id: int, present: list | None = None, absent: list | None = None, *,
-                  ctx: StepContext) -> dict:
-    """The minutes (referat) of the meeting as PDF: present, absent (forfall) and each case on the agenda with
-    its conclusion in the meeting; kept as a document of kind ``meeting_minutes`` and set as the meeting's
-    ``minutes_document_id`` (a new version replaces the reference to the earlier one)."""
+def write_minutes(meeting_id: int, present: list | None = None, absent: list | None = None,
+                  guests: list | None = None, *, ctx: StepContext) -> dict:
+    """The minutes (referat) of the meeting as PDF: present, absent (forfall), guests and each case on the
+    agenda with its conclusion in the meeting; kept as a document of kind ``meeting_minutes`` and set as the
+    meeting's ``minutes_document_id`` (a new version replaces the reference to the earlier one).
+
+    Without ``present``, ``absent`` and ``guests`` the attendance recorded for the meeting is used
+    (:func:`record_attendance`), so the minutes say what the meeting page says."""
     from community.documents import render_pdf
 
     session = ctx.session
     meeting = _meeting(session, meeting_id)
-    if not isinstance(present, (list, tuple, type(None))) or not isinstance(absent, (list, tuple, type(None))):
+    if any(not isinstance(v, (list, tuple, type(None))) for v in (present, absent, guests)):
         raise MeetingError(_("present and absent are lists of names"))
-    pdf = render_pdf("meeting_minutes", minutes_context(session, meeting, present, absent))
+    if present is None and absent is None and guests is None:
+        present, absent, guests = attendance_names(session, meeting.id)
+    pdf = render_pdf("meeting_minutes", minutes_context(session, meeting, present, absent, guests))
     when = _when(meeting.starts_at)
     doc = store_document(ctx, "meeting_minutes", f"referat-{meeting.committee.lower()}-{when:%Y-%m-%d}.pdf",
                          "application/pdf", pdf)
     meeting.minutes_document_id = doc.id
     session.flush()
     return {"meeting_id": meeting.id, "document_id": doc.id, "filename": doc.filename}
+
+
+# -- attendance, minutes and their approval at the next meeting
+
+#: the standard case of the next meeting that approves the minutes
+MINUTES_CASE = STANDARD_CASES[1][0]
+
+
+def attendance(session: Session, meeting_id: int) -> list[MeetingAttendance]:
+    return list(session.scalars(select(MeetingAttendance).where(MeetingAttendance.meeting_id == meeting_id)
+                                .order_by(MeetingAttendance.position, MeetingAttendance.id)))
+
+
+def attendance_names(session: Session, meeting_id: int) -> tuple[list[str], list[str], list[str]]:
+    """(present members, absent members, guests) of a meeting as recorded, by name."""
+    rows = attendance(session, meeting_id)
+    return ([r.name for r in rows if r.present and not r.guest], [r.name for r in rows if not r.present],
+            [r.name for r in rows if r.guest])
+
+
+def attendance_choices(meeting_id: int, *, ctx: StepContext) -> dict:
+    """What the attendance form offers: the committee's members in the community as ``options``; ``present``
+    and ``guests`` as recorded before, or (the first time) every member present and no guests, since most
+    come and the secretariat unticks those who sent apologies."""
+    session = ctx.session
+    meeting = _meeting(session, meeting_id)
+    people = members(session, meeting.committee, meeting.community)
+    options = [{"value": u.username, "label": u.display_name or u.username} for u in people]
+    rows = attendance(session, meeting.id)
+    if not rows:
+        return {"options": options, "present": [u.username for u in people], "guests": []}
+    known = {u.username for u in people}
+    return {"options": options, "present": [r.username for r in rows if r.present and r.username in known],
+            "guests": [r.name for r in rows if r.guest]}
+
+
+def record_attendance(meeting_id: int, present: list | None = None, guests: list | None = None, *,
+                      ctx: StepContext) -> dict:
+    """Record who attended: each member of the committee in the community is present (a username in
+    ``present``) or absent; ``guests`` are the other people present, by name. Replaces what was recorded."""
+    session = ctx.session
+    meeting = _meeting(session, meeting_id)
+    if not isinstance(present, (list, tuple, type(None))) or not isinstance(guests, (list, tuple, type(None))):
+        raise MeetingError(_("present and guests are lists of names"))
+    people = members(session, meeting.committee, meeting.community)
+    chosen = {str(p).strip() for p in present or []}
+    unknown = sorted(chosen - {u.username for u in people})
+    if unknown:
+        raise MeetingError(_("%(names)s is not a member of %(committee)s in %(community)s", names=joined(unknown),
+                             committee=meeting.committee, community=meeting.community or "-"))
+    names = list(dict.fromkeys(str(g).strip() for g in guests or [] if str(g).strip()))
+    if any(len(name) > 200 for name in names):
+        raise MeetingError(_("a guest's name is at most 200 characters"))
+    for row in attendance(session, meeting.id):
+        session.delete(row)
+    session.flush()
+    rows = [MeetingAttendance(meeting_id=meeting.id, username=u.username, name=u.display_name or u.username,
+                              present=u.username in chosen, guest=False) for u in people]
+    rows += [MeetingAttendance(meeting_id=meeting.id, username=None, name=name, present=True, guest=True)
+             for name in names]
+    for position, row in enumerate(rows, start=1):
+        row.position = position
+    session.add_all(rows)
+    session.flush()
+    present_names, absent_names, guest_names = attendance_names(session, meeting.id)
+    return {"meeting_id": meeting.id, "present": present_names, "absent": absent_names, "guests": guest_names}
+
+
+def minutes_text(meeting: Meeting) -> tuple[str, str]:
+    """(subject, text) of the mail the minutes go out with."""
+    when = _when(meeting.starts_at)
+    subject = f"Referat fra {meeting.committee} {when:%d.%m.%y}"
+    text = (f"Referat fra møte i {COMMITTEE_NAMES.get(meeting.committee, meeting.committee)}\n\n"
+            f"Til medlemmene i {meeting.committee} i {meeting.community}\n\n"
+            f"Vedlagt er referatet fra møtet {when:%d.%m.%y}. Referatet legges frem til godkjenning i neste møte "
+            f"(«{MINUTES_CASE}»).\n")
+    return subject, text
+
+
+def send_minutes(meeting_id: int, *, ctx: StepContext) -> dict:
+    """Mail the minutes (the PDF :func:`write_minutes` made) to the committee's members and record when."""
+    session = ctx.session
+    meeting = _meeting(session, meeting_id)
+    doc = session.get(Document, meeting.minutes_document_id) if meeting.minutes_document_id else None
+    if doc is None:
+        raise MeetingError(_("meeting %(meeting)s has no minutes yet", meeting=meeting.id))
+    recipients = [u for u in members(session, meeting.committee, meeting.community) if u.email]
+    if not recipients:
+        raise MeetingError(_("%(committee)s in %(community)s has no members with a mail address to send the "
+                             "minutes to", committee=meeting.committee, community=meeting.community or "-"))
+    subject, text = minutes_text(meeting)
+    for user in recipients:
+        enqueue_mail(session, user.email, "notification", {"subject": subject, "text": text},
+                     instance_id=ctx.instance_id, task_id=ctx.task_id,
+                     attachments=[(doc.filename, doc.media_type, doc.content)])
+    meeting.minutes_sent_at = ctx.now()
+    session.flush()
+    return {"meeting_id": meeting.id, "sent_to": [u.username for u in recipients], "subject": subject,
+            "minutes_sent_at": meeting.minutes_sent_at.isoformat(), "document_id": doc.id}
+
+
+def minutes_case(session: Session, meeting: Meeting) -> MeetingCase | None:
+    """The meeting's own case «Godkjenning av referat fra forrige møte» (one of its two standard cases)."""
+    return session.scalar(select(MeetingCase).where(
+        MeetingCase.meeting_id == meeting.id, MeetingCase.title == MINUTES_CASE, MeetingCase.instance_id.is_(None))
+        .order_by(MeetingCase.agenda_position, MeetingCase.id).limit(1))
+
+
+def attach_previous_minutes(session: Session, meeting: Meeting) -> CaseAttachment | None:
+    """Attach the minutes of the previous meeting (same committee and community) to this meeting's case that
+    approves them, so they are a numbered attachment of the notice; a newer version of the minutes replaces
+    the one attached before. Nothing when there is no such case, no previous meeting or no minutes yet."""
+    previous = previous_meeting(session, meeting)
+    case = minutes_case(session, meeting)
+    if previous is None or previous.minutes_document_id is None or case is None or case.status == "decided":
+        return None
+    title = f"Referat fra {previous.committee} {local_date(previous.starts_at):%d.%m.%y}"
+    rows = session.scalars(select(CaseAttachment).where(CaseAttachment.case_id == case.id)
+                           .order_by(CaseAttachment.number)).all()
+    documents = [r.document_id for r in rows if r.document_id is not None]
+    older = set(session.scalars(select(Document.id).where(Document.id.in_(documents),
+                                                          Document.kind == "meeting_minutes"))) if documents else set()
+    for row in rows:
+        if row.document_id in older:
+            row.document_id, row.title = previous.minutes_document_id, title
+            return row
+    row = CaseAttachment(case_id=case.id, number=max((r.number for r in rows), default=0) + 1, title=title,
+                         document_id=previous.minutes_document_id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _approve_minutes(session: Session, case: MeetingCase, now: datetime) -> None:
+    """A concluded «Godkjenning av referat fra forrige møte» approves the minutes attached to it: those of the
+    committee's earlier meeting in the same community."""
+    if case.title != MINUTES_CASE or case.instance_id is not None:
+        return
+    documents = select(CaseAttachment.document_id).where(CaseAttachment.case_id == case.id,
+                                                          CaseAttachment.document_id.is_not(None))
+    for meeting in session.scalars(select(Meeting).where(
+            Meeting.minutes_document_id.in_(documents), Meeting.community == case.community,
+            Meeting.committee == case.committee, Meeting.minutes_approved_at.is_(None))):
+        meeting.minutes_approved_in_case_id, meeting.minutes_approved_at = case.id, now
+
+
+def _attached_documents(session: Session, cases: list[MeetingCase]) -> list[tuple[str, str, bytes]]:
+    """The documents among the agenda's attachments (such as the previous minutes), as mail attachments."""
+    ids = [row.document_id for _case, row in _numbered_attachments(session, cases) if row.document_id is not None]
+    found = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(ids)))} if ids else {}
+    return [(found[i].filename, found[i].media_type, found[i].content) for i in ids if i in found]
 
 
 def register(registry) -> None:
@@ -650,3 +833,6 @@ def register(registry) -> None:
     registry.register("meetings.send_notice", send_notice)
     registry.register("meetings.mark_held", mark_held)
     registry.register("meetings.write_minutes", write_minutes)
+    registry.register("meetings.attendance_choices", attendance_choices)
+    registry.register("meetings.record_attendance", record_attendance)
+    registry.register("meetings.send_minutes", send_minutes)

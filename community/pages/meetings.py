@@ -1,6 +1,7 @@
 """The committees' meetings and cases as the secretariat, AU and SSU read them: the meeting list, a meeting
 with its agenda (and an iCalendar file to put it in Outlook), the case register with its search, and a
-case with its history. Read-only: cases and meetings are made by processes and connectors
+case with its history. A meeting's page also has its notice and minutes as PDF, who attended and whether the
+minutes were sent and approved. Read-only: cases and meetings are made by processes and connectors
 (:mod:`community.connectors.meetings`). Each reader sees their own health community's; admins all."""
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from flask import Blueprint, Response, abort, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 
-from community.connectors.meetings import CASE_STATUSES, COMMITTEES, agenda, number_key
-from community.records import CaseAttachment, Meeting, MeetingCase
+from community.connectors.meetings import CASE_STATUSES, COMMITTEES, agenda, attendance, number_key
+from community.records import CaseAttachment, Document, Meeting, MeetingCase
 from web.auth import runtime
 
 from .grants import READERS
@@ -68,7 +69,37 @@ def meeting(meeting_id: int):
     with runtime().Session() as s:
         found = _meeting(s, meeting_id)
         cases = agenda(s, meeting_id)
-    return render_template("meetings/meeting.html", meeting=found, cases=cases)
+        people = attendance(s, meeting_id)
+        approved_in = s.get(MeetingCase, found.minutes_approved_in_case_id) \
+            if found.minutes_approved_in_case_id else None
+    return render_template("meetings/meeting.html", meeting=found, cases=cases, approved_in=approved_in,
+                           present=[p for p in people if p.present and not p.guest],
+                           absent=[p for p in people if not p.present], guests=[p for p in people if p.guest])
+
+
+@bp.get("/meetings/<int:meeting_id>/notice.pdf")
+def notice_pdf(meeting_id: int):
+    """The notice (innkalling) with its case papers, as mailed to the members."""
+    return _pdf(meeting_id, "notice")
+
+
+@bp.get("/meetings/<int:meeting_id>/minutes.pdf")
+def minutes_pdf(meeting_id: int):
+    """The minutes (referat), as written last."""
+    return _pdf(meeting_id, "minutes")
+
+
+def _pdf(meeting_id: int, which: str):
+    """A meeting's PDF for whoever may read the meeting; a page saying it is not there yet (404) before."""
+    with runtime().Session() as s:
+        found = _meeting(s, meeting_id)
+        document_id = found.notice_document_id if which == "notice" else found.minutes_document_id
+        doc = s.get(Document, document_id) if document_id else None
+        if doc is None:
+            return render_template("meetings/no_document.html", meeting=found, which=which), 404
+        filename, media_type, content = doc.filename, doc.media_type, doc.content
+    return Response(content, mimetype=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"})
 
 
 @bp.get("/meetings/<int:meeting_id>/calendar.ics")
