@@ -18,8 +18,9 @@ import copy
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
+from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -383,7 +384,8 @@ class Unit:
 
     # -- running
     def advance(self, li: Loaded, refresh_timers: bool = False, first: Task | None = None,
-                before: Callable[[], None] | None = None, actor: str | None = None) -> bool:
+                before: Callable[[], None] | None = None, actor: str | None = None,
+                fired: dict[str, Any] | None = None) -> bool:
         """Run engine steps until only human tasks and waits remain; on a failure, record ``error``.
 
         ``first`` is a (human) task to run before the engine steps, ``before`` any other preparation;
@@ -396,6 +398,10 @@ class Unit:
         :class:`~engine.connectors.StepContext` names ``actor``) is kept in a savepoint that is released
         when the task completes and rolled back when it fails, so the writes of the tasks that completed
         stay, as their completion does, and those of the failed one go.
+
+        With ``refresh_timers``, every timer that fires is audited (``timer_fired``) here, whoever caused
+        the refresh -- the scheduler, or a user's step that a boundary timer wins the race against;
+        ``fired`` adds details to those rows (the scheduler's worker name).
         """
         if li.failed or li.row.status in ("error", "cancelled"):
             return False
@@ -423,7 +429,7 @@ class Unit:
                 step.task = None
                 self._end_savepoint(keep=True)
             if refresh_timers:  # fire what is due by the engine clock (timer expressions may raise too)
-                wf.refresh_timers()
+                self._refresh_timers(li, fired or {})
             for _ in range(MAX_ROUNDS):
                 wf.do_engine_steps(will_complete_task=will_complete, did_complete_task=did_complete)
                 if not tasks_in_state(wf, TaskState.READY, manual=False):
@@ -458,6 +464,24 @@ class Unit:
         for event in wf.get_events():
             self.outbox.append((li.row.id, event))
         return True
+
+    def _refresh_timers(self, li: Loaded, details: dict[str, Any]) -> None:
+        """Fire the timers due by the engine clock and audit each one that fired."""
+        now = clock.now()
+        due: dict[UUID, tuple[str, datetime]] = {}
+        for task in waiting_event_tasks(li.workflow):
+            when = timer_due(task)
+            if when is not None and when[1] <= now:
+                due[task.id] = (timer_element(task), when[1])
+        li.workflow.refresh_timers()
+        for task_id, (element, due_at) in due.items():
+            task = li.workflow.get_task_from_id(task_id)
+            after = timer_due(task) if task is not None and task.state == TaskState.WAITING else None
+            if task is None or task.state == TaskState.CANCELLED or (after is not None and after[1] == due_at):
+                continue  # cancelled meanwhile, or did not fire (still waiting for the same moment)
+            self.audit("timer_fired", SYSTEM, li.row.id, str(task_id), **{
+                "element": element, "due_at": due_at.isoformat(), "fired_at": now.isoformat(),
+                "wall_time": datetime.now(UTC).isoformat(), **details})
 
     # -- messages
     def deliver(self, name: str, payload: dict[str, Any], given: dict[str, Any] | None,

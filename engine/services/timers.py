@@ -7,9 +7,7 @@ import os
 import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
@@ -135,17 +133,12 @@ class Timers:
                 return False, False  # fired meanwhile by another scheduler, or not runnable
             li = unit.load_row(row)  # locked above: not read again
             li.timer_rows = {t.task_id: t for t in timers}  # the save needs not read them again
+            fired = {"worker": worker, "fired_at": now.isoformat()}  # each fire audited by the unit of work
             for due_at in sorted({t.due_at for t in due}):  # in time order: an earlier timer may cancel a later
                 with clock.frozen_at(due_at + timedelta(microseconds=1)):
-                    if not unit.advance(li, refresh_timers=True, actor=SYSTEM):
+                    if not unit.advance(li, refresh_timers=True, actor=SYSTEM, fired=fired):
                         break
-            unit.advance(li, refresh_timers=True, actor=SYSTEM)  # and whatever else is due by the pass's moment
-            for timer in due:
-                task = li.workflow.get_task_from_id(UUID(timer.task_id))
-                if task is None or task.state != TaskState.CANCELLED:  # fired (a cancelled one did not)
-                    unit.audit("timer_fired", SYSTEM, instance_id, timer.task_id, element=timer.spec_name,
-                               due_at=timer.due_at.isoformat(), fired_at=now.isoformat(), worker=worker,
-                               wall_time=datetime.now(UTC).isoformat())
+            unit.advance(li, refresh_timers=True, actor=SYSTEM, fired=fired)  # and what else is due by now
         # saved: fired rows are deleted, a cycle's re-armed; li.timers are what it waits for now
         return True, any(datetime.fromisoformat(t["due_at"]) <= now for t in li.timers)
 
