@@ -202,26 +202,34 @@ def test_the_register_lists_filters_and_exports_the_follow_ups(follow_up_site):
     app, refs = follow_up_site
     siri = _client(app, "siri")
     assert 'href="/follow-ups"' in siri.get("/tasks").get_data(as_text=True)  # the menu leads there
-    page = siri.get("/follow-ups").get_data(as_text=True)
-    assert "Sende avtalen på høring" in page and "Lage utkast til plan" in page
+    page = siri.get("/follow-ups").get_data(as_text=True)  # by default those not done
+    assert "Sende avtalen på høring" in page and "Lage utkast til plan" not in page
     assert "Vest-Vikens oppfølging" not in page  # another community's
     assert "10.09.2025" in page and "Forsinket" in page
+    everything = siri.get("/follow-ups?status=all").get_data(as_text=True)
+    assert "Sende avtalen på høring" in everything and "Lage utkast til plan" in everything
+    assert "Vest-Vikens oppfølging" not in everything
     late = siri.get("/follow-ups?status=late").get_data(as_text=True)
     assert "Sende avtalen på høring" in late and "Lage utkast til plan" not in late
     done = siri.get("/follow-ups?status=done").get_data(as_text=True)
     assert "Lage utkast til plan" in done and "Sende avtalen på høring" not in done
-    au = siri.get("/follow-ups?committee=AU").get_data(as_text=True)
+    au = siri.get("/follow-ups?committee=AU&status=all").get_data(as_text=True)
     assert "Lage utkast til plan" in au and "Sende avtalen på høring" not in au
-    mine = siri.get("/follow-ups?responsible=per").get_data(as_text=True)
+    mine = siri.get("/follow-ups?status=all&responsible=per").get_data(as_text=True)
     assert "Sende avtalen på høring" in mine and "Lage utkast til plan" not in mine
+    au_role = siri.get("/follow-ups?status=all&responsible=AU").get_data(as_text=True)
+    assert "Lage utkast til plan" in au_role and "Sende avtalen på høring" not in au_role
     assert siri.get("/follow-ups?status=nonsense").status_code == 400
     assert siri.get("/follow-ups?committee=XYZ").status_code == 400
 
     export = siri.get("/follow-ups.csv?status=late")
     assert export.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(export.get_data(as_text=True).lstrip("\ufeff")), delimiter=";"))
-    assert [(r["case"], r["committee"], r["description"], r["responsible"], r["due_date"], r["status"])
-            for r in rows] == [(refs["first"], "SSU", "Sende avtalen på høring", "per", "2025-09-10", "late")]
+    assert [(r["Sak"], r["Utvalg"], r["Hva skal gjøres"], r["Ansvarlig"], r["Frist"], r["Status"])
+            for r in rows] == [(refs["first"], "SSU", "Sende avtalen på høring", "per", "10.09.2025", "Forsinket")]
+    everything = siri.get("/follow-ups.csv?status=all").get_data(as_text=True)
+    assert "Lage utkast til plan" in everything and "Utkastet er sendt AU." in everything
+    assert "Vest-Vikens oppfølging" not in everything
 
     # the case page shows its follow-ups
     case_page = siri.get(f"/cases?q={refs['first']}").get_data(as_text=True)
@@ -231,8 +239,10 @@ def test_the_register_lists_filters_and_exports_the_follow_ups(follow_up_site):
     assert "Sende avtalen på høring" in shown and "10.09.2025" in shown
 
     # English
-    english = siri.get("/follow-ups", headers={"Accept-Language": "en"}).get_data(as_text=True)
-    assert "Follow-ups" in english
+    english = siri.get("/follow-ups?lang=en").get_data(as_text=True)
+    assert "<h1>Follow-ups</h1>" in english and "What is to be done" in english and "Late" in english
+    nynorsk = siri.get("/follow-ups?lang=nn").get_data(as_text=True)
+    assert "Kva skal gjerast" in nynorsk and "Forseinka" in nynorsk
 
     admin = _client(app, "admin").get("/follow-ups").get_data(as_text=True)
     assert "Vest-Vikens oppfølging" in admin

@@ -416,6 +416,38 @@ def follow_up_state(row: CaseFollowUp, today: date) -> str:
     return "late" if row.status == "open" and row.due_date < today else row.status
 
 
+def list_follow_ups(session: Session, today: date, communities: list[str] | None = None,
+                    committee: str | None = None, status: str | None = None,
+                    responsible: str | None = None) -> list[dict]:
+    """The follow-ups of ``communities`` (``None``: all), by committee, due date and case number: each with its
+    case, what to do, the responsible (a username or a role), the due date and its state (:func:`follow_up_state`).
+    ``status`` ``None``: those not done (open and late); ``"all"``: every one."""
+    query = select(CaseFollowUp, MeetingCase).join(MeetingCase, MeetingCase.id == CaseFollowUp.case_id)
+    if communities is not None:
+        query = query.where(CaseFollowUp.community.in_(communities))
+    if committee:
+        query = query.where(CaseFollowUp.committee == _committee(committee))
+    if responsible:
+        query = query.where((CaseFollowUp.responsible_user == responsible)
+                            | (CaseFollowUp.responsible_role == responsible.lower()))
+    new_numbers = dict(session.execute(select(MeetingCase.id, MeetingCase.case_number).where(
+        MeetingCase.id.in_(select(CaseFollowUp.new_case_id).where(CaseFollowUp.new_case_id.is_not(None))))).all())
+    rows = []
+    for row, case in session.execute(query):
+        state = follow_up_state(row, today)
+        if (status is None and state == "done") or (status not in (None, "all") and state != status):
+            continue
+        rows.append({"id": row.id, "case_id": case.id, "case": case.case_number, "case_title": case.title,
+                     "committee": row.committee, "community": row.community, "description": row.description,
+                     "responsible": row.responsible_user or row.responsible_role or "",
+                     "responsible_is_role": row.responsible_user is None, "due_date": row.due_date,
+                     "status": state, "comment": row.comment or "", "closed_at": row.closed_at,
+                     "new_case": new_numbers.get(row.new_case_id, ""), "new_case_id": row.new_case_id,
+                     "instance_id": row.instance_id})
+    rows.sort(key=lambda r: (r["community"], r["committee"], r["due_date"], number_key(r["case"]), r["id"]))
+    return rows
+
+
 # -- meetings
 
 def schedule(committee: str, starts_at: str, place: str = "", video_link: str = "", community: str = "", *,
