@@ -71,8 +71,7 @@ def candidate_role(lane: str | None, properties: dict[str, str], data: dict[str,
     empty value: no role, so its narrowing alone says who), else its lane's name (lower-case)."""
     field = properties.get(ROLE_PROPERTY)
     if field:
-        value = data.get(field)
-        return str(value).strip().lower() or None if value not in (None, "") else None
+        return str(data.get(field) or "").strip().lower() or None
     return lane.lower() if lane else None
 
 
