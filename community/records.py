@@ -269,3 +269,32 @@ class Document(Base):
     application_id: Mapped[int | None] = mapped_column(Integer, index=True)
     call_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+
+
+class CaseFollowUp(Base):
+    """A follow-up (oppfølging) a meeting's conclusion gave a case: what to do, who is responsible (a user or
+    a role) and by when. Each runs as its own ``case_follow_up`` instance (``instance_id``).
+
+    Status: ``open`` -> ``late`` (the due date passed, the secretariat was told) -> ``done``. A follow-up
+    answered with a new case to a later meeting is ``done`` with ``new_case_id`` set."""
+
+    __tablename__ = "case_follow_ups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("meeting_cases.id"), index=True)
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"))
+    community: Mapped[str] = mapped_column(String(200), default="")
+    committee: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(Text)
+    responsible_user: Mapped[str | None] = mapped_column(String(100))  # a username
+    responsible_role: Mapped[str | None] = mapped_column(String(100))
+    due_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | late | done
+    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    comment: Mapped[str | None] = mapped_column(Text)
+    new_case_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_cases.id"))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    late_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (Index("ix_case_follow_ups_committee", "community", "committee", "status"),)

@@ -20,6 +20,10 @@ the task's data when it becomes ready and stored on the human-task row (so workl
 
 Processes may add rules with :func:`register_narrowing`.
 
+Whose role a task is for is its lane's, unless it carries ``samflyt.roleField`` -- a data field holding the
+role instead (:func:`candidate_role`): a task whose people are decided while the process runs (a role, or with
+an empty field no role and a named user through ``samflyt.userField``) can sit in one lane of the diagram.
+
 Two things are kept apart. *Who may work* a task is decided by its narrowing alone (above). *Whose
 supervisors oversee* it -- see it listed, open it, reassign it -- is decided by its scope: the one its
 own scope property names, else its case's (``process_instances.scope``), which the human-task row's
@@ -58,6 +62,19 @@ _CHECKS: dict[str, Callable[[User, list[Any]], Text | None]] = {}
 EXCLUSIONS: set[str] = {"exclude_organisations"}
 
 
+#: property naming a data field that holds the role a task is for, in place of its lane's
+ROLE_PROPERTY = "samflyt.roleField"
+
+
+def candidate_role(lane: str | None, properties: dict[str, str], data: dict[str, Any]) -> str | None:
+    """The role a task is for: the value of its ``samflyt.roleField`` field when it has that property (an
+    empty value: no role, so its narrowing alone says who), else its lane's name (lower-case)."""
+    field = properties.get(ROLE_PROPERTY)
+    if field:
+        return str(data.get(field) or "").strip().lower() or None
+    return lane.lower() if lane else None
+
+
 def register_narrowing(property_name: str, key: str,
                        check: Callable[[User, list[Any]], Text | None], excludes: bool = False) -> None:
     """Add a narrowing rule: ``property_name`` names a data field whose values go to ``key``. With
@@ -84,6 +101,8 @@ def restrictions_for(properties: dict[str, str], data: dict[str, Any]) -> dict[s
             values = [v for v in _as_list(data.get(field)) if v not in (None, "")]
             if key == SCOPES and not values:
                 continue  # not (yet) bound to a scope: no narrowing, rather than no one at all
+            if key == "users" and not values and candidate_role(None, properties, data):
+                continue  # the task's data gives it a role (``samflyt.roleField``) instead of named users
             result.setdefault(key, []).extend(values)
     return result
 

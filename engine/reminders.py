@@ -8,7 +8,8 @@ due date is marked overdue and its people notified. Each notice is a ``task_noti
 and kind, written in the same transaction as its mail: none is ever sent twice, even by two schedulers.
 
 The people are whoever claimed the task, else the active users holding the task's role who may work it
-(narrowing included) and have an e-mail address. Escalation that changes the process (a task for a supervisor)
+(narrowing included) and have an e-mail address; a task for no role but for named users (``samflyt.userField``)
+reminds those users. Escalation that changes the process (a task for a supervisor)
 belongs in the BPMN, as a non-interrupting boundary timer.
 """
 
@@ -30,14 +31,17 @@ from .serialization import dumps
 
 
 def recipients(session: Session, task: HumanTask) -> list[User]:
+    restrictions = json.loads(task.restrictions or "{}")
+    named = [str(u) for u in restrictions.get("users", [])]
     if task.claimed_by:
         users = session.scalars(select(User).where(User.username == task.claimed_by)).unique().all()
     elif task.candidate_role:
         users = session.scalars(select(User).join(User.roles).where(Role.name == task.candidate_role.lower())
                                 ).unique().all()
+    elif named:  # no role, but named users (``samflyt.userField``): they are the ones to remind
+        users = session.scalars(select(User).where(User.username.in_(named))).unique().all()
     else:
         return []  # open to everyone: nobody in particular to remind
-    restrictions = json.loads(task.restrictions or "{}")
     return [u for u in users if u.email and u.active and authz.why_not(u, task, restrictions) is None]
 
 

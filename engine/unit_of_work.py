@@ -656,7 +656,7 @@ class Unit:
             row.spec_name = spec.bpmn_id or spec.name
             row.title = spec.bpmn_name or spec.bpmn_id or spec.name
             row.lane = spec.lane
-            row.candidate_role = spec.lane.lower() if spec.lane else None
+            row.candidate_role = authz.candidate_role(spec.lane, props, task.data)
             row.form_key, row.ui_form_key = (props.get(p) for p in FORM_PROPERTIES)
             restrictions = authz.restrictions_for(props, task.data)
             if str(props.get(DISTINCT_WORKERS_PROPERTY, "")).lower() == "true":

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from community.records import MeetingCase
+from community.records import CaseFollowUp, MeetingCase
 from engine import accounts, clock, db
 from engine.models import HumanTask
 from tests.grant_driver import GrantYear, application_form, grant_runtime
@@ -256,9 +256,15 @@ def test_every_page_type_passes_axe(server, browser, language, tmp_path):
         "committee": "SSU", "starts_at": "2099-09-25T12:00:00+02:00", "place": "Tønsberg",
         "community": "Helsefellesskapet i Vestfold"})["meeting_id"]
     year.rt.call_connector("meetings.add_to_agenda", {"meeting_id": meeting, "case_id": number})
+    year.rt.deploy([str(ROOT / "bpmn" / "meetings")], actor="admin")  # a follow-up of the case, as a task
+    year.rt.call_connector("meetings.conclude", {
+        "number": number, "community": "Helsefellesskapet i Vestfold", "conclusion": "Tatt til orientering.",
+        "follow_ups": [{"description": "Følg opp saken", "responsible_role": "au", "due_date": "2099-10-01"}]})
     with year.rt.Session() as s:
         case_id = s.scalar(select(MeetingCase.id).where(MeetingCase.case_number == number,
                                                         MeetingCase.community == "Helsefellesskapet i Vestfold"))
+        follow_up = s.scalar(select(CaseFollowUp.instance_id).where(CaseFollowUp.case_id == case_id))
+    answer = next(t.id for t in year.rt.tasks(follow_up) if t.name == "answer_follow_up")
     pages = {"worklist": "/tasks", "available": "/tasks?view=available", "all": "/tasks?view=all",
              "task": f"/tasks/{task}", "completed-task": f"/tasks/{done}",
              "instance": f"/instances/{year.instance_id('round')}",
@@ -267,7 +273,8 @@ def test_every_page_type_passes_axe(server, browser, language, tmp_path):
              "reports": "/grants/reports", "start": "/start", "start-form": "/start/permit",
              "error-form": f"/tasks/{fill}", "open-calls": "/calls",
              "public-call": f"/calls/{year.data('round')['call_id']}", "meetings": "/meetings",
-             "meeting": f"/meetings/{meeting}", "cases": "/cases", "case": f"/cases/{case_id}"}
+             "meeting": f"/meetings/{meeting}", "cases": "/cases", "case": f"/cases/{case_id}",
+             "follow-ups": "/follow-ups?status=all", "follow-up-task": f"/tasks/{answer}"}
     problems = {}
     for name, path in pages.items():
         page.goto(base + path)

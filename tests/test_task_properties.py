@@ -39,3 +39,29 @@ def test_distinct_workers_give_each_sibling_task_to_someone_else(rt, deploy):
         rt.complete(second.id, "knut", {})
     rt.complete(second.id, "liv", {})
     assert rt.instance(iid).status == "completed"
+
+
+def test_role_field_gives_a_task_the_role_or_the_user_its_data_names(rt, deploy):
+    """``samflyt.roleField``: the role a task is for comes from its data instead of its lane; with the field
+    empty the task is for no role, and its ``samflyt.userField`` names who may work it (and who is reminded)."""
+    from engine.models import HumanTask
+    from engine.reminders import recipients
+
+    answer = user_task("answer", properties={"samflyt.roleField": "role", "samflyt.userField": "user"})
+    deploy({"a.bpmn": definitions(process("assigned", '<bpmn:startEvent id="start"/>', answer, end(),
+                                          chain("start", "answer", "end"), lanes={"Responsible": ["answer"]}))})
+    rt.add_user("ola", roles=["au"], email="ola@example.no")
+    rt.add_user("kari", roles=["secretariat"], email="kari@example.no")
+    for_role = rt.start("assigned", {"role": "AU", "user": ""})
+    task = rt.tasks(for_role)[0].id
+    assert rt.why_not(task, "ola") is None
+    assert "the task needs the role 'au'" in str(rt.why_not(task, "kari"))
+    for_user = rt.start("assigned", {"role": "", "user": "kari"})
+    task = rt.tasks(for_user)[0].id
+    assert rt.why_not(task, "kari") is None and rt.why_not(task, "ola") is not None
+    with rt.Session() as s:
+        row = s.query(HumanTask).filter_by(task_id=task).one()
+        assert row.candidate_role is None
+        assert [u.username for u in recipients(s, row)] == ["kari"]
+    nobody = rt.start("assigned", {"role": "", "user": ""})  # neither: nobody but an admin
+    assert rt.why_not(rt.tasks(nobody)[0].id, "ola") is not None

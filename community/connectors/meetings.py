@@ -29,12 +29,19 @@ written from that and mailed to the members (``meetings.send_minutes``). The nex
 the community has them as a numbered attachment of its case "Godkjenning av referat fra forrige møte"
 (:func:`attach_previous_minutes`, when its agenda is set up and again when its notice goes out), and concluding
 that case marks them approved (``minutes_approved_in_case_id``, ``minutes_approved_at``).
+
+A conclusion may give a case follow-ups (oppfølging): what to do, a responsible user or role and a due date.
+``meetings.check_follow_ups`` says what is wrong with them before anything is recorded (the form loops back),
+``meetings.conclude`` writes each as a ``case_follow_ups`` row and starts its own ``case_follow_up`` process
+with the message ``follow_up_assigned``; that process records itself on the row (``meetings.follow_up_started``),
+marks it late and tells the secretariat when the due date passes (``meetings.follow_up_late``), and closes it
+with the responsible's answer, a comment or a new case to a later meeting (``meetings.close_follow_up``).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import case as sql_case
 from sqlalchemy import select
@@ -45,6 +52,7 @@ from community.connectors.documents import store as store_document
 from community.records import (
     CaseAttachment,
     CaseCounter,
+    CaseFollowUp,
     Document,
     GrantApplication,
     Meeting,
@@ -269,13 +277,192 @@ def record_conclusion(case_id: str, conclusion: str, community: str = "", commit
 
 
 def conclude(number: str, community: str, conclusion: str, committee: str = "SSU", decisions: list | None = None,
-             *, ctx: StepContext) -> dict:
+             follow_ups: list | None = None, meeting_id: int | None = None, *, ctx: StepContext) -> dict:
     """The secretariat records a case's conclusion: the case (community, committee, number) is decided and
-    the process that waits for it gets the conclusion and any structured ``decisions``."""
+    the process that waits for it gets the conclusion and any structured ``decisions``. Each of
+    ``follow_ups`` (``{"description", "responsible_user" | "responsible_role", "due_date"}``) is recorded and
+    started as its own ``case_follow_up`` process (the message ``follow_up_assigned``)."""
     if not community:
         raise MeetingError(_("say which health community's case this is"))
     case = find_case(ctx.session, number, community, committee)
-    return _conclude(ctx, case, conclusion, decisions)
+    problems = follow_up_problems(ctx.session, case.case_number, follow_ups, community, local_date(ctx.now()))
+    if problems:
+        raise MeetingError(_("the follow-ups cannot be recorded: %(problems)s", problems="; ".join(problems)))
+    result = _conclude(ctx, case, conclusion, decisions)
+    result["follow_ups"] = [_assign_follow_up(ctx, case, item, meeting_id) for item in follow_ups or []]
+    return result
+
+
+# -- follow-ups
+
+#: the roles a follow-up can be given to, besides a named user
+FOLLOW_UP_ROLES = ("secretariat", "au", "ssu", "fsu", "chair")
+FOLLOW_UP_STATUSES = ("open", "late", "done")
+
+
+def follow_up_problems(session: Session, number: str, follow_ups: list | None, community: str,
+                       today: date) -> list[str]:
+    """What is wrong with a case's follow-ups, in the secretariat's words (shown in the conclusions form):
+    each needs what to do, exactly one of a responsible user (of the health community) or role, and a due
+    date that is not in the past."""
+    problems = []
+    for i, item in enumerate(follow_ups or [], start=1):
+        where = f"Sak {number}, oppfølging {i}"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: er ikke fylt ut")
+            continue
+        user, role = (item.get("responsible_user") or "").strip(), (item.get("responsible_role") or "").strip()
+        if not (item.get("description") or "").strip():
+            problems.append(f"{where}: skriv hva som skal gjøres")
+        if bool(user) == bool(role):
+            problems.append(f"{where}: velg enten en ansvarlig person eller en ansvarlig rolle")
+        elif user:
+            found = session.scalars(select(User).where(User.username == user)).unique().one_or_none()
+            if found is None or not found.active:
+                problems.append(f"{where}: finner ingen aktiv bruker «{user}»")
+            elif community and community not in found.scope_names:
+                problems.append(f"{where}: «{user}» hører ikke til {community}")
+        elif role.lower() not in FOLLOW_UP_ROLES:
+            problems.append(f"{where}: rollen må være en av {', '.join(FOLLOW_UP_ROLES)}")
+        try:
+            due = date.fromisoformat(str(item.get("due_date") or ""))
+        except ValueError:
+            problems.append(f"{where}: fristen må være en dato")
+        else:
+            if due < today:
+                problems.append(f"{where}: fristen {due:%d.%m.%Y} er passert")
+    return problems
+
+
+def check_follow_ups(conclusions: list, community: str, *, ctx: StepContext) -> dict:
+    """Check the follow-ups of every case in the conclusions form before any conclusion is recorded; the
+    meeting process sends the form back with ``problems`` when there are any."""
+    today = local_date(ctx.now())
+    problems = []
+    for item in conclusions or []:
+        if isinstance(item, dict):
+            problems += follow_up_problems(ctx.session, str(item.get("case_id", "")), item.get("follow_ups"),
+                                           community, today)
+    return {"problems": problems, "text": "\n".join(problems)}
+
+
+def _assign_follow_up(ctx: StepContext, case: MeetingCase, item: dict, meeting_id: int | None) -> int:
+    row = CaseFollowUp(case_id=case.id, meeting_id=int(meeting_id) if meeting_id else case.meeting_id,
+                       community=case.community, committee=case.committee,
+                       description=item["description"].strip(),
+                       responsible_user=(item.get("responsible_user") or "").strip() or None,
+                       responsible_role=(item.get("responsible_role") or "").strip().lower() or None,
+                       due_date=date.fromisoformat(str(item["due_date"])), status="open", created_at=ctx.now())
+    ctx.session.add(row)
+    ctx.session.flush()
+    ctx.send_message("follow_up_assigned", {
+        "follow_up_id": row.id, "case_id": case.case_number, "case_title": case.title,
+        "community": row.community, "committee": row.committee, "description": row.description,
+        "conclusion": case.conclusion or "", "responsible_user": row.responsible_user or "",
+        "responsible_role": row.responsible_role or "", "due_date": row.due_date.isoformat()})
+    return row.id
+
+
+def _follow_up(session: Session, follow_up_id: int) -> CaseFollowUp:
+    row = session.get(CaseFollowUp, int(follow_up_id))
+    if row is None:
+        raise MeetingError(_("no follow-up %(id)s", id=follow_up_id))
+    return row
+
+
+def follow_up_started(follow_up_id: int, *, ctx: StepContext) -> dict:
+    """The follow-up's own process has started: the row points to it."""
+    row = _follow_up(ctx.session, follow_up_id)
+    row.instance_id = ctx.instance_id
+    ctx.session.flush()
+    return {"follow_up_id": row.id, "instance_id": row.instance_id}
+
+
+def follow_up_late(follow_up_id: int, *, ctx: StepContext) -> dict:
+    """The due date passed without an answer: the follow-up is late, and the secretariat of its health
+    community is told by mail (the responsible gets the engine's overdue notice)."""
+    session = ctx.session
+    row = _follow_up(session, follow_up_id)
+    if row.status != "open":  # answered, or the secretariat was told already (the task came back once)
+        return {"follow_up_id": row.id, "status": row.status, "sent_to": []}
+    row.status, row.late_at = "late", ctx.now()
+    case = session.get(MeetingCase, row.case_id)
+    responsible = row.responsible_user or row.responsible_role or ""
+    subject = f"Forsinket oppfølging av sak {case.case_number} i {row.committee}"
+    text = (f"Oppfølgingen av sak {case.case_number} «{case.title}» hadde frist {row.due_date:%d.%m.%Y} og er "
+            f"ikke besvart.\n\nHva skal gjøres: {row.description}\nAnsvarlig: {responsible}\n")
+    users = session.scalars(select(User).order_by(User.username)).unique().all()
+    sent_to = []
+    for user in users:
+        if user.active and user.email and "secretariat" in user.role_names and row.community in user.scope_names:
+            enqueue_mail(session, user.email, "notification", {"subject": subject, "text": text},
+                         instance_id=ctx.instance_id, task_id=ctx.task_id)
+            sent_to.append(user.username)
+    session.flush()
+    return {"follow_up_id": row.id, "status": row.status, "sent_to": sent_to}
+
+
+def close_follow_up(follow_up_id: int, comment: str, closed_by: str = "", new_case: dict | None = None, *,
+                    ctx: StepContext) -> dict:
+    """The responsible's answer closes the follow-up: done with a comment, or with ``new_case``
+    (``{"title", "case_type", "proposed_conclusion", "background"}``) registered for a later meeting of the
+    same committee, following up the original case."""
+    session = ctx.session
+    row = _follow_up(session, follow_up_id)
+    if row.status == "done":
+        raise MeetingError(_("follow-up %(id)s is closed already", id=row.id))
+    if not (comment or "").strip():
+        raise MeetingError(_("a comment is needed"))
+    if new_case:
+        original = session.get(MeetingCase, row.case_id)
+        case = register_case(session, committee=row.committee, community=row.community,
+                             case_type=new_case.get("case_type") or "Beslutning", title=new_case.get("title") or "",
+                             proposed_conclusion=new_case.get("proposed_conclusion") or "",
+                             background=new_case.get("background") or "", case_handler=closed_by,
+                             follows_up=original.case_number, now=ctx.now())
+        row.new_case_id = case.id
+    row.status, row.comment = "done", comment.strip()
+    row.closed_at, row.closed_by = ctx.now(), closed_by or ctx.actor
+    session.flush()
+    new_number = session.get(MeetingCase, row.new_case_id).case_number if row.new_case_id else ""
+    return {"follow_up_id": row.id, "status": row.status, "new_case": new_number}
+
+
+def follow_up_state(row: CaseFollowUp, today: date) -> str:
+    """``late`` also for an open follow-up whose due date has passed before the escalation ran."""
+    return "late" if row.status == "open" and row.due_date < today else row.status
+
+
+def list_follow_ups(session: Session, today: date, communities: list[str] | None = None,
+                    committee: str | None = None, status: str | None = None,
+                    responsible: str | None = None) -> list[dict]:
+    """The follow-ups of ``communities`` (``None``: all), by committee, due date and case number: each with its
+    case, what to do, the responsible (a username or a role), the due date and its state (:func:`follow_up_state`).
+    ``status`` ``None``: those not done (open and late); ``"all"``: every one."""
+    query = select(CaseFollowUp, MeetingCase).join(MeetingCase, MeetingCase.id == CaseFollowUp.case_id)
+    if communities is not None:
+        query = query.where(CaseFollowUp.community.in_(communities))
+    if committee:
+        query = query.where(CaseFollowUp.committee == _committee(committee))
+    if responsible:
+        query = query.where((CaseFollowUp.responsible_user == responsible)
+                            | (CaseFollowUp.responsible_role == responsible.lower()))
+    new_numbers = dict(session.execute(select(MeetingCase.id, MeetingCase.case_number).where(
+        MeetingCase.id.in_(select(CaseFollowUp.new_case_id).where(CaseFollowUp.new_case_id.is_not(None))))).all())
+    rows = []
+    for row, case in session.execute(query):
+        state = follow_up_state(row, today)
+        if (status is None and state == "done") or (status not in (None, "all") and state != status):
+            continue
+        rows.append({"id": row.id, "case_id": case.id, "case": case.case_number, "case_title": case.title,
+                     "committee": row.committee, "community": row.community, "description": row.description,
+                     "responsible": row.responsible_user or row.responsible_role or "",
+                     "responsible_is_role": row.responsible_user is None, "due_date": row.due_date,
+                     "status": state, "comment": row.comment or "", "closed_at": row.closed_at,
+                     "new_case": new_numbers.get(row.new_case_id, ""), "new_case_id": row.new_case_id,
+                     "instance_id": row.instance_id})
+    rows.sort(key=lambda r: (r["community"], r["committee"], r["due_date"], number_key(r["case"]), r["id"]))
+    return rows
 
 
 # -- meetings
@@ -836,3 +1023,7 @@ def register(registry) -> None:
     registry.register("meetings.attendance_choices", attendance_choices)
     registry.register("meetings.record_attendance", record_attendance)
     registry.register("meetings.send_minutes", send_minutes)
+    registry.register("meetings.check_follow_ups", check_follow_ups)
+    registry.register("meetings.follow_up_started", follow_up_started)
+    registry.register("meetings.follow_up_late", follow_up_late)
+    registry.register("meetings.close_follow_up", close_follow_up)

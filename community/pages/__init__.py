@@ -24,3 +24,5 @@ def register(app: Flask) -> None:
                                 shown_to=lambda user: bool(user.roles & grants.READERS)))
     add_menu_item(app, MenuItem("meetings.meetings", _("Meetings"),
                                 shown_to=lambda user: bool(user.roles & grants.READERS)))
+    add_menu_item(app, MenuItem("meetings.follow_ups", _("Follow-ups"),
+                                shown_to=lambda user: bool(user.roles & grants.READERS)))

@@ -31,6 +31,7 @@ def groups() -> dict[str, dict[str, str]]:
         "meeting_status": {"planned": _("Planned"), "held": _("Held")},
         "case_status": {"registered": _("Waiting for a meeting"), "on_agenda": _("On the agenda"),
                         "decided": _("Decided"), "postponed": _("Postponed")},
+        "follow_up_status": {"open": _("Open"), "late": _("Late"), "done": _("Done")},
         "case_type": {"Orientering": _("Information"), "Drøfting": _("Discussion"), "Beslutning": _("Decision"),
                       "Dialog": _("Dialogue")},
         "report_kind": {"status": _("Status report"), "deviation": _("Deviation report"),

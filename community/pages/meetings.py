@@ -12,8 +12,18 @@ from flask import Blueprint, Response, abort, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 
-from community.connectors.meetings import CASE_STATUSES, COMMITTEES, agenda, attendance, number_key
+from community.connectors.meetings import (
+    CASE_STATUSES,
+    COMMITTEES,
+    FOLLOW_UP_STATUSES,
+    agenda,
+    attendance,
+    list_follow_ups,
+    number_key,
+)
 from community.records import CaseAttachment, Document, Meeting, MeetingCase
+from engine import clock
+from engine.calendar import local_date
 from web.auth import runtime
 
 from .grants import READERS
@@ -186,5 +196,57 @@ def case(case_id: int):
         later = s.scalars(select(MeetingCase).where(MeetingCase.follows_up_id == case_id)
                           .order_by(MeetingCase.id)).all()
         held_in = s.get(Meeting, found.meeting_id) if found.meeting_id else None
+        follow_ups = [f for f in list_follow_ups(s, local_date(clock.now()), [found.community], status="all")
+                      if f["case_id"] == case_id]
     return render_template("meetings/case.html", case=found, attachments=attachments, earlier=earlier,
-                           later=later, meeting=held_in)
+                           later=later, meeting=held_in, follow_ups=follow_ups)
+
+
+def _follow_up_filters() -> dict:
+    """The register's filters from the query string; a value outside the choices is a 400, not an empty list."""
+    committee = request.args.get("committee") or None
+    status = request.args.get("status") or None
+    responsible = (request.args.get("responsible") or "").strip()[:100] or None
+    if (committee and committee not in COMMITTEES) or (status and status not in (*FOLLOW_UP_STATUSES, "all")):
+        abort(400)
+    return {"committee": committee, "status": status, "responsible": responsible}
+
+
+def _follow_up_rows(filters: dict) -> list[dict]:
+    with runtime().Session() as s:
+        communities = None if current_user.is_admin else sorted(current_user.scopes)
+        rows = list_follow_ups(s, local_date(clock.now()), communities, **filters)
+    return rows
+
+
+@bp.get("/follow-ups")
+def follow_ups():
+    """The follow-ups of the reader's health communities, per committee: by default those not done (open and
+    late), else as the filters say (committee, status, responsible user or role)."""
+    filters = _follow_up_filters()
+    rows = _follow_up_rows(filters)
+    by_committee: dict[str, list[dict]] = {}
+    for row in rows:
+        by_committee.setdefault(row["committee"], []).append(row)
+    return render_template("meetings/follow_ups.html", groups=by_committee, committees=COMMITTEES,
+                           statuses=FOLLOW_UP_STATUSES, **filters)
+
+
+@bp.get("/follow-ups.csv")
+def follow_ups_csv():
+    """The register as the page filters it, as CSV for Excel (:func:`community.documents.export_rows_csv`)."""
+    from flask_babel import gettext
+
+    from community.documents import export_rows_csv  # WeasyPrint takes seconds to import: only when asked
+
+    from .codes import groups
+
+    rows = _follow_up_rows(_follow_up_filters())
+    words = groups()["follow_up_status"]
+    columns = [("case", gettext("Case")), ("committee", gettext("Committee")), ("community", gettext("Community")),
+               ("case_title", gettext("Title")), ("description", gettext("What is to be done")),
+               ("responsible", gettext("Responsible")), ("due_date", gettext("Due date")),
+               ("status", gettext("Status")), ("comment", gettext("Comment")), ("new_case", gettext("New case"))]
+    body = export_rows_csv([r | {"status": words.get(r["status"], r["status"])} for r in rows], columns)
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="oppfolging-{local_date(clock.now()):%Y-%m-%d}.csv"'})
