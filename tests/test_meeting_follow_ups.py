@@ -84,7 +84,8 @@ def test_a_follow_up_is_reminded_escalated_and_answered_with_a_new_case(year, sm
                           {"description": "Evaluer delavtalen etter et halvt år", "responsible_role": "au",
                            "due_date": "2025-06-30"}]
     view = y.complete("register_conclusions", "meeting", "sverre", {"conclusions": conclusions})
-    assert view.status == "completed"
+    assert view.status == "running"  # on to the attendance and minutes (tests/test_meeting_minutes.py)
+    assert [t.name for t in y.rt.tasks(y.instance_id("meeting"))] == ["record_attendance"]
     person, role = _follow_ups(rt)
     assert (person.status, person.responsible_user, person.responsible_role, str(person.due_date)) == (
         "open", "vera", None, "2025-01-31")
