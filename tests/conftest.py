@@ -29,13 +29,19 @@ def _fresh_pg_engine():
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[needs_pg, pytest.mark.postgres])])
-def db_engine(request, tmp_path: Path):
-    """A migrated database: every engine test runs on SQLite and, when configured, on PostgreSQL."""
+def bare_engine(request, tmp_path: Path):
+    """An empty database, not migrated: for upgrade tests that migrate it to an older revision first."""
     engine = db.make_engine(f"sqlite:///{tmp_path / 'samflyt.db'}") if request.param == "sqlite" \
         else _fresh_pg_engine()
-    db.migrate(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def db_engine(bare_engine):
+    """A migrated database: every engine test runs on SQLite and, when configured, on PostgreSQL."""
+    db.migrate(bare_engine)
+    return bare_engine
 
 
 @pytest.fixture

@@ -28,7 +28,6 @@ from engine.connectors import ConnectorRegistry, StepContext
 from engine.plugins import migration_locations
 from engine.runtime import Runtime
 from tests.bpmn_builder import _ext, chain, definitions, end, process, props, start, user_task
-from tests.conftest import _fresh_pg_engine, needs_pg
 from tests.grant_driver import GrantYear, application_form
 
 VV = "Helsefellesskap Vest-Viken"
@@ -255,13 +254,6 @@ def test_an_agenda_opens_with_the_standard_cases_and_a_case_can_be_postponed(db_
 
 
 # -- the upgrade from a database at community_0003
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[needs_pg, pytest.mark.postgres])])
-def bare_engine(request, tmp_path: Path):
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}") if request.param == "sqlite" \
-        else _fresh_pg_engine()
-    yield engine
-    engine.dispose()
 
 
 def _engine_head() -> str:

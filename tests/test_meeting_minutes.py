@@ -11,7 +11,6 @@ approved.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -23,7 +22,6 @@ from engine import accounts, clock, db
 from engine.errors import SamflytError
 from engine.mail import dispatch_outbox
 from engine.models import OutboxAttachment, OutboxMessage
-from tests.conftest import _fresh_pg_engine, needs_pg
 from tests.test_cases import _engine_head
 from tests.test_meeting_process import VV, _meetings
 from web import create_app
@@ -263,26 +261,19 @@ def test_attendance_and_minutes_refuse_what_they_cannot_use(year):
     assert str(refused.value) == f"meeting {meeting_id} has no minutes yet"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[needs_pg, pytest.mark.postgres])])
-def old_database(request, tmp_path: Path):
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}") if request.param == "sqlite" \
-        else _fresh_pg_engine()
-    yield engine
-    engine.dispose()
 
-
-def test_the_upgrade_keeps_meetings_and_finds_the_notice_already_sent(old_database):
+def test_the_upgrade_keeps_meetings_and_finds_the_notice_already_sent(bare_engine):
     """A database at community_0004 upgrades: its meetings keep their rows, a notice already sent is found
     for the download, and the minutes columns and the attendance table start empty."""
-    db.migrate(old_database, _engine_head())
-    db.migrate(old_database, "community_0004")
+    db.migrate(bare_engine, _engine_head())
+    db.migrate(bare_engine, "community_0004")
     now = clock.now()
     meeting = text("""INSERT INTO meetings (community, committee, starts_at, place, status, notice_sent_at,
                                            minutes_document_id, instance_id, created_at)
                       VALUES (:community, 'SSU', :at, 'Drammen', :status, :sent, :minutes, :instance, :at)""")
     document = text("""INSERT INTO documents (kind, filename, media_type, content, instance_id, created_at)
                        VALUES (:kind, :name, 'application/pdf', :content, :instance, :at)""")
-    with old_database.begin() as conn:
+    with bare_engine.begin() as conn:
         for kind, instance in (("meeting_notice", 41), ("meeting_notice", 41), ("meeting_minutes", 41),
                                ("meeting_notice", 42)):
             conn.execute(document, {"kind": kind, "name": f"{kind}.pdf", "content": b"%PDF-", "instance": instance,
@@ -291,12 +282,12 @@ def test_the_upgrade_keeps_meetings_and_finds_the_notice_already_sent(old_databa
                                "instance": 41})
         conn.execute(meeting, {"community": VV, "at": now, "status": "planned", "sent": None, "minutes": None,
                                "instance": 42})
-    db.migrate(old_database)
-    with old_database.connect() as conn:
+    db.migrate(bare_engine)
+    with bare_engine.connect() as conn:
         rows = conn.execute(text("""SELECT instance_id, status, notice_document_id, minutes_document_id,
                                            minutes_sent_at, minutes_approved_in_case_id, minutes_approved_at
                                     FROM meetings ORDER BY id""")).all()
         assert [tuple(r) for r in rows] == [(41, "held", 2, 3, None, None, None),
                                             (42, "planned", None, None, None, None, None)]
         assert conn.execute(text("SELECT COUNT(*) FROM meeting_attendance")).scalar_one() == 0
-    assert "meeting_attendance" in inspect(old_database).get_table_names()
+    assert "meeting_attendance" in inspect(bare_engine).get_table_names()
