@@ -18,6 +18,8 @@ from web.auth import runtime
 from .grants import READERS
 
 bp = Blueprint("meetings", __name__, template_folder="templates")
+#: who may register a case (``/cases/new``): the secretariat, AU (who prepare the committees' matters), admins
+REGISTRARS = {"secretariat", "au", "admin"}
 #: how long a meeting lasts in the calendar file when nothing says otherwise
 MEETING_LENGTH = timedelta(hours=3)
 
@@ -139,7 +141,8 @@ def cases():
                                     MeetingCase.case_type.ilike(like)))
         rows = sorted(s.scalars(query), key=lambda c: (number_key(c.case_number), c.committee), reverse=True)
     return render_template("meetings/cases.html", cases=rows, q=q, committee=committee, status=status,
-                           waiting=waiting, committees=COMMITTEES, statuses=CASE_STATUSES)
+                           waiting=waiting, committees=COMMITTEES, statuses=CASE_STATUSES,
+                           may_register=bool(current_user.roles & REGISTRARS))
 
 
 @bp.get("/cases/<int:case_id>")
