@@ -116,6 +116,9 @@ def test_each_bad_field_gets_its_own_error_and_nothing_is_registered(site):
     english = siri.post("/cases/new?lang=en", data=_form(title=""), content_type="multipart/form-data",
                         headers={"Accept-Language": "en"})
     assert english.status_code == 422
+    assert '<p class="error" id="title-error">Write a title.' in english.get_data(as_text=True)
+    nynorsk = siri.post("/cases/new?lang=nn", data=_form(title=""), content_type="multipart/form-data")
+    assert '<p class="error" id="title-error">Skriv ein tittel.' in nynorsk.get_data(as_text=True)
     with rt.Session() as s:
         assert s.scalars(select(MeetingCase.case_number)).all() == [earlier]
 
