@@ -77,7 +77,7 @@ def test_the_secretariat_registers_a_case_with_attachments_and_downloads_them(si
     assert response.headers["Location"].endswith(f"/cases/{case.id}")
     shown = siri.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "Saken er registrert." in shown and f"/cases/{case.id}/attachments/1" in shown
-    assert f"Sak {earlier}" in shown
+    assert f"Sak {earlier}" in shown and "<dd>Siri Sekretariat</dd>" in shown  # the handler by name
     first = siri.get(f"/cases/{case.id}/attachments/1")
     assert first.status_code == 200 and first.data == b"%PDF-1.4 plan" and first.mimetype == "application/pdf"
     assert "Kompetanseplan.pdf" in first.headers["Content-Disposition"]

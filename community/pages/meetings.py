@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 
 from community.connectors.meetings import CASE_STATUSES, COMMITTEES, agenda, number_key
 from community.records import CaseAttachment, Meeting, MeetingCase
+from engine.models import User
 from web.auth import runtime
 
 from .grants import READERS
@@ -158,5 +159,7 @@ def case(case_id: int):
         later = s.scalars(select(MeetingCase).where(MeetingCase.follows_up_id == case_id)
                           .order_by(MeetingCase.id)).all()
         held_in = s.get(Meeting, found.meeting_id) if found.meeting_id else None
+        handler = s.scalar(select(User.display_name).where(User.username == found.case_handler)) \
+            if found.case_handler else None
     return render_template("meetings/case.html", case=found, attachments=attachments, earlier=earlier,
-                           later=later, meeting=held_in)
+                           later=later, meeting=held_in, handler=handler or found.case_handler)
