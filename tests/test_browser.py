@@ -274,7 +274,9 @@ def test_every_page_type_passes_axe(server, browser, language, tmp_path):
              "error-form": f"/tasks/{fill}", "open-calls": "/calls",
              "public-call": f"/calls/{year.data('round')['call_id']}", "meetings": "/meetings",
              "meeting": f"/meetings/{meeting}", "cases": "/cases", "case": f"/cases/{case_id}",
-             "follow-ups": "/follow-ups?status=all", "follow-up-task": f"/tasks/{answer}"}
+             "follow-ups": "/follow-ups?status=all", "follow-up-task": f"/tasks/{answer}",
+             "meeting-calendar": "/meetings/calendar?month=2099-09", "new-case": "/cases/new",
+             "new-case-errors": "/cases/new"}
     problems = {}
     for name, path in pages.items():
         page.goto(base + path)
@@ -284,6 +286,9 @@ def test_every_page_type_passes_axe(server, browser, language, tmp_path):
             assert page.locator(".task-form.readonly").count() == 1
         if name == "error-form":  # submitted empty: the error summary and the errors at their fields
             page.click("button[name=_action][value=complete]")
+            page.wait_for_selector("#error-summary")
+        if name == "new-case-errors":  # a case without title and proposal: errors tied to their fields
+            page.click("button.primary")
             page.wait_for_selector("#error-summary")
         found = axe_violations(page, (language, name))
         if found:

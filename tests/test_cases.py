@@ -201,19 +201,20 @@ def test_an_agenda_opens_with_the_standard_cases_and_a_case_can_be_postponed(db_
     september = rt.call_connector("meetings.schedule", {
         "committee": "SSU", "community": VF, "starts_at": "2025-09-25T12:30:00+02:00",
         "place": "Kommunestyresalen i Færder kommune, Tinghaugveien 18"})
+    # each meeting is scheduled with "Godkjenning av innkalling og saksliste" and the previous meeting's minutes
+    # as its first cases, numbered before the waiting cases are placed
     placed = rt.call_connector("meetings.add_to_agenda", {"meeting_id": september["meeting_id"], "case_id": "2025.01"})
-    # the first case brings "Godkjenning av innkalling og saksliste" and the previous meeting's minutes
-    assert placed["agenda"] == ["2025.04", "2025.05", "2025.01"] and placed["position"] == 3
+    assert placed["agenda"] == ["2025.06", "2025.07", "2025.01"] and placed["position"] == 3
     rt.call_connector("meetings.add_to_agenda", {"meeting_id": september["meeting_id"], "case_id": "2025.02"})
     placed = rt.call_connector("meetings.add_to_agenda", {"meeting_id": september["meeting_id"],
                                                           "case_id": "2025.03", "position": 3})
-    assert placed["agenda"] == ["2025.04", "2025.05", "2025.03", "2025.01", "2025.02"]
+    assert placed["agenda"] == ["2025.06", "2025.07", "2025.03", "2025.01", "2025.02"]
     with rt.Session() as s:
         standard = {c.case_number: (c.title, c.proposed_conclusion, c.status) for c in
                     meetings.agenda(s, september["meeting_id"])[:2]}
     assert standard == {
-        "2025.04": ("Godkjenning av innkalling og saksliste", "Innkalling og saksliste godkjennes.", "on_agenda"),
-        "2025.05": ("Godkjenning av referat fra forrige møte", "Referat fra møtet 22.05.25 godkjennes.",
+        "2025.06": ("Godkjenning av innkalling og saksliste", "Innkalling og saksliste godkjennes.", "on_agenda"),
+        "2025.07": ("Godkjenning av referat fra forrige møte", "Referat fra møtet 22.05.25 godkjennes.",
                     "on_agenda")}
     # postponed: off the agenda, waiting again; the rest keep their order
     result = rt.call_connector("meetings.postpone", {"case_id": "2025.03", "meeting_id": september["meeting_id"]})
@@ -223,8 +224,8 @@ def test_an_agenda_opens_with_the_standard_cases_and_a_case_can_be_postponed(db_
                                                 "to_meeting_id": may["meeting_id"]})
     # a case of another community does not go on Vestfold's agenda
     rt.call_connector("meetings.enqueue_case", _case(community=VV))
-    with pytest.raises(meetings.MeetingError, match="no SSU case 2025.06"):
-        rt.call_connector("meetings.add_to_agenda", {"meeting_id": september["meeting_id"], "case_id": "2025.06"})
+    with pytest.raises(meetings.MeetingError, match="no SSU case 2025.08"):
+        rt.call_connector("meetings.add_to_agenda", {"meeting_id": september["meeting_id"], "case_id": "2025.08"})
 
     url = db_engine.url.render_as_string(hide_password=False)
     runner = CliRunner()
@@ -232,11 +233,11 @@ def test_an_agenda_opens_with_the_standard_cases_and_a_case_can_be_postponed(db_
     assert listed.exit_code == 0, listed.output
     assert json.loads(listed.output) == [
         {"id": may["meeting_id"], "committee": "SSU", "community": VF, "starts_at": json.loads(listed.output)[0][
-            "starts_at"], "place": "Teams", "status": "planned", "cases": []},
+            "starts_at"], "place": "Teams", "status": "planned", "cases": ["2025.04", "2025.05"]},
         {"id": september["meeting_id"], "committee": "SSU", "community": VF,
          "starts_at": json.loads(listed.output)[1]["starts_at"],
          "place": "Kommunestyresalen i Færder kommune, Tinghaugveien 18", "status": "planned",
-         "cases": ["2025.04", "2025.05", "2025.01", "2025.02"]}]
+         "cases": ["2025.06", "2025.07", "2025.01", "2025.02"]}]
     assert json.loads(listed.output)[1]["starts_at"].startswith("2025-09-25T")
     cases = runner.invoke(main, ["--db", url, "--json", "cases", "--committee", "SSU", "--status", "postponed"])
     assert cases.exit_code == 0, cases.output
@@ -245,9 +246,9 @@ def test_an_agenda_opens_with_the_standard_cases_and_a_case_can_be_postponed(db_
                                          "meeting_id": None, "conclusion": None}]
     everything = json.loads(runner.invoke(main, ["--db", url, "--json", "cases"]).output)
     assert [(c["community"], c["number"]) for c in everything] == [
-        (VV, "2025.01"), *((VF, f"2025.{n:02d}") for n in range(1, 6))]
+        (VV, "2025.01"), *((VF, f"2025.{n:02d}") for n in range(1, 8))]
     human = runner.invoke(main, ["--db", url, "cases", "--status", "on_agenda"])
-    assert human.exit_code == 0 and len(human.output.splitlines()) == 4
+    assert human.exit_code == 0 and len(human.output.splitlines()) == 6
     assert human.output.splitlines()[0].startswith(f"2025.01  SSU  {VF}  Beslutning  on_agenda  møte ")
     wrong = runner.invoke(main, ["--db", url, "meetings", "--committee", "styret"])
     assert wrong.exit_code != 0

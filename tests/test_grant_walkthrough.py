@@ -17,13 +17,14 @@ def test_demo_then_walkthrough_from_draft_to_final_report(tmp_path: Path):
     env.pop("SAMFLYT_SMTP_HOST", None)
     demo = subprocess.run([str(samflyt), "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr
-    assert "demo ready: 6 process(es), 36 user(s), 24 new instance(s)" in demo.stdout
+    assert "demo ready: 6 process(es), 36 user(s), 28 new instance(s)" in demo.stdout
     again = subprocess.run([str(samflyt), "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert "0 new instance(s)" in again.stdout  # idempotent
     for user, expected in (("ada", "fill_application"), ("bjorn", "cosign_application"), ("per", "check_completeness"),
                            ("mia", "review_application"), ("frida", "fsu_input"), ("siri", "register_ssu_decision"),
                            ("emma", "status_report"), ("vera", "check_completeness"), ("tone", "review_application"),
-                           ("fredrik", "fsu_input"), ("jon", "cosign_application")):
+                           ("lars", "review_application"), ("jon", "cosign_application"),
+                           ("sverre", "register_ssu_decision")):
         tasks = subprocess.run([str(samflyt), "tasks", "--user", user], cwd=ROOT, env=env, capture_output=True,
                                text=True, timeout=60)
         assert expected in tasks.stdout, (user, tasks.stdout)

@@ -123,7 +123,17 @@ def test_demo_runs_from_an_empty_directory_after_a_plain_install(tmp_path):
                                "sys.argv[1:] = ['--json', 'meetings', '--committee', 'SSU']; main()"],
                               capture_output=True, text=True, cwd=empty, env=env)
     assert meetings.returncode == 0, meetings.stderr[-2000:]
-    # Vestfold's SSU meeting of 25.09.25 with its six cases from the meeting papers, after the standard two
-    vestfold = next(m for m in json.loads(meetings.stdout) if m["community"] == "Helsefellesskapet i Vestfold")
+    # Vestfold's SSU meeting of 25.09.25 numbered as its meeting papers: the standard two first (2025.30, .31),
+    # then 2025.32-2025.40; Vest-Viken's SSU meeting of 12.02.26 decides the grant round's recommendation
+    listed = json.loads(meetings.stdout)
+    vestfold = next(m for m in listed if m["community"] == "Helsefellesskapet i Vestfold")
     assert vestfold["starts_at"] == "2025-09-25T10:30:00+00:00"
-    assert vestfold["cases"][2:] == [f"2025.{n}" for n in range(35, 41)]
+    assert vestfold["cases"] == [f"2025.{n}" for n in range(30, 41)]
+    vestviken = next(m for m in listed if m["community"] == "Helsefellesskap Vest-Viken")
+    assert vestviken["starts_at"] == "2026-02-12T09:00:00+00:00" and len(vestviken["cases"]) == 3
+    cases = subprocess.run([sys.executable, "-c", "import sys; from engine.cli import main; "
+                            "sys.argv[1:] = ['--json', 'cases', '--committee', 'SSU']; main()"],
+                           capture_output=True, text=True, cwd=empty, env=env)
+    grant_case = next(c for c in json.loads(cases.stdout) if c["community"] == "Helsefellesskap Vest-Viken"
+                      and c["title"].startswith("Rekrutterings- og samhandlingstilskudd 2026"))
+    assert grant_case["number"] == vestviken["cases"][2] and grant_case["status"] == "on_agenda"

@@ -100,7 +100,7 @@ def test_case_register_search_waiting_and_a_case_with_its_history(meetings_site)
     assert per.get("/cases?status=nonsense").status_code == 404
     assert per.get("/cases?q=" + "x" * 5000).status_code == 200  # an absurd search is cut, not an error
     first = per.get(f"/cases/{_case_id(per, refs['first'])}").get_data(as_text=True)
-    assert "Høringsrunde uten innspill." in first and "Saksbehandler" in first and "siri" in first
+    assert "Høringsrunde uten innspill." in first and "Saksbehandler" in first and "<dd>Siri Sekretariat</dd>" in first
     assert "Fulgt opp i" in first and "Evaluering av delavtalen" in first
     later = per.get(f"/cases/{_case_id(per, refs['later'])}").get_data(as_text=True)
     assert "Oppfølging av" in later and refs["first"] in later

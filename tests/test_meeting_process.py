@@ -80,6 +80,15 @@ def test_a_meeting_from_agenda_to_the_grant_decision(year, smtp):
     task = y.task("meeting", "build_agenda", "sverre")
     choices = rt.form_for(task).json_schema["properties"]["agenda_cases"]["items"]["enum"]
     assert choices == sorted([grant_case, other])
+    # a case registered after the meeting was planned: no case chosen reads the waiting cases again
+    late = y.connector("meetings.enqueue_case", {
+        "case_type": "Drøfting", "title": "Registrert etter planleggingen", "proposed_conclusion": "Drøftes.",
+        "community": VV}, "admin")["case_id"]
+    assert late not in rt.form_for(task).json_schema["properties"]["agenda_cases"]["items"]["enum"]
+    y.complete("build_agenda", "meeting", "sverre", {"agenda_cases": []})
+    task = y.task("meeting", "build_agenda", "sverre")
+    assert rt.form_for(task).json_schema["properties"]["agenda_cases"]["items"]["enum"] == sorted(
+        [grant_case, other, late])
     y.complete("build_agenda", "meeting", "sverre", {"agenda_cases": [other, grant_case]})
     # the chair (role `chair`, bound to the community) sends it back with a comment
     assert y.task("meeting", "approve_agenda", "kristin")

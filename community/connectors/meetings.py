@@ -12,9 +12,9 @@ Numbers are allocated per (committee, community, year) from ``case_counters`` wi
 ``INSERT ... ON CONFLICT DO UPDATE SET last = last + 1 RETURNING last`` (PostgreSQL; SQLite from 3.35):
 the counter row stays locked until the step's transaction ends, so concurrent steps never share a number.
 
-Meetings (``meetings.schedule``) get their cases in order (``meetings.add_to_agenda``); the first case
-added to an agenda brings the two standard cases before it ("Godkjenning av innkalling og saksliste",
-"Godkjenning av referat fra forrige møte"), as the notices of the secretariat have them.
+A meeting (``meetings.schedule``) is scheduled with the two standard cases ("Godkjenning av innkalling og
+saksliste", "Godkjenning av referat fra forrige møte") as its first cases and first numbers, as the notices
+of the secretariat have them; the waiting cases are placed after them in order (``meetings.add_to_agenda``).
 ``meetings.postpone`` takes a case off an agenda, to a later meeting or back to the waiting list.
 
 The meeting process (``bpmn/meetings/meeting.bpmn``) reads the cases waiting for its committee
@@ -486,6 +486,9 @@ def schedule(committee: str, starts_at: str, place: str = "", video_link: str = 
                       created_at=ctx.now())
     ctx.session.add(meeting)
     ctx.session.flush()
+    # the standard cases take the meeting's first numbers, before the waiting cases are placed (as in the seed)
+    _renumber(_standard_cases(ctx, meeting))
+    ctx.session.flush()
     return {"meeting_id": meeting.id, "committee": committee, "community": community,
             "starts_at": when.isoformat()}
 
@@ -523,7 +526,7 @@ def _standard_cases(ctx: StepContext, meeting: Meeting) -> list[MeetingCase]:
 
 def add_to_agenda(meeting_id: int, case_id: str, position: int = 0, *, ctx: StepContext) -> dict:
     """Put the case ``case_id`` (a number of the meeting's committee and community) on the meeting's agenda,
-    at ``position`` (1..; 0: last). The first case brings the two standard cases before it."""
+    at ``position`` (1..; 0: last). The standard cases open it (see :func:`schedule`)."""
     session = ctx.session
     meeting = _meeting(session, meeting_id)
     if meeting.status != "planned":
@@ -539,7 +542,7 @@ def add_to_agenda(meeting_id: int, case_id: str, position: int = 0, *, ctx: Step
         raise MeetingError(_("case %(number)s is on the agenda of meeting %(meeting)s: postpone it first",
                              number=case.case_number, meeting=case.meeting_id))
     cases = [c for c in agenda(session, meeting.id) if c.id != case.id]
-    if not cases:
+    if not cases:  # a meeting scheduled before its standard cases came with the scheduling
         cases = _standard_cases(ctx, meeting)
         attach_previous_minutes(session, meeting)
     position = int(position or 0)

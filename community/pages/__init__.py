@@ -10,14 +10,14 @@ from flask_babel import lazy_gettext as _
 from web.codes import add_code_groups
 from web.menu import MenuItem, add_menu_item
 
-from . import calls, codes, grants, meetings
+from . import calls, case_form, codes, grants, meetings  # noqa: F401 (case_form adds its routes to meetings.bp)
 
 
 def register(app: Flask) -> None:
     """Add the blueprints and their menu entries to ``app``."""
     app.register_blueprint(grants.bp)
     app.register_blueprint(calls.bp)
-    app.register_blueprint(meetings.bp)
+    app.register_blueprint(meetings.bp)  # with the case form and calendar of ``case_form``
     add_code_groups(app, codes.groups)
     add_menu_item(app, MenuItem("calls.overview", _("Open calls"), public=True))
     add_menu_item(app, MenuItem("grants.calls", _("Grants"),

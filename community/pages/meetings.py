@@ -24,11 +24,14 @@ from community.connectors.meetings import (
 from community.records import CaseAttachment, Document, Meeting, MeetingCase
 from engine import clock
 from engine.calendar import local_date
+from engine.models import User
 from web.auth import runtime
 
 from .grants import READERS
 
 bp = Blueprint("meetings", __name__, template_folder="templates")
+#: who may register a case (``/cases/new``): the secretariat, AU (who prepare the committees' matters), admins
+REGISTRARS = {"secretariat", "au", "admin"}
 #: how long a meeting lasts in the calendar file when nothing says otherwise
 MEETING_LENGTH = timedelta(hours=3)
 
@@ -180,7 +183,8 @@ def cases():
                                     MeetingCase.case_type.ilike(like)))
         rows = sorted(s.scalars(query), key=lambda c: (number_key(c.case_number), c.committee), reverse=True)
     return render_template("meetings/cases.html", cases=rows, q=q, committee=committee, status=status,
-                           waiting=waiting, committees=COMMITTEES, statuses=CASE_STATUSES)
+                           waiting=waiting, committees=COMMITTEES, statuses=CASE_STATUSES,
+                           may_register=bool(current_user.roles & REGISTRARS))
 
 
 @bp.get("/cases/<int:case_id>")
@@ -198,8 +202,11 @@ def case(case_id: int):
         held_in = s.get(Meeting, found.meeting_id) if found.meeting_id else None
         follow_ups = [f for f in list_follow_ups(s, local_date(clock.now()), [found.community], status="all")
                       if f["case_id"] == case_id]
+        handler = s.scalar(select(User.display_name).where(User.username == found.case_handler)) \
+            if found.case_handler else None
     return render_template("meetings/case.html", case=found, attachments=attachments, earlier=earlier,
-                           later=later, meeting=held_in, follow_ups=follow_ups)
+                           later=later, meeting=held_in, follow_ups=follow_ups,
+                           handler=handler or found.case_handler)
 
 
 def _follow_up_filters() -> dict:
