@@ -9,13 +9,17 @@ test_meeting_follow_ups.py); this test proves they join up into one cycle."""
 
 from __future__ import annotations
 
+import io
+
 from sqlalchemy import select
 
 from community.connectors.meetings import list_cases
-from community.records import CaseFollowUp, Meeting
+from community.records import CaseFollowUp, Meeting, MeetingCase
+from engine import accounts
 from engine.mail import dispatch_outbox
 from engine.models import OutboxMessage
 from tests.test_meeting_process import VV, _grant_case, _meetings
+from web import create_app
 
 
 def _mails(rt, subject: str) -> list[OutboxMessage]:
@@ -31,19 +35,31 @@ def _meeting(rt, meeting_id: int) -> Meeting:
         return meeting
 
 
-def _register_by_a_person(y) -> str:
-    """The secretariat registers a case for SSU as a person does (not a process)."""
-    return y.connector("meetings.enqueue_case", {
-        "case_type": "Drøfting", "title": "Revidert delavtale om utskrivning", "community": VV,
-        "proposed_conclusion": "Utkastet sendes på høring."}, "admin")["case_id"]
+def _register_by_a_person(y, db_engine) -> str:
+    """Sverre of the secretariat registers a case for SSU on the page /cases/new, with a file."""
+    with y.rt.session() as s:
+        accounts.set_password(s, "sverre", "passord-sverre")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": False,
+                      "DATABASE_URL": db_engine.url.render_as_string(hide_password=False)})
+    app.extensions["samflyt_runtime"] = y.rt
+    sverre = app.test_client()
+    assert sverre.post("/sign-in", data={"username": "sverre", "password": "passord-sverre"}).status_code == 302
+    response = sverre.post("/cases/new", content_type="multipart/form-data", data={
+        "committee": "SSU", "case_type": "Drøfting", "title": "Revidert delavtale om utskrivning",
+        "case_handler": "sverre", "background": "Arbeidsgruppen har levert et utkast.",
+        "proposed_conclusion": "Utkastet sendes på høring.",
+        "attachments": [(io.BytesIO(b"%PDF-1.4 utkast"), "Utkast delavtale.pdf")]})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with y.rt.Session() as s:
+        return s.scalar(select(MeetingCase.case_number).where(MeetingCase.title == "Revidert delavtale om utskrivning"))
 
 
-def test_a_whole_meeting_cycle(year, smtp):
+def test_a_whole_meeting_cycle(year, smtp, db_engine):
     y, rt = year, year.rt
     _meetings(rt)
     inbox, settings = smtp()
     grant_case, application_id = _grant_case(y)
-    person_case = _register_by_a_person(y)
+    person_case = _register_by_a_person(y, db_engine)
 
     # the agenda: both cases, after the two standard ones; the chair approves it
     y.start("committee_meeting", "sverre", ref="march")
