@@ -120,6 +120,8 @@ def _registry(state_only: bool):
 
 
 _STATE_REGISTRY = _registry(state_only=True)
+#: The converters specs and states are stored with, for whoever compares specs (a version migration).
+registry = _STATE_REGISTRY
 
 #: SpiffWorkflow's own serializer with spiff extensions, spec embedded: the benchmark floor and the
 #: form to compare our state size with.
