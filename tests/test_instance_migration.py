@@ -82,3 +82,123 @@ def test_a_hundred_running_instances_move_and_two_are_refused(rt, deploy):
     # run again: nothing left on version 1 but the refused one still running
     again = rt.migrate("case", 1, 2, "admin")
     assert [(o.instance_id, o.status) for o in again] == [(moved_on[1], "refused")]
+
+
+def test_only_admins_migrate_and_bad_requests_say_why(rt, deploy):
+    deploy({"case.bpmn": v1()})
+    first = rt.start("case", actor="admin")
+    with pytest.raises(NotAuthorisedError, match="admins only"):
+        rt.migrate("case", 1, 2, "ada")
+    with pytest.raises(NotFoundError, match="no version 2 of process 'case'"):
+        rt.migrate("case", 1, 2, "admin")
+    with pytest.raises(NotFoundError):
+        rt.migrate("nothing", 1, 2, "admin")
+    deploy({"case.bpmn": v2()})
+    with pytest.raises(SamflytError, match="on version 2 already"):
+        rt.migrate("case", 2, 2, "admin")
+    claimed = _task(rt, first, "prepare")
+    rt.claim(claimed, "admin")
+    other = rt.start("case", actor="admin")  # on version 2 already
+    outcomes = [o.as_json() for o in rt.migrate("case", 1, 2, "admin", instance_ids=[first, other, 999])]
+    assert [(o["instance_id"], o["status"]) for o in outcomes] == \
+        [(first, "migrated"), (other, "refused"), (999, "refused")]
+    assert outcomes[1]["reasons"] == ["not an active instance of 'case' version 1"]
+    # the open task is the same row, still claimed: nobody loses their place
+    with rt.Session() as s:
+        row = s.scalar(select(HumanTask).where(HumanTask.task_id == claimed))
+        assert (row.status, row.claimed_by) == ("open", "admin")
+        assert s.scalar(select(ProcessInstance.version_id).where(ProcessInstance.id == first)) == \
+            s.scalar(select(ProcessInstance.version_id).where(ProcessInstance.id == other))
+
+
+@pytest.fixture
+def cli(tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "engine.cli", "--db", db, *args], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=120)
+
+    return run
+
+
+def test_the_command_line_migrates_with_a_dry_run_first(cli, tmp_path):
+    for version, text in (("1", v1()), ("2", v2())):
+        (tmp_path / f"v{version}").mkdir()
+        (tmp_path / f"v{version}" / "case.bpmn").write_text(text)
+    assert cli("init-db").returncode == 0
+    assert cli("users", "add", "boss", "--role", "admin").returncode == 0
+    assert cli("users", "add", "ada", "--role", "applicant").returncode == 0
+    assert cli("deploy", str(tmp_path / "v1")).returncode == 0
+    ids = [json.loads(cli("--json", "start", "case").stdout)["id"] for _ in range(3)]
+    task = next(t["id"] for t in json.loads(cli("--json", "tasks", "--instance", str(ids[1])).stdout))
+    assert cli("complete", task, "--as", "boss").returncode == 0
+    assert cli("deploy", str(tmp_path / "v2")).returncode == 0
+
+    dry = cli("--json", "migrate", "case", "--from", "1", "--to", "2", "--dry-run", "--as", "boss")
+    assert dry.returncode == 0, dry.stderr
+    rows = json.loads(dry.stdout)
+    assert [(r["instance_id"], r["status"]) for r in rows] == \
+        [(ids[0], "would_migrate"), (ids[1], "refused"), (ids[2], "would_migrate")]
+    assert set(rows[0]) == {"instance_id", "status", "reasons"} and rows[1]["reasons"]
+    human = cli("migrate", "case", "--from", "1", "--to", "2", "--instance", str(ids[0]), "--as", "boss")
+    assert human.returncode == 0 and f"instance {ids[0]}  migrated" in human.stdout, human.stderr
+    assert json.loads(cli("--json", "instance", str(ids[0])).stdout)["version"] == 2
+    assert json.loads(cli("--json", "instance", str(ids[2])).stdout)["version"] == 1
+
+    refused = cli("migrate", "case", "--from", "1", "--to", "2", "--as", "ada")
+    assert refused.returncode != 0 and refused.stderr.startswith("error: ada may not migrate instances")
+    assert "Traceback" not in refused.stderr
+    bad = cli("migrate", "case", "--from", "x", "--to", "2")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    missing = cli("migrate", "case", "--from", "1", "--to", "7", "--as", "boss")
+    assert missing.returncode == 1 and "no version 7 of process 'case'" in missing.stderr
+    audit = json.loads(cli("--json", "audit", "--instance", str(ids[0])).stdout)
+    assert [e["actor"] for e in audit if e["action"] == "migrated"] == ["boss"]
+
+
+def test_the_admin_page_moves_instances_and_refuses_others(rt, deploy, db_engine):
+    from engine import accounts
+    from web import create_app
+
+    with rt.session() as s:
+        accounts.set_password(s, "admin", "passord-admin")
+        accounts.set_password(s, "ada", "passord-ada")
+    deploy({"case.bpmn": v1()})
+    ids = [rt.start("case", actor="admin") for _ in range(3)]
+    rt.complete(_task(rt, ids[2], "prepare"), "admin")
+    deploy({"case.bpmn": v2()})
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": False,
+                      "DATABASE_URL": db_engine.url.render_as_string(hide_password=False)})
+    app.extensions["samflyt_runtime"] = rt
+
+    def client(user: str):
+        c = app.test_client()
+        assert c.post("/sign-in", data={"username": user, "password": f"passord-{user}"}).status_code == 302
+        return c
+
+    form = {"process_id": "case", "from_version": "1", "to_version": "2", "instance_ids": ""}
+    applicant = client("ada")
+    assert applicant.post("/admin/migrate", data=form).status_code == 403
+    assert app.test_client().post("/admin/migrate", data=form).status_code == 302  # to sign-in
+    assert _version(rt, ids[0]) == 1
+
+    admin = client("admin")
+    page = admin.get("/admin").get_data(as_text=True)
+    assert 'action="/admin/migrate"' in page and 'for="m-from"' in page
+    trial = admin.post("/admin/migrate", data={**form, "dry_run": "true"})
+    text = trial.get_data(as_text=True)
+    assert trial.status_code == 200 and "Prøvekjøring" in text and "Ville blitt flyttet" in text
+    assert "Avvist" in text and "review" in text
+    assert _version(rt, ids[0]) == 1
+    done = admin.post("/admin/migrate", data={**form, "instance_ids": f"{ids[0]} {ids[2]}"})
+    text = done.get_data(as_text=True)
+    assert done.status_code == 200 and "Flyttet" in text
+    assert [_version(rt, i) for i in ids] == [2, 1, 1]
+    english = admin.post("/admin/migrate", data={**form, "dry_run": "true"}, headers={"Accept-Language": "en"})
+    assert "Would move" in english.get_data(as_text=True)
+    for bad in ({**form, "from_version": "en"}, {**form, "instance_ids": "1; DROP"}, {**form, "to_version": "9" * 30}):
+        response = admin.post("/admin/migrate", data=bad, follow_redirects=True)
+        assert response.status_code == 200 and "Oppgi prosessen" in response.get_data(as_text=True)
+    missing = admin.post("/admin/migrate", data={**form, "to_version": "5"}, follow_redirects=True)
+    assert "case" in missing.get_data(as_text=True) and missing.status_code == 200
