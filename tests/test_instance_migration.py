@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.errors import NotAuthorisedError, NotFoundError, SamflytError
-from engine.models import HumanTask, ProcessInstance
+from engine.models import HumanTask, ProcessInstance, ProcessVersion
+from engine.runtime import Runtime
+from engine.serialization import VERSION, VERSION_KEY
 from tests.bpmn_builder import chain, definitions, end, process, start, user_task
 
 
@@ -204,3 +207,62 @@ def test_the_admin_page_moves_instances_and_refuses_others(rt, deploy, db_engine
         assert response.status_code == 200 and "Oppgi prosessen" in response.get_data(as_text=True)
     missing = admin.post("/admin/migrate", data={**form, "to_version": "5"}, follow_redirects=True)
     assert "case" in missing.get_data(as_text=True) and missing.status_code == 200
+
+
+def test_stored_specs_and_states_carry_the_serializer_version(rt, deploy):
+    deploy({"case.bpmn": v1()})
+    instance_id = rt.start("case", actor="admin")
+    with rt.Session() as s:
+        row = s.get(ProcessInstance, instance_id)
+        spec_json = s.scalar(select(ProcessVersion.spec_json).where(ProcessVersion.id == row.version_id))
+        assert json.loads(row.state)[VERSION_KEY] == VERSION
+        assert json.loads(spec_json)[VERSION_KEY] == VERSION
+
+
+def _as_written_by_serializer_1_4(spec_json: str, state: str) -> tuple[str, str]:
+    """The version's specs and the instance's state as SpiffWorkflow 3.1 (serializer 1.4) wrote them.
+
+    Serializer 1.5 moved the events of an event-based gateway's branches onto the gateway, leaving the
+    catch events after it with no event of their own (``update_event_gateway_children``); under 1.4 each
+    catch event carried its own. The state's form did not change, only its version mark."""
+    specs = json.loads(spec_json)
+    task_specs = specs["spec"]["task_specs"]
+    gateway = task_specs["wait"]
+    assert task_specs["got_message"]["event_definition"]["typename"] == "NoneEventDefinition"
+    for name, definition in zip(gateway["outputs"], gateway["event_definition"]["event_definitions"], strict=True):
+        task_specs[name]["event_definition"] = definition
+    specs[VERSION_KEY] = "1.4"
+    old_state = json.loads(state)
+    old_state[VERSION_KEY] = "1.4"
+    return json.dumps(specs), json.dumps(old_state)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_state_written_by_an_older_serializer_loads_and_runs_after_the_upgrade(rt, deploy, cached):
+    """A process waiting at an event-based gateway, stored by serializer 1.4: read by today's SpiffWorkflow
+    (1.5), its specs and state are migrated together and the instance goes on; without the migration the
+    chosen branch's catch event would wait for a second message and the instance would never end."""
+    from tests.test_constructs_events import _event_gateway_bpmn
+
+    deploy({"evgw.bpmn": _event_gateway_bpmn()})
+    instance_id = rt.start("evgw", {"case": 1})
+    with rt.session() as s:
+        row = s.get(ProcessInstance, instance_id)
+        version = s.get(ProcessVersion, row.version_id)
+        version.spec_json, state = _as_written_by_serializer_1_4(version.spec_json, row.state)
+        s.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id).values(state=state))
+    runtime = rt if not cached else Runtime(rt.engine, connectors=rt.connectors)  # a process after the upgrade
+    workflow = runtime.load_workflow(instance_id)
+    assert workflow.spec.task_specs["got_message"].event_definition.__class__.__name__ == "NoneEventDefinition"
+    assert runtime.instance(instance_id).status == "waiting"
+    result = runtime.send_message("approve", {"ok": True})
+    assert (result.status, result.instance_id) == ("delivered", instance_id)
+    view = runtime.instance(instance_id)
+    assert (view.status, view.data["path"], view.data["approval"]) == ("completed", "message", {"ok": True})
+    with rt.Session() as s:  # written back by today's serializer; the version's specs stay as stored
+        assert json.loads(s.get(ProcessInstance, instance_id).state)[VERSION_KEY] == VERSION
+    # a new instance of the old version starts on the migrated specs and takes the timer branch
+    other = runtime.start("evgw", {"case": 2})
+    assert runtime.instance(other).timers
+    assert runtime.fire_due_timers(now=datetime.now(UTC) + timedelta(days=4)) == [other]
+    assert runtime.instance(other).data["path"] == "timer"
