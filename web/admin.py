@@ -1,6 +1,6 @@
 """Administration: deploy a bundle, models and versions, move running instances to another version,
-instances in error (retry), cancel an instance, waiting timers, users with their roles and organisations. Admins only; every action is audited by the
-runtime it calls."""
+instances in error (retry), cancel an instance, waiting timers, users with their roles and organisations.
+Admins only; every action is audited by the runtime it calls."""
 
 from __future__ import annotations
 
