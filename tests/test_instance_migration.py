@@ -266,3 +266,28 @@ def test_a_state_written_by_an_older_serializer_loads_and_runs_after_the_upgrade
     assert runtime.instance(other).timers
     assert runtime.fire_due_timers(now=datetime.now(UTC) + timedelta(days=4)) == [other]
     assert runtime.instance(other).data["path"] == "timer"
+
+
+def test_a_waiting_timer_keeps_its_due_time_and_leads_into_the_new_element(rt, deploy):
+    from engine import clock
+    from tests.bpmn_builder import catch_event, timer
+
+    def waiting(*after: str) -> str:
+        tasks = [user_task(name, name.title()) for name in after]
+        return definitions(process(
+            "wait", start(), catch_event("pause", timer("duration", "'P10D'")), *tasks, end(),
+            chain("start", "pause", *after, "end"), lanes={"Admin": list(after)}))
+
+    t0 = datetime(2030, 1, 15, 9, 0, tzinfo=UTC)
+    clock.set_now(t0)
+    deploy({"wait.bpmn": waiting("finish")})
+    instance_id = rt.start("wait", actor="admin")
+    assert [t["due_at"] for t in rt.instance(instance_id).timers] == [(t0 + timedelta(days=10)).isoformat()]
+    deploy({"wait.bpmn": waiting("inspect", "finish")})
+    clock.set_now(t0 + timedelta(days=3))
+    assert [o.status for o in rt.migrate("wait", 1, 2, "admin")] == ["migrated"]
+    view = rt.instance(instance_id)
+    assert (view.version, view.status) == (2, "waiting")
+    assert [t["due_at"] for t in view.timers] == [(t0 + timedelta(days=10)).isoformat()]  # not ten days from now
+    assert rt.fire_due_timers(now=t0 + timedelta(days=10)) == [instance_id]
+    assert [t.name for t in rt.tasks(instance_id=instance_id)] == ["inspect"]
