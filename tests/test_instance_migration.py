@@ -18,7 +18,7 @@ from engine.errors import NotAuthorisedError, NotFoundError, SamflytError
 from engine.models import HumanTask, ProcessInstance, ProcessVersion
 from engine.runtime import Runtime
 from engine.serialization import VERSION, VERSION_KEY
-from tests.bpmn_builder import chain, definitions, end, process, start, user_task
+from tests.bpmn_builder import call_activity, chain, definitions, end, process, script_task, start, user_task
 
 
 def v1() -> str:
@@ -291,3 +291,55 @@ def test_a_waiting_timer_keeps_its_due_time_and_leads_into_the_new_element(rt, d
     assert [t["due_at"] for t in view.timers] == [(t0 + timedelta(days=10)).isoformat()]  # not ten days from now
     assert rt.fire_due_timers(now=t0 + timedelta(days=10)) == [instance_id]
     assert [t.name for t in rt.tasks(instance_id=instance_id)] == ["inspect"]
+
+
+def _nested_calls() -> dict[str, str]:
+    return {
+        "a.bpmn": definitions(process(
+            "A", start("a_start"), call_activity("call_b", "B"), script_task("a_after", "trail = ['A done']"),
+            end("a_end"), chain("a_start", "call_b", "a_after", "a_end")), id="defs_a"),
+        "b.bpmn": definitions(process(
+            "B", start("b_start"), call_activity("call_c", "C"), end("b_end"),
+            chain("b_start", "call_c", "b_end")), id="defs_b"),
+        "c.bpmn": definitions(process(
+            "C", start("c_start"), user_task("c_task", "Answer"), end("c_end"),
+            chain("c_start", "c_task", "c_end")), id="defs_c"),
+    }
+
+
+def _constructs() -> dict[str, tuple[dict[str, str], str, dict]]:
+    """Diagrams with parts SpiffWorkflow keeps apart from the plain task tree: (files, process, start data)."""
+    from tests.test_constructs_events import _boundary_timer_bpmn, _event_gateway_bpmn
+    from tests.test_constructs_tasks import _mi_bpmn
+
+    return {
+        "multi-instance": ({"mip.bpmn": _mi_bpmn("mip", parallel=True)}, "mip", {"reviewers": ["knut", "mia"]}),
+        "boundary timer": ({"bt.bpmn": _boundary_timer_bpmn(interrupting=False)}, "bt", {}),
+        "event gateway": ({"evgw.bpmn": _event_gateway_bpmn()}, "evgw", {}),
+        "call activities two deep": (_nested_calls(), "A", {}),
+    }
+
+
+@pytest.mark.parametrize("construct", list(_constructs()))
+def test_an_unchanged_diagram_moves_every_construct_and_runs_on(rt, deploy, construct):
+    """A new version whose diagrams are the same (a comment added): nothing an instance reached changed, so
+    every instance moves, whatever it is doing, and goes on to its end on the new version."""
+    files, process_id, data = _constructs()[construct]
+    deploy(files)
+    instance_id = rt.start(process_id, data, actor="admin")
+    if construct == "multi-instance":  # one of the two reviews done, the other open
+        rt.complete(_task(rt, instance_id, "review"), "admin", {"score": 4})
+    before = rt.instance(instance_id)
+    assert deploy({name: text + "<!-- v2 -->\n" for name, text in files.items()})[0].version == 2
+    outcomes = rt.migrate(process_id, 1, 2, "admin")
+    assert [(o.instance_id, o.status, o.reasons) for o in outcomes] == [(instance_id, "migrated", [])]
+    after = rt.instance(instance_id)
+    assert after.version == 2
+    assert ([t.id for t in after.tasks], after.timers, after.status) == \
+        ([t.id for t in before.tasks], before.timers, before.status)
+    if construct == "event gateway":
+        assert rt.send_message("approve", {"ok": True}).instance_id == instance_id
+    for _ in range(3):
+        for task in rt.tasks(instance_id=instance_id):
+            rt.complete(task.id, "admin", {"score": 5})
+    assert rt.instance(instance_id).status == "completed"
