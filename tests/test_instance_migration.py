@@ -317,7 +317,19 @@ def _constructs() -> dict[str, tuple[dict[str, str], str, dict]]:
         "boundary timer": ({"bt.bpmn": _boundary_timer_bpmn(interrupting=False)}, "bt", {}),
         "event gateway": ({"evgw.bpmn": _event_gateway_bpmn()}, "evgw", {}),
         "call activities two deep": (_nested_calls(), "A", {}),
+        "event subprocess": ({"esi.bpmn": _event_subprocess()}, "esi", {}),
     }
+
+
+def _event_subprocess() -> str:
+    from tests.bpmn_builder import event_start, message, message_event, subprocess
+
+    return definitions(message("msg_abort", "abort"), process(
+        "esi", start(), user_task("work"), script_task("worked", "path = 'main'"), end(),
+        chain("start", "work", "worked", "end"),
+        subprocess("on_abort", event_start("abort_start", message_event("msg_abort", variable="abort")),
+                   script_task("aborting", "path = 'aborted'"), end("abort_end"),
+                   chain("abort_start", "aborting", "abort_end"), event=True)))
 
 
 @pytest.mark.parametrize("construct", list(_constructs()))
@@ -339,7 +351,26 @@ def test_an_unchanged_diagram_moves_every_construct_and_runs_on(rt, deploy, cons
         ([t.id for t in before.tasks], before.timers, before.status)
     if construct == "event gateway":
         assert rt.send_message("approve", {"ok": True}).instance_id == instance_id
+    if construct == "event subprocess":  # the event subprocess still listens on the new version
+        assert rt.send_message("abort", {"why": "withdrawn"}).instance_id == instance_id
+        assert rt.instance(instance_id).data["path"] == "aborted"
     for _ in range(3):
         for task in rt.tasks(instance_id=instance_id):
             rt.complete(task.id, "admin", {"score": 5})
+    assert rt.instance(instance_id).status == "completed"
+
+
+def test_an_instance_inside_a_called_process_the_new_version_lacks_is_refused(rt, deploy):
+    deploy(_nested_calls())
+    instance_id = rt.start("A", actor="admin")
+    v2 = _nested_calls()
+    v2["b.bpmn"] = v2["b.bpmn"].replace('calledElement="C"', 'calledElement="D"')
+    v2["c.bpmn"] = v2["c.bpmn"].replace('id="C"', 'id="D"')
+    deploy(v2)
+    [outcome] = rt.migrate("A", 1, 2, "admin")
+    assert outcome.status == "refused"
+    assert "the called process 'C' is missing from version 2" in outcome.reasons
+    assert any("'call_c' (STARTED) is changed" in r for r in outcome.reasons), outcome.reasons
+    assert rt.instance(instance_id).version == 1
+    rt.complete(_task(rt, instance_id, "c_task"), "admin")  # and it still runs on version 1
     assert rt.instance(instance_id).status == "completed"

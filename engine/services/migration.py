@@ -29,7 +29,7 @@ from sqlalchemy import select
 from .. import authz
 from ..errors import NotAuthorisedError, NotFoundError, SamflytError
 from ..models import ProcessInstance, ProcessModel, ProcessVersion
-from ..serialization import registry
+from ..serialization import dump_state, load_state, registry
 from ..spec_cache import CachedVersion
 from ..texts import Text, _, joined
 from ..unit_of_work import describe_error
@@ -180,11 +180,17 @@ class Migrations:
             if li.row.version_id != old_id or li.row.status not in ACTIVE:  # moved or ended meanwhile
                 return MigrationOutcome(instance_id, "refused", [self._not_on(process_id, from_version)])
             new = self.core.cache.get(unit.session, new_id)
-            reasons, diffs = why_not(li.workflow, new)
             versions = {"from_version": from_version, "to_version": new.version}
+            try:
+                reasons, diffs = why_not(li.workflow, new)
+            except Exception as exc:  # noqa: BLE001 - a construct SpiffWorkflow's diff cannot align
+                reasons, diffs = [_("the versions could not be compared: %(error)s", error=describe_error(exc))], {}
             if not reasons and not dry_run:
                 try:
                     move(li.workflow, new, diffs)
+                    # what is saved must load against the new specs (a task left on a spec the new version
+                    # lacks would not): proven here, before anything is written
+                    load_state(dump_state(li.workflow), new.spec, new.subprocess_specs, self.core.script_engine)
                 except Exception as exc:  # noqa: BLE001 - SpiffWorkflow could not re-predict the new diagram
                     del unit.loaded[instance_id]  # half-moved: neither saved nor kept warm
                     reasons = [_("the move failed: %(error)s", error=describe_error(exc))]
