@@ -251,6 +251,9 @@ def load_state(text: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, Bpm
     SpiffWorkflow's migrations read a state together with its specs."""
     dct = json.loads(text)
     version = dct.pop(VERSION_KEY, UNMARKED_VERSION)
+    if _key(version) > _key(VERSION):
+        raise SamflytError(f"the state was written by a later SpiffWorkflow serializer ({version}) than this "
+                           f"one ({VERSION}): upgrade SpiffWorkflow")
     if version != VERSION:
         if specs_text is None:
             raise SamflytError(f"a state of SpiffWorkflow serializer version {version} needs its stored specs "

@@ -374,3 +374,14 @@ def test_an_instance_inside_a_called_process_the_new_version_lacks_is_refused(rt
     assert rt.instance(instance_id).version == 1
     rt.complete(_task(rt, instance_id, "c_task"), "admin")  # and it still runs on version 1
     assert rt.instance(instance_id).status == "completed"
+
+
+def test_a_state_from_a_later_serializer_is_refused_with_a_clear_error(rt, deploy):
+    deploy({"case.bpmn": v1()})
+    instance_id = rt.start("case", actor="admin")
+    with rt.session() as s:
+        state = json.loads(s.get(ProcessInstance, instance_id).state)
+        state[VERSION_KEY] = "9.0"
+        s.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id).values(state=json.dumps(state)))
+    with pytest.raises(SamflytError, match=r"later SpiffWorkflow serializer \(9.0\)"):
+        rt.load_workflow(instance_id)
