@@ -385,3 +385,35 @@ def test_a_state_from_a_later_serializer_is_refused_with_a_clear_error(rt, deplo
         s.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id).values(state=json.dumps(state)))
     with pytest.raises(SamflytError, match=r"later SpiffWorkflow serializer \(9.0\)"):
         rt.load_workflow(instance_id)
+
+
+def test_a_move_that_fails_refuses_that_instance_only_and_leaves_it_whole(rt, deploy, monkeypatch):
+    """SpiffWorkflow failing half-way through one instance's move: that one is refused and audited, stays on
+    its version as it was (nothing of the half-move saved or kept in the warm workflow cache), the rest move."""
+    from engine.services import migration
+
+    warm = Runtime(rt.engine, connectors=rt.connectors)  # with the workflow cache a half-move could poison
+    deploy({"case.bpmn": v1()})
+    ids = [warm.start("case", actor="admin") for _ in range(3)]
+    deploy({"case.bpmn": v2()})
+    real, calls = migration.migrate_workflow, []
+
+    def failing_for_the_second(diff, workflow, spec, *args):
+        calls.append(workflow)
+        result = real(diff, workflow, spec, *args)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return result
+
+    monkeypatch.setattr(migration, "migrate_workflow", failing_for_the_second)
+    outcomes = warm.migrate("case", 1, 2, "admin")
+    assert [(o.instance_id, o.status) for o in outcomes] == [(ids[0], "migrated"), (ids[1], "refused"),
+                                                             (ids[2], "migrated")]
+    assert outcomes[1].reasons == ["the move failed: RuntimeError: boom"]
+    assert [e["details"]["reasons"] for e in warm.audit(ids[1]) if e["action"] == "migration_refused"] == \
+        [["the move failed: RuntimeError: boom"]]
+    assert warm.instance(ids[1]).version == 1
+    warm.complete(_task(warm, ids[1], "prepare"), "admin")
+    assert [t.name for t in warm.tasks(instance_id=ids[1])] == ["review"]  # version 1's path: no check
+    warm.complete(_task(warm, ids[0], "prepare"), "admin")
+    assert [t.name for t in warm.tasks(instance_id=ids[0])] == ["check"]
