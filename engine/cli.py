@@ -393,6 +393,31 @@ def retry(ctx: Context, instance_id: int, actor: str | None) -> None:
 
 
 @main.command()
+@click.argument("process_id")
+@click.option("--from", "from_version", type=click.IntRange(min=1), required=True, metavar="V",
+              help="The version the instances run on now.")
+@click.option("--to", "to_version", type=click.IntRange(min=1), required=True, metavar="W",
+              help="The version to move them to.")
+@click.option("--dry-run", is_flag=True, help="Say what would move and what not; change nothing.")
+@click.option("--instance", "instance_ids", type=click.IntRange(min=1), multiple=True, metavar="ID",
+              help="Only this instance (repeatable); default: every active instance on version V.")
+@click.option("--as", "actor", metavar="ADMIN", help="An admin; without it, whoever may write the database.")
+@pass_ctx
+def migrate(ctx: Context, process_id: str, from_version: int, to_version: int, dry_run: bool,
+            instance_ids: tuple[int, ...], actor: str | None) -> None:
+    """Move running instances of PROCESS_ID from version V to W; each one moves, or is refused with the reasons."""
+    outcomes = ctx.runtime.migrate(process_id, from_version, to_version, actor, dry_run=dry_run,
+                                   instance_ids=list(instance_ids) or None)
+    rows = [o.as_json() for o in outcomes]
+    lines = [f"instance {r['instance_id']}  {r['status']}" + (f": {'; '.join(r['reasons'])}" if r["reasons"] else "")
+             for r in rows]
+    counts = {status: sum(r["status"] == status for r in rows) for status in ("migrated", "would_migrate", "refused")}
+    lines.append(", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items() if n)
+                 or f"no active instances of {process_id} on version {from_version}")
+    ctx.emit(rows, "\n".join(lines))
+
+
+@main.command()
 @click.option("--instance", "instance_id", type=int)
 @pass_ctx
 def audit(ctx: Context, instance_id: int | None) -> None:

@@ -25,6 +25,7 @@ from .connectors import registry as default_connectors
 from .services.core import Core
 from .services.directory import Directory
 from .services.instances import Instances
+from .services.migration import Migrations
 from .services.reads import Reads
 from .services.repository import ModelRepository
 from .services.tasks import Tasks
@@ -57,6 +58,7 @@ class Runtime:
         self.task_service = Tasks(self.core)
         self.timer_service = Timers(self.core)
         self.reads = Reads(self.core)
+        self.migrations = Migrations(self.core)
         # the core's parts, as callers outside the runtime use them (pages query with rt.Session)
         self.engine = self.core.engine
         self.Session = self.core.Session
@@ -89,6 +91,9 @@ class Runtime:
     call_connector = _delegate("instances", Instances.call_connector)
     send_message = _delegate("instances", Instances.send_message)
     messages = _delegate("instances", Instances.messages)
+
+    # moving instances between versions
+    migrate = _delegate("migrations", Migrations.migrate)
 
     # human tasks
     why_not = _delegate("task_service", Tasks.why_not)

@@ -7,12 +7,20 @@ once at deploy time (:func:`dump_specs`) and keep instance rows to the workflow 
 
 Task data may contain :class:`~decimal.Decimal` (from a DMN table or a script) and dates; both are
 registered so they round-trip instead of breaking ``json.dumps``.
+
+Both the specs and every state carry the version of SpiffWorkflow's serializer that wrote them
+(``serializer_version``), so that after an upgrade of SpiffWorkflow they can be brought up to date. Its
+migrations are written for its own form -- one dict holding the state *and* the specs -- so an older state
+is joined with the specs as they were stored for its version, migrated as one, and restored against the
+current specs (:func:`load_state`); older specs are migrated on their own when they are read
+(:func:`load_specs`).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import uuid
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -28,6 +36,34 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from .errors import SamflytError
 
 VERSION_KEY = BpmnWorkflowSerializer.VERSION_KEY
+#: What wrote the specs and states stored before they said so: this project has required SpiffWorkflow 3.2
+#: (serializer 1.5) from its first schema, and its states always carried their version.
+UNMARKED_VERSION = "1.5"
+#: Migrations that run the following ones themselves (SpiffWorkflow chains 1.0 -> 1.1 -> 1.2 -> 1.3 in
+#: one call, and each later one is a single step).
+_CHAINED = {"1.0": "1.3", "1.1": "1.3", "1.2": "1.3"}
+
+
+def _key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def _after(version: str) -> str:
+    """The serializer version a state is at after SpiffWorkflow's migration from ``version``."""
+    if version in _CHAINED:
+        return _CHAINED[version]
+    later = sorted((v for v in [*MIGRATIONS, VERSION] if _key(v) > _key(version)), key=_key)
+    return later[0] if later else VERSION
+
+
+def _upgrade(dct: dict[str, Any], version: str, until: str = VERSION) -> None:
+    """Run SpiffWorkflow's migrations on a whole workflow dict (state and specs) from ``version`` to
+    ``until``, one step after another (SpiffWorkflow itself runs only the step from the version found)."""
+    while _key(version) < _key(until):
+        if version not in MIGRATIONS:
+            raise SamflytError(f"no migration from SpiffWorkflow serializer version {version}")
+        MIGRATIONS[version](dct)
+        version = _after(version)
 
 
 # Compact task records: short keys, defaults left out, parent derived from children. The tasks are
@@ -120,6 +156,8 @@ def _registry(state_only: bool):
 
 
 _STATE_REGISTRY = _registry(state_only=True)
+#: The converters specs and states are stored with, for whoever compares specs (a version migration).
+registry = _STATE_REGISTRY
 
 #: SpiffWorkflow's own serializer with spiff extensions, spec embedded: the benchmark floor and the
 #: form to compare our state size with.
@@ -143,14 +181,46 @@ def dump_specs(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpe
     return json.dumps({
         "spec": _STATE_REGISTRY.convert(spec),
         "subprocess_specs": {name: _STATE_REGISTRY.convert(s) for name, s in subprocess_specs.items()},
+        VERSION_KEY: VERSION,
     })
 
 
-def load_specs(text: str) -> tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]:
+def _upgrade_specs(specs: dict[str, Any], version: str, until: str = VERSION) -> dict[str, Any]:
+    """Specs stored by an older serializer, migrated to ``until``.
+
+    SpiffWorkflow's migrations change a spec through the tasks that use it (an element with no task in
+    the workflow is left as it was), so the specs are migrated inside a workflow that has one stand-in
+    task for each element of the top process."""
+    if _key(version) >= _key(until):
+        return specs
+    tasks = {}
+    for name in specs["spec"]["task_specs"]:
+        task_id = str(uuid.uuid4())
+        tasks[task_id] = {"id": task_id, "parent": None, "children": [], "last_state_change": 0, "state": 1,
+                          "task_spec": name, "triggered": False, "internal_data": {}, "data": {}, "delta": {},
+                          "typename": "Task"}
+    stand_in = {"spec": specs["spec"], "subprocess_specs": specs["subprocess_specs"], "tasks": tasks,
+                "root": next(iter(tasks), None), "subprocesses": {}, "data": {}, "correlations": {},
+                "last_task": None, "success": True, "completed": False, "bpmn_events": [],
+                "typename": "BpmnWorkflow"}
+    _upgrade(stand_in, version, until)
+    return {"spec": stand_in["spec"], "subprocess_specs": stand_in["subprocess_specs"]}
+
+
+def stored_specs(text: str) -> tuple[str, dict[str, Any]]:
+    """The serializer version stored specs were written by, and the specs as stored."""
     dct = json.loads(text)
+    return dct.pop(VERSION_KEY, UNMARKED_VERSION), dct
+
+
+def load_specs(text: str) -> tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec], str]:
+    """The specs of a deployed version, migrated first when an older serializer wrote them, and the
+    version of the serializer that wrote them."""
+    version, dct = stored_specs(text)
+    dct = _upgrade_specs(dct, version)
     spec = _STATE_REGISTRY.restore(dct["spec"])
     subs = {name: _STATE_REGISTRY.restore(s) for name, s in dct["subprocess_specs"].items()}
-    return spec, subs
+    return spec, subs, version
 
 
 class UnstorableDataError(SamflytError):
@@ -173,12 +243,32 @@ def dump_state(workflow: BpmnWorkflow) -> str:
 
 
 def load_state(text: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],
-               script_engine) -> BpmnWorkflow:
+               script_engine, specs_text: str | None = None) -> BpmnWorkflow:
+    """Restore a state against the (current) specs of its version.
+
+    A state an older serializer wrote is migrated first, joined with its version's specs as they were
+    stored (``specs_text``, brought to the state's serializer version if they are older still), since
+    SpiffWorkflow's migrations read a state together with its specs."""
     dct = json.loads(text)
-    version = dct.pop(VERSION_KEY, VERSION)
-    if version in MIGRATIONS:  # pragma: no cover - no older states exist yet
-        _unpack(dct, _STATE_REGISTRY)
-        MIGRATIONS[version](dct)
+    version = dct.pop(VERSION_KEY, UNMARKED_VERSION)
+    if _key(version) > _key(VERSION):
+        raise SamflytError(f"the state was written by a later SpiffWorkflow serializer ({version}) than this "
+                           f"one ({VERSION}): upgrade SpiffWorkflow")
+    if version != VERSION:
+        if specs_text is None:
+            raise SamflytError(f"a state of SpiffWorkflow serializer version {version} needs its stored specs "
+                               "to be migrated")
+        spec_version, specs = stored_specs(specs_text)
+        if _key(spec_version) > _key(version):
+            raise SamflytError(f"a state of serializer version {version} with specs of a later version "
+                               f"({spec_version}) cannot be migrated")
+        specs = _upgrade_specs(specs, spec_version, until=version)
+        for part in (dct, *dct.get("subprocesses", {}).values()):
+            if isinstance(part["tasks"], list):
+                part["tasks"] = _unpack_tasks(part["tasks"])
+        dct.update(spec=specs["spec"], subprocess_specs=specs["subprocess_specs"])
+        _upgrade(dct, version)
+        del dct["spec"], dct["subprocess_specs"]
     workflow = _STATE_REGISTRY.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
     workflow.script_engine = script_engine
     return workflow

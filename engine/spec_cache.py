@@ -23,7 +23,7 @@ from .bpmn_loader import FORM_PROPERTIES, find_file, find_path, stored_files
 from .errors import NotFoundError
 from .forms import Form, build_form
 from .models import ProcessModel, ProcessVersion
-from .serialization import load_specs
+from .serialization import VERSION, load_specs
 
 
 @dataclass
@@ -41,6 +41,9 @@ class CachedVersion:
     spec: BpmnProcessSpec
     subprocess_specs: dict[str, BpmnProcessSpec]
     files: dict[str, str]
+    #: the specs as stored, kept only when an older SpiffWorkflow serializer wrote them: the states of
+    #: that time are migrated together with them (:func:`engine.serialization.load_state`)
+    specs_text: str | None = None
     _forms: dict[str, Form] = field(default_factory=dict)
     _properties: dict[str, list[str]] = field(default_factory=dict)
     _fields: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -171,11 +174,12 @@ class SpecCache:
                               .where(ProcessVersion.id == version_id)).one_or_none()
         if row is None:
             raise NotFoundError(f"process version {version_id} does not exist")
-        spec, subs = load_specs(row.spec_json)
+        spec, subs, serializer_version = load_specs(row.spec_json)
         for process_spec in (spec, *subs.values()):
             prepare_event_subprocesses(process_spec)
         cached = CachedVersion(version_id, row.process_id, row.version, spec, subs,
-                               stored_files(session, row.files_json, row.file_hashes))
+                               stored_files(session, row.files_json, row.file_hashes),
+                               None if serializer_version == VERSION else row.spec_json)
         if not self.enabled:
             return cached
         with self._lock:

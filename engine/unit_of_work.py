@@ -355,7 +355,8 @@ class Unit:
         version = self.rt.cache.get(self.session, row.version_id)
         workflow = self.rt.workflows.take(row.id, row.lock_version)
         if workflow is None:
-            workflow = load_state(row.state, version.spec, version.subprocess_specs, self.rt.script_engine)
+            workflow = load_state(row.state, version.spec, version.subprocess_specs, self.rt.script_engine,
+                                  version.specs_text)
         catch_points = bool(message_catch_points(workflow))
         loaded = Loaded(row, workflow, version, waited=bool(waiting_event_tasks(workflow)) or catch_points,
                         had_message_waits=catch_points, had_open_tasks=row.status != "waiting")

@@ -1,6 +1,6 @@
-"""Administration: deploy a bundle, models and versions, instances in error (retry), cancel an instance,
-waiting timers, users with their roles and organisations. Admins only; every action is audited by the
-runtime it calls."""
+"""Administration: deploy a bundle, models and versions, move running instances to another version,
+instances in error (retry), cancel an instance, waiting timers, users with their roles and organisations.
+Admins only; every action is audited by the runtime it calls."""
 
 from __future__ import annotations
 
@@ -68,6 +68,32 @@ def deploy():
         flash(_("%(process)s version %(version)s: %(what)s", process=r.process_id, version=r.version,
                 what=_("deployed") if r.created else _("unchanged")))
     return redirect(url_for("admin.overview"))
+
+
+@bp.post("/migrate")
+def migrate():
+    """Move a process's running instances from one version to another (or say what would move, with the
+    dry-run box ticked): a table of each instance's outcome and the reasons for each refusal."""
+    process_id = request.form.get("process_id", "").strip()
+    numbers = {}
+    for name in ("from_version", "to_version"):
+        text = request.form.get(name, "").strip()
+        numbers[name] = int(text) if text.isdigit() and 0 < len(text) <= 9 else None
+    ids_text = request.form.get("instance_ids", "").replace(",", " ").split()
+    if not process_id or None in numbers.values() or any(not (p.isdigit() and len(p) <= 18) for p in ids_text):
+        flash(_("Give the process, the version to move from and the version to move to (whole numbers), and "
+                "instance numbers separated by spaces if only some should move."), "error")
+        return redirect(url_for("admin.overview"))
+    dry_run = request.form.get("dry_run") == "true"
+    try:
+        outcomes = runtime().migrate(process_id, numbers["from_version"], numbers["to_version"],
+                                     current_user.username, dry_run=dry_run,
+                                     instance_ids=[int(p) for p in ids_text] or None)
+    except SamflytError as exc:
+        flash(translate(exc.text), "error")
+        return redirect(url_for("admin.overview"))
+    return render_template("admin_migration.html", outcomes=outcomes, process_id=process_id, dry_run=dry_run,
+                           **numbers)
 
 
 @bp.post("/instances/<int:instance_id>/retry")

@@ -4,6 +4,7 @@
 * :mod:`.repository` -- the model repository: deploy, names, latest versions, what people may start;
 * :mod:`.instances` -- start, cancel, retry, messages, connectors run by an operator;
 * :mod:`.tasks` -- human tasks: permissions, claim, reassign, forms, complete;
+* :mod:`.migration` -- moving running instances to another version of their process;
 * :mod:`.timers` -- firing due timers across schedulers;
 * :mod:`.reads` -- read models for pages and the CLI.
 

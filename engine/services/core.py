@@ -150,4 +150,5 @@ class Core:
             if row is None:
                 raise NotFoundError(_("instance %(instance)s does not exist", instance=instance_id))
             version = self.cache.get(s, row.version_id)
-            return load_state(row.state, version.spec, version.subprocess_specs, self.script_engine)
+            return load_state(row.state, version.spec, version.subprocess_specs, self.script_engine,
+                              version.specs_text)
