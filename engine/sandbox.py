@@ -147,6 +147,19 @@ def _apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 _MISSING = object()
 
+
+def _hasattr(obj: Any, name: str) -> bool:
+    return safer_getattr(obj, name, _MISSING) is not _MISSING
+
+
+def _locals() -> dict[str, Any]:
+    """``locals()`` in a script: a copy of its namespace without the sandbox's own names, so the idiom
+    ``locals().get('field')`` (is the field in the data yet?) works and nothing reached through it leads
+    to the builtins or the guards."""
+    return {name: value for name, value in sys._getframe(1).f_locals.items()
+            if not name.startswith("_") and not is_sandbox_value(value)}
+
+
 #: Exceptions a script may catch but not raise past the engine's error handling (they are not ``Exception``).
 _PROCESS_EXITS = ("SystemExit", "KeyboardInterrupt", "GeneratorExit", "BaseException")
 
@@ -157,7 +170,7 @@ SAFE_BUILTINS: dict[str, Any] = {
     "list": list, "dict": dict, "set": set, "frozenset": frozenset, "sum": sum, "min": min, "max": max,
     "any": any, "all": all, "enumerate": enumerate, "map": map, "filter": filter, "reversed": reversed,
     "sorted": sorted, "zip": zip, "tuple": tuple, "bytes": bytes, "format": format, "iter": iter, "next": next,
-    "range": _range, "getattr": safer_getattr, "hasattr": lambda o, n: safer_getattr(o, n, _MISSING) is not _MISSING,
+    "range": _range, "locals": _locals, "getattr": safer_getattr, "hasattr": _hasattr,
     "__import__": _guarded_import,
 }
 

@@ -75,9 +75,11 @@ def test_sandbox_runs_ordinary_scripts_and_allowed_imports():
     env.execute("import math\nfrom statistics import mean\nfrom decimal import Decimal\n"
                 "total = sum(i['n'] for i in items)\nroot = math.sqrt(4)\navg = mean([1, 3])\n"
                 "d['k'].append(double(total))\ncount = 0\nfor a, b in [(1, 2), (3, 4)]:\n    count += a * b\n"
-                "label = f'{total} items'\nfirst = dict.fromkeys(['x', 'x', 'y'])\nprice = Decimal('1.5')",
+                "label = f'{total} items'\nfirst = dict.fromkeys(['x', 'x', 'y'])\nprice = Decimal('1.5')\n"
+                "days = int(locals().get('days') or 7)\nhidden = [k for k in locals() if k.startswith('_')]",
                 data)
     assert data["total"] == 3 and data["root"] == 2.0 and data["avg"] == 2 and data["d"] == {"k": [1, 6]}
+    assert data["days"] == 7 and data["hidden"] == []
     assert data["count"] == 14 and data["label"] == "3 items" and list(data["first"]) == ["x", "y"]
     assert "math" not in data and "mean" not in data and "double" not in data  # helpers are not data
     assert not any(k.startswith("_") for k in data)
