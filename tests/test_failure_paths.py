@@ -252,3 +252,35 @@ def test_cli_json_output_survives_print_and_failures_are_one_line(tmp_path: Path
     shown = json.loads(run("--json", "instance", str(instance["id"])).stdout)
     assert shown["status"] == "error" and "not allowed" in shown["error"]["message"]
     assert "Traceback" not in done.stderr
+
+
+# -- the web UI
+
+def test_web_shows_a_failed_step_as_a_conflict_and_a_failed_next_step_as_such(rt, deploy, monkeypatch):
+    from engine import accounts
+    from web import create_app
+
+    deploy(_bundle("checked = True"))
+    deploy(_bundle("import os", pid="q"))
+    with rt.session() as s:
+        accounts.set_password(s, "ada", "passord-ada")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": False,
+                      "DATABASE_URL": rt.engine.url.render_as_string(hide_password=False)})
+    app.extensions["samflyt_runtime"] = rt
+    client = app.test_client()
+    assert client.post("/sign-in", data={"username": "ada", "password": "passord-ada"}).status_code == 302
+
+    iid = rt.start("p", actor="ada")
+    task = _task(rt, iid, "a")
+    monkeypatch.setattr(Unit, "_sync_timers", lambda self, li: 1 / 0)
+    page = client.post(f"/tasks/{task.id}", data={"_action": "complete"})
+    assert page.status_code == 409, page.data
+    assert "Saken kunne ikke gå videre fra denne oppgaven" in page.get_data(as_text=True)
+    assert rt.instance(iid).status == "error"
+    monkeypatch.undo()
+
+    other = rt.start("q", actor="ada")
+    done = client.post(f"/tasks/{_task(rt, other, 'a').id}", data={"_action": "complete"}, follow_redirects=True)
+    assert done.status_code == 200
+    assert "neste steg i saken feilet" in done.get_data(as_text=True)
+    assert rt.instance(other).status == "error"
