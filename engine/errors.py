@@ -113,3 +113,8 @@ class StepFailedError(ConflictError):
     the audit log. A conflict, not a crash: the request was valid, the case cannot take it now."""
 
     code = "step_failed"
+
+    def __init__(self, message: Any, instances: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        #: the instances put in ``error`` for it (none when the failure came before any step)
+        self.instances = instances

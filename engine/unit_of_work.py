@@ -465,6 +465,29 @@ class Unit:
             self.outbox.append((li.row.id, event))
         return True
 
+    def fire_due_timers(self, li: Loaded, actor: str | None, **details: Any) -> bool:
+        """Advance ``li`` with the timers due by the engine clock fired, auditing each that fired.
+
+        For a step that finds a timer due before it (a submission that lost the race against a boundary
+        timer): the scheduler skips an instance a user's step holds, so the step fires the timer itself,
+        and every fire is in the audit log whoever fires it (``fired_by`` names the user's step).
+        """
+        now = clock.now()
+        due = []
+        for task in waiting_event_tasks(li.workflow):
+            if any(isinstance(d, TimerEventDefinition) for d in event_parts(task.task_spec.event_definition)):
+                when = timer_due(task)
+                if when is not None and when[1] <= now:
+                    due.append((task, timer_element(task), when[1]))
+        if not self.advance(li, refresh_timers=True, actor=actor):
+            return False
+        for task, element, due_at in due:
+            again = timer_due(task) if task.state == TaskState.WAITING else None  # a cycle's next round
+            if task.state not in (TaskState.WAITING, TaskState.CANCELLED) or (again is not None and again[1] != due_at):
+                self.audit("timer_fired", SYSTEM, li.row.id, str(task.id), element=element,
+                           due_at=due_at.isoformat(), fired_at=now.isoformat(), **details)
+        return True
+
     # -- messages
     def deliver(self, name: str, payload: dict[str, Any], given: dict[str, Any] | None,
                 sender: int | None, actor: str | None, to: int | None = None) -> MessageResult:

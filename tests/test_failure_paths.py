@@ -284,3 +284,79 @@ def test_web_shows_a_failed_step_as_a_conflict_and_a_failed_next_step_as_such(rt
     assert done.status_code == 200
     assert "neste steg i saken feilet" in done.get_data(as_text=True)
     assert rt.instance(other).status == "error"
+
+
+# -- a timer that fires during a user's step (issue 15, point 6)
+
+def _deploy_deadline(deploy) -> None:
+    from tests.bpmn_builder import boundary_event, timer
+
+    deploy({"deadline.bpmn": definitions(process(
+        "deadline", start(), user_task("work"), boundary_event("late", "work", timer("duration", "'PT1H'")),
+        user_task("chase"), end(), end("e_late"),
+        chain("start", "work", "end"), chain("late", "chase", "e_late")), id="defs_deadline")})
+
+
+def _fired(rt, iid: int) -> list[dict]:
+    return [e for e in rt.audit(iid) if e["action"] == "timer_fired"]
+
+
+def test_a_timer_fired_by_a_users_step_is_audited(rt, deploy):
+    from datetime import UTC, datetime, timedelta
+
+    from engine import clock
+    from engine.errors import TaskNotOpenError
+
+    _deploy_deadline(deploy)
+    t0 = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)
+    with clock.frozen_at(t0):
+        iid = rt.start("deadline", actor="ada")
+    work = _task(rt, iid, "work")
+    with clock.frozen_at(t0 + timedelta(hours=2)), pytest.raises(TaskNotOpenError):
+        rt.complete(work.id, "ada", {"done": True})  # the timer was due first: it wins, and says so
+    fired = _fired(rt, iid)
+    assert [(e["details"]["element"], e["details"]["fired_by"]) for e in fired] == [("late", "ada")]
+    assert _open_tasks(rt, iid) == ["chase"]
+    assert rt.fire_due_timers(t0 + timedelta(hours=3)) == [] and len(_fired(rt, iid)) == 1
+
+
+def test_every_fire_in_a_race_between_submission_and_scheduler_is_audited_once(rt, deploy):
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from engine import clock
+    from engine.errors import SamflytError
+
+    _deploy_deadline(deploy)
+    t0 = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)
+    with clock.frozen_at(t0):
+        instances = [rt.start("deadline", actor="ada") for _ in range(8)]
+    tasks = {iid: _task(rt, iid, "work").id for iid in instances}
+    later = t0 + timedelta(hours=2)
+    outcomes: list[str] = []
+    for iid in instances:
+        barrier = threading.Barrier(2)
+
+        def submit(iid: int = iid, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                with clock.frozen_at(later):
+                    rt.complete(tasks[iid], "ada", {"done": True})
+                outcomes.append("completed")  # cannot be: the timer was due before the submission
+            except SamflytError as exc:
+                outcomes.append(exc.code)
+
+        def schedule(barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            rt.fire_due_timers(later)
+
+        threads = [threading.Thread(target=submit), threading.Thread(target=schedule)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    rt.fire_due_timers(later)  # whatever a busy database left for the next pass
+    assert len(outcomes) == len(instances) and "completed" not in outcomes, outcomes
+    for iid in instances:
+        assert len(_fired(rt, iid)) == 1, rt.audit(iid)
+        assert _open_tasks(rt, iid) == ["chase"]

@@ -163,7 +163,8 @@ class Core:
         if recorded:
             raise StepFailedError(_("the step failed and was stopped: %(error)s; instance %(instances)s is in "
                                     "error for an admin to retry; what you submitted is kept in the audit log",
-                                    error=message, instances=", ".join(map(str, recorded)))) from None
+                                    error=message, instances=", ".join(map(str, recorded))),
+                                  instances=tuple(recorded)) from None
         raise StepFailedError(_("the step failed and was stopped, nothing was changed: %(error)s",
                                 error=message)) from None
 
