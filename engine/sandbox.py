@@ -70,13 +70,21 @@ def time_limit() -> float:
     return value if value > 0 else DEFAULT_TIME_LIMIT
 
 
+#: Attributes of allowed modules a script does not get: the decimal context is per thread (a context
+#: variable), so setting it, or changing the template contexts, would change how the engine's own
+#: money arithmetic rounds in that worker for every later request.
+HIDDEN = {"decimal": {"getcontext", "setcontext", "localcontext", "DefaultContext", "BasicContext",
+                      "ExtendedContext"}}
+
+
 class ModuleView:
     """A read-only view of an allowed module: its public attributes that are not modules themselves."""
 
     def __init__(self, module: ModuleType) -> None:
+        hidden = HIDDEN.get(module.__name__, set())
         for name in dir(module):
             value = getattr(module, name)
-            if not name.startswith("_") and not isinstance(value, ModuleType):
+            if not name.startswith("_") and not isinstance(value, ModuleType) and name not in hidden:
                 object.__setattr__(self, name, value)
         object.__setattr__(self, "_name", module.__name__)
 

@@ -63,6 +63,8 @@ def _open_tasks(rt, iid: int) -> list[str]:
     ("x = '{0.__class__}'.format(1)", "not safe"),
     ("raise SystemExit(1)", "'SystemExit' is not defined"),
     ("import math\nmath.pi = 3", "attribute-less object"),
+    ("from decimal import setcontext", "setcontext"),
+    ("import decimal\nc = decimal.getcontext()", "has no attribute 'getcontext'"),
 ])
 def test_sandbox_refuses_what_leads_out_of_it(script, refusal):
     with pytest.raises(Exception, match=refusal.replace("(", r"\(").replace(")", r"\)")):
