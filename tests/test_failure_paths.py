@@ -362,3 +362,20 @@ def test_every_fire_in_a_race_between_submission_and_scheduler_is_audited_once(r
     for iid in instances:
         assert len(_fired(rt, iid)) == 1, rt.audit(iid)
         assert _open_tasks(rt, iid) == ["chase"]
+
+
+def test_a_dmn_table_that_never_ends_is_stopped_by_the_time_limit(rt, deploy, monkeypatch):
+    from tests.bpmn_builder import business_rule_task, dmn_table
+
+    monkeypatch.setenv("SAMFLYT_SCRIPT_TIME_LIMIT", "0.3")
+    deploy({"d.bpmn": definitions(process(
+        "d", start(), user_task("a"), business_rule_task("decide", "level"), user_task("b"), end(),
+        chain("start", "a", "decide", "b", "end")), id="defs_d"),
+        "level.dmn": dmn_table("level", inputs=[("sum(x * y for x in range(10**7) for y in range(10**7))", "integer")],
+                               outputs=[("level", "string")], rules=[(["> 0"], ['"any"'])])})
+    iid = rt.start("d", actor="ada")
+    began = time.monotonic()
+    assert rt.complete(_task(rt, iid, "a").id, "ada", {}).status == "error"
+    assert time.monotonic() - began < 10
+    row = rt.instance(iid)
+    assert row.error["element"] == "decide" and "time limit of 0.3 s" in row.error["message"]
