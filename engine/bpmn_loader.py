@@ -42,6 +42,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from . import sandbox
 from .connectors import ConnectorRegistry
 from .errors import DeployError, NotFoundError
 from .forms import FormDefinitionError, build_form
@@ -230,6 +231,14 @@ def _check_task_specs(spec: BpmnProcessSpec, files: dict[str, str], connectors: 
             known = ", ".join(connectors.names()) or "none registered"
             raise DeployError(f"unknown connector '{ts.operation_name}' (known: {known})",
                               file=file_name, element=ts.bpmn_id)
+        for kind in ("script", "prescript", "postscript"):  # refused now rather than when the step runs
+            source = getattr(ts, kind, None)
+            if isinstance(source, str) and source.strip():
+                try:
+                    sandbox.compile_script(source)
+                except SyntaxError as exc:
+                    raise DeployError(f"the {kind} is not allowed in the script sandbox: {exc}",
+                                      file=file_name, element=ts.bpmn_id) from None
         props = (getattr(ts, "extensions", None) or {}).get("properties", {})
         schema_name, ui_name = (props.get(p) for p in FORM_PROPERTIES)
         if schema_name:

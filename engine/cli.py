@@ -100,8 +100,11 @@ class SamflytGroup(click.Group):
             sys.exit(exc.exit_code if exc.exit_code else 1)
         except DBAPIError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else exc.__class__.__name__
-            click.echo(f"error: database: {reason} (is the database reachable and initialised? "
-                       "run `samflyt init-db`)", err=True)
+            if "locked" in reason:  # SQLite's one writer is busy: a long step, not a missing database
+                hint = "another step is writing; try again"
+            else:
+                hint = "is the database reachable and initialised? run `samflyt init-db`"
+            click.echo(f"error: database: {reason} ({hint})", err=True)
             sys.exit(2)
 
 

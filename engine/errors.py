@@ -115,3 +115,16 @@ class InstanceStateError(SamflytError):
     """The instance is not in a state that allows this action (e.g. retry of a running instance)."""
 
     code = "instance_state"
+
+
+class StepFailedError(ConflictError):
+    """A step failed in a way nobody foresaw (a bug, data the database refused): its writes were rolled
+    back, the instance was put in ``error`` for an admin to ``retry``, and what the user submitted is in
+    the audit log. A conflict, not a crash: the request was valid, the case cannot take it now."""
+
+    code = "step_failed"
+
+    def __init__(self, message: Any, instances: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        #: the instances put in ``error`` for it (none when the failure came before any step)
+        self.instances = instances

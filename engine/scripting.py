@@ -1,7 +1,9 @@
 """The script environment for BPMN script tasks, expressions and service tasks.
 
-Script tasks run Python through ``exec``: that is *trusted code*, which is why only admins may deploy
-models. Scripts and expressions see the task data plus this documented, limited set of globals:
+Scripts, conditions and DMN expressions run in the restricted environment of :mod:`engine.sandbox`
+(RestrictedPython, an allow-list of builtins and imports, a time limit, ``print`` to the log): whoever
+deploys a bundle must not get to run arbitrary code on the server. Scripts and expressions see the task
+data plus this documented, limited set of globals:
 
 * ``datetime``, ``date``, ``timedelta``, ``timezone``, ``Decimal`` -- the standard types;
 * ``now()`` -- the engine clock (aware UTC datetime), ``today()`` -- today's date in Norway;
@@ -24,9 +26,9 @@ from typing import Any
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
-from . import calendar, clock
+from . import calendar, clock, sandbox
 from .connectors import ConnectorRegistry, StepContext
-from .serialization import dumps
+from .serialization import check_storable, dumps
 
 _EXTRA_GLOBALS: dict[str, Any] = {}
 
@@ -56,10 +58,50 @@ def _today() -> date:
 current_step: ContextVar[Callable[[Any], StepContext] | None] = ContextVar("samflyt_current_step", default=None)
 
 
+#: The instance whose step runs in this thread (set by the unit of work), for the script log.
+current_instance: ContextVar[int | None] = ContextVar("samflyt_current_instance", default=None)
+
+
+def _element_of(task: Any) -> str | None:
+    spec = getattr(task, "task_spec", None)
+    return (spec.bpmn_id or spec.name) if spec is not None else None
+
+
 def _step_context(task: Any) -> StepContext | None:
     """The context of the step running in this thread (its unit opens the step's savepoint), if any."""
     step = current_step.get()
     return step(task) if step is not None else None
+
+
+class SandboxEnvironment(TaskDataEnvironment):
+    """SpiffWorkflow's task-data environment, with scripts and expressions compiled and run restricted.
+
+    As in SpiffWorkflow, a script runs with the task data as its namespace, and what it leaves there
+    (less the helpers, functions, imported modules) is the task's new data.
+    """
+
+    def evaluate(self, expression, context, external_context=None):  # type: ignore[no-untyped-def]
+        code = sandbox.compile_expression(expression)
+        names = {**self.globals, **(external_context or {}), **context}
+        with sandbox.timed():
+            return eval(code, sandbox.restricted_globals(names))  # noqa: S307 - restricted code
+
+    def execute(self, script, context, external_context=None):  # type: ignore[no-untyped-def]
+        self.check_for_overwrite(context, external_context or {})
+        code = sandbox.compile_script(script)
+        context.update(sandbox.restricted_globals({**self.globals, **(external_context or {})}))
+        try:
+            with sandbox.timed():
+                exec(code, context)  # noqa: S102 - restricted code
+        finally:
+            self._remove_globals_and_functions_from_context(context, external_context)
+        check_storable(context)
+        return True
+
+    def _remove_globals_and_functions_from_context(self, context, external_context=None):  # type: ignore[no-untyped-def]
+        super()._remove_globals_and_functions_from_context(context, external_context)
+        for key in [k for k, v in context.items() if k in sandbox.GUARDS or sandbox.is_sandbox_value(v)]:
+            context.pop(key)
 
 
 class SamflytScriptEngine(PythonScriptEngine):
@@ -73,10 +115,25 @@ class SamflytScriptEngine(PythonScriptEngine):
             **calendar.SCRIPT_HELPERS,
         }
         env_globals.update(_EXTRA_GLOBALS)
-        super().__init__(environment=TaskDataEnvironment(env_globals))
+        super().__init__(environment=SandboxEnvironment(env_globals))
+
+    def evaluate(self, task, expression, external_context=None):  # type: ignore[no-untyped-def]
+        token = sandbox.running.set((current_instance.get(), _element_of(task)))
+        try:
+            return super().evaluate(task, expression, external_context)
+        finally:
+            sandbox.running.reset(token)
+
+    def execute(self, task, script, external_context=None):  # type: ignore[no-untyped-def]
+        token = sandbox.running.set((current_instance.get(), _element_of(task)))
+        try:
+            return super().execute(task, script, external_context)
+        finally:
+            sandbox.running.reset(token)
 
     def _call_connector(self, name: str, **params: Any) -> Any:
-        return self.connectors.call(name, params, _step_context(None))
+        with sandbox.untimed():  # trusted code: its own timeouts, not the script's
+            return self.connectors.call(name, params, _step_context(None))
 
     def call_service(self, task, operation_name: str, operation_params: dict[str, Any], **_: Any) -> str:
         """Run a service task: call the connector; SpiffWorkflow expects the result as JSON text."""

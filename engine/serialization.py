@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -227,6 +228,50 @@ class UnstorableDataError(SamflytError):
     """Task data holds a value that cannot be stored (and would not come back as itself)."""
 
 
+_STORABLE_HINT = "use strings, numbers, lists, dicts, dates or Decimal; no NaN or infinity"
+DEFAULT_MAX_DATA_BYTES = 10_000_000
+
+
+def max_data_bytes() -> int:
+    """The most JSON text a script may leave as task data (``SAMFLYT_MAX_DATA_BYTES``, default 10 MB):
+    more is a runaway script, and every later step would load, copy and write it again."""
+    try:
+        value = int(os.environ.get("SAMFLYT_MAX_DATA_BYTES", DEFAULT_MAX_DATA_BYTES))
+    except ValueError:
+        return DEFAULT_MAX_DATA_BYTES
+    return value if value > 0 else DEFAULT_MAX_DATA_BYTES
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, default=_json_default, allow_nan=False, ensure_ascii=False)
+
+
+def check_storable(data: dict[str, Any]) -> None:
+    """Refuse task data a step cannot store: a value JSON cannot hold (a set, a module, an object, NaN,
+    a reference cycle, nesting deeper than the interpreter can write) or more than :func:`max_data_bytes`.
+
+    Checked where the data is made (after each script), so the error names the element and field that
+    made it and the step fails as a whole, instead of the instance's state failing to save afterwards.
+    """
+    try:
+        text = _json_text(data)
+    except (TypeError, ValueError, RecursionError) as exc:
+        field = None
+        for name, value in data.items():
+            try:
+                _json_text(value)
+            except (TypeError, ValueError, RecursionError):
+                field = name
+                break
+        what = f"field '{field}'" if field is not None else "task data"
+        reason = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
+        raise UnstorableDataError(f"{what} cannot be stored: {reason} ({_STORABLE_HINT})") from None
+    limit = max_data_bytes()
+    if len(text) > limit:
+        raise UnstorableDataError(f"task data is too large to store: {len(text)} bytes of JSON, at most {limit} "
+                                  "(SAMFLYT_MAX_DATA_BYTES)")
+
+
 def dump_state(workflow: BpmnWorkflow) -> str:
     """The workflow's state as JSON text, without specs.
 
@@ -236,10 +281,10 @@ def dump_state(workflow: BpmnWorkflow) -> str:
     dct = _STATE_REGISTRY.convert(workflow)
     dct[VERSION_KEY] = VERSION
     try:
-        return json.dumps(dct, separators=(",", ":"))
-    except TypeError as exc:
-        raise UnstorableDataError(f"task data cannot be stored: {exc} (use strings, numbers, lists, "
-                                  "dicts, dates or Decimal)") from None
+        return json.dumps(dct, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        reason = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
+        raise UnstorableDataError(f"task data cannot be stored: {reason} ({_STORABLE_HINT})") from None
 
 
 def load_state(text: str, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],

@@ -40,6 +40,7 @@ from .db import for_update
 from .errors import ConflictError, NotFoundError
 from .models import AuditEvent, HumanTask, Message, MessageWait, ProcessInstance, TaskNotice, Timer
 from .notice_times import next_notice_at
+from .scripting import current_instance
 from .serialization import dump_state, dumps, load_state
 from .spec_cache import CachedVersion, SpecCache, WorkflowCache
 from .spiff_events import (
@@ -214,6 +215,8 @@ class Loaded:
     #: after save: the open human tasks and waiting timers, for the view returned to the caller
     open_tasks: list[HumanTask] = field(default_factory=list)
     timers: list[dict[str, Any]] = field(default_factory=list)
+    #: the element of the last task that started to run in this unit: what a failure is blamed on
+    element: str | None = None
 
     def view(self) -> InstanceView:
         """The instance as saved by this unit (read after commit, without another query)."""
@@ -410,8 +413,10 @@ class Unit:
         wf = li.workflow
         started: dict[str, Any] = {}
         step = self._step = _Step(li.row.id, actor)
+        instance_token = current_instance.set(li.row.id)
 
         def will_complete(task: Task) -> None:
+            li.element = task.task_spec.bpmn_id or task.task_spec.name
             started["task"] = task
             started["data"] = copy.deepcopy(task.data)
             step.task = task
@@ -462,6 +467,7 @@ class Unit:
             return False
         finally:
             self._step = None
+            current_instance.reset(instance_token)
         for event in wf.get_events():
             self.outbox.append((li.row.id, event))
         return True

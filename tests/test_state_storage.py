@@ -198,12 +198,15 @@ def test_crash_after_engine_step_before_commit_leaves_previous_state(rt, deploy,
     audit_before = len(rt.audit(iid))
     original = Unit.save_all
 
+    class PowerCut(BaseException):
+        """The process dies: not an error the engine's safety net handles (see test_failure_paths)."""
+
     def crash(self):
         original(self)  # engine steps ran and everything was written to the session ...
-        raise RuntimeError("power cut")  # ... but the transaction never commits
+        raise PowerCut("power cut")  # ... but the transaction never commits
 
     monkeypatch.setattr(Unit, "save_all", crash)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(PowerCut):
         rt.complete(task.id, "ada", {"a": 1})
     monkeypatch.undo()
     after = _row(rt, iid)

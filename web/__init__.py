@@ -21,6 +21,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from engine import attachments, plugins
+from engine.errors import StepFailedError
 
 #: Files one form post may carry at the attachment size limit (``MAX_CONTENT_LENGTH`` is derived from it).
 UPLOADS_PER_REQUEST = 4
@@ -103,6 +104,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError):
         return render_template("error.html", code=400, reason="csrf"), 400
+
+    @app.errorhandler(StepFailedError)
+    def step_failed(error: StepFailedError):
+        """A step that failed unexpectedly (engine/services/core.py's safety net): a conflict, not a crash."""
+        return render_template("error.html", code=409, reason="step_failed"), 409
 
     for code in (403, 404, 405, 413, 500):
         app.register_error_handler(code, lambda error, code=code: (

@@ -21,6 +21,7 @@ from engine.errors import (
     InstanceStateError,
     NotAuthorisedError,
     NotFoundError,
+    StepFailedError,
     TaskNotOpenError,
     ValidationError,
 )
@@ -209,7 +210,11 @@ def submit(task_id: str):
         flash(_("Draft saved. You can come back to it later."))
         return redirect(url_for("tasks.task", task_id=task_id))
     try:
-        rt.complete(task_id, current_user.username, values)
+        view = rt.complete(task_id, current_user.username, values)
+    except StepFailedError:
+        return _render(row, values, None, _("The case could not go on from this task: its next step failed and was "
+                                            "stopped. An administrator must look at the case. What you typed is "
+                                            "kept below and in the log."), 409)
     except ValidationError as exc:
         return _render(row, values, translate_all(exc.messages),
                        _("The form has errors. Correct them and submit again."), 422)
@@ -226,6 +231,10 @@ def submit(task_id: str):
                                             reason=translate(exc.reason)), 403)
     with rt.session() as s:
         accounts.drop_draft(s, task_id, current_user.username)
+    if view.status == "error":  # the task is done, but a step after it failed: say so instead of "completed"
+        flash(_("Your input is saved, but the case's next step failed and was stopped. An administrator must "
+                "look at the case before it can go on."), "error")
+        return redirect(url_for("tasks.worklist"))
     flash(_("Task completed: %(title)s", title=row.title))
     return redirect(url_for("tasks.worklist"))
 

@@ -7,26 +7,30 @@ methods: a transaction (:meth:`Core.unit`), the acting user, a task row, the lat
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from .. import clock, mail, plugins, spiff_events
 from ..connectors import ConnectorRegistry
 from ..connectors import registry as default_connectors
-from ..db import make_engine, session_factory
+from ..db import for_update, make_engine, session_factory
 from ..errors import (
     ConflictError,
     NotAuthorisedError,
     NotFoundError,
+    SamflytError,
+    StepFailedError,
 )
 from ..models import (
+    AuditEvent,
     HumanTask,
     ProcessInstance,
     ProcessModel,
@@ -34,11 +38,13 @@ from ..models import (
     User,
 )
 from ..scripting import SamflytScriptEngine, current_step
-from ..serialization import load_state
+from ..serialization import dumps, load_state
 from ..spec_cache import CachedVersion, SpecCache, WorkflowCache
 from ..spiff_events import cycle_guard
 from ..texts import _
-from ..unit_of_work import Refused, Unit
+from ..unit_of_work import SYSTEM, Refused, Unit, describe_error
+
+log = logging.getLogger(__name__)
 
 
 def latest_versions(*columns: Any) -> Any:
@@ -73,17 +79,25 @@ class Core:
     @contextmanager
     def unit(self) -> Iterator[Unit]:
         """One transaction of the runtime (see :class:`~engine.unit_of_work.Unit`): committed when the block
-        ends, its workflows kept warm; a concurrent change is reported as a conflict to retry."""
-        unit: Unit
+        ends, its workflows kept warm; a concurrent change is reported as a conflict to retry.
+
+        The safety net: an exception nobody foresaw (a bug, a value the database refuses, state that will
+        not save) rolls the whole unit back and goes to :meth:`_step_failed`, which puts the instances the
+        unit was stepping in ``error`` and keeps its audit -- never a half-written step, never a traceback.
+        """
+        unit: Unit | None = None
         refused: Exception | None = None
+        saving = False
         try:
             with cycle_guard(), self.WriteSession() as session, session.begin():
                 unit = Unit(self, session)
                 token = current_step.set(unit.step_context)
                 try:
                     yield unit
+                    saving = True
                     unit.save_all()
                 except Refused as refusal:  # keep what was written (the audit of the refusal), then say no
+                    saving = True
                     unit.save_all()
                     refused = refusal.error
                 finally:
@@ -94,11 +108,65 @@ class Core:
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) in ("40P01", "40001"):  # deadlock, serialization failure
                 raise ConflictError(_("the instance was busy with another change; try again")) from exc
+            if isinstance(exc, OperationalError | InterfaceError):  # the database, not the step: as it was
+                raise
+            self._step_failed(unit, exc)
+        except ConflictError:
             raise
+        except SamflytError as exc:  # a refusal the caller meant; while saving, a step that cannot be stored
+            if not saving:
+                raise
+            self._step_failed(unit, exc)
+        except Exception as exc:  # noqa: BLE001 - the safety net: see the docstring
+            self._step_failed(unit, exc)
         for li in unit.loaded.values():  # committed: keep the workflows warm for the next step
             self.workflows.put(li.row.id, li.row.lock_version, li.workflow)
         if refused is not None:
             raise refused
+
+    def _step_failed(self, unit: Unit | None, exc: Exception) -> NoReturn:
+        """Record a unit that failed unexpectedly, in a transaction of its own, and refuse the call.
+
+        The unit's transaction is gone; what it meant to audit (the submitted data) is written again, and
+        each instance it was stepping goes to ``error`` with the element of the step that was running, so
+        the case stays whole at its previous state and ``retry`` runs that step again once it is fixed.
+        """
+        log.error("unexpected failure in a step", exc_info=exc)
+        message = describe_error(exc)[:4000]
+        # the unit's row objects were expired by the rollback: only the ids it loaded them by are safe to read
+        loaded = unit.loaded if unit is not None else {}
+        stepping = {iid: li.element for iid, li in loaded.items() if li.dirty and not li.new}
+        gone = {iid for iid, li in loaded.items() if li.new}
+        kept = [row for row in (unit.audit_rows if unit is not None else []) if row["instance_id"] not in gone]
+        now = clock.now()
+        errors = [{"at": now, "actor": SYSTEM, "action": "error", "instance_id": iid, "task_id": None,
+                   "details": dumps({"message": message, "element": element, "unexpected": True})}
+                  for iid, element in stepping.items()]
+        recorded: list[int] = []
+        for audit in (kept + errors, errors):  # the unit's own rows may be what failed: then errors alone
+            try:
+                with self.WriteSession() as session, session.begin():
+                    recorded = []
+                    for iid, element in stepping.items():
+                        row = session.scalar(for_update(select(ProcessInstance)
+                                                        .where(ProcessInstance.id == iid), self.engine))
+                        if row is None or row.status in ("completed", "cancelled"):
+                            continue
+                        row.status, row.error_message, row.error_task = "error", message, element
+                        row.updated_at = now
+                        recorded.append(row.id)
+                    if audit:
+                        session.execute(insert(AuditEvent), audit)
+                break
+            except Exception:  # noqa: BLE001 - logged; the caller still gets the refusal below
+                log.exception("could not record the failed step")
+        if recorded:
+            raise StepFailedError(_("the step failed and was stopped: %(error)s; instance %(instances)s is in "
+                                    "error for an admin to retry; what you submitted is kept in the audit log",
+                                    error=message, instances=", ".join(map(str, recorded))),
+                                  instances=tuple(recorded)) from None
+        raise StepFailedError(_("the step failed and was stopped, nothing was changed: %(error)s",
+                                error=message)) from None
 
     @contextmanager
     def session(self) -> Iterator[Session]:

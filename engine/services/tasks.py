@@ -220,7 +220,8 @@ class Tasks:
             else:
                 raise ValidationError({"_schema": [message("not_object")]})
             if has_waiting_timers(li.workflow):  # a timer may have closed the task since the form was shown
-                unit.advance(li, refresh_timers=True, actor=user.username)
+                unit.advance(li, refresh_timers=True, actor=user.username,
+                             fired={"fired_by": user.username, "during": "complete"})
             task = li.workflow.get_task_from_id(UUID(task_id))
             if (task is None or task.state != TaskState.READY or not task.task_spec.manual
                     or li.row.status in ("error", "cancelled")):

@@ -15,6 +15,7 @@ from .. import clock
 from ..db import for_update
 from ..errors import (
     ConflictError,
+    StepFailedError,
 )
 from ..models import (
     AuditEvent,
@@ -73,6 +74,9 @@ class Timers:
                             fired.append(instance_id)
                         if advanced and not again:  # nothing of it is due any more, so the claims of this
                             seen.discard(instance_id)  # pass need not exclude it: the exclusion stays small
+                    except StepFailedError as exc:  # the safety net caught it; before any step, record it here
+                        if instance_id not in exc.instances:
+                            self._put_in_error(instance_id, exc)
                     except (ConflictError, DBAPIError) as exc:  # busy: its claims lapse, it is tried again
                         log.warning("timers of instance %s not fired this time: %s", instance_id, exc)
                     except Exception as exc:  # noqa: BLE001 - a broken instance must not block the others
