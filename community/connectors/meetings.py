@@ -489,6 +489,7 @@ def schedule(committee: str, starts_at: str, place: str = "", video_link: str = 
     # the standard cases take the meeting's first numbers, before the waiting cases are placed (as in the seed)
     _renumber(_standard_cases(ctx, meeting))
     ctx.session.flush()
+    attach_previous_minutes(ctx.session, meeting)  # the previous meeting's minutes, when written by now
     return {"meeting_id": meeting.id, "committee": committee, "community": community,
             "starts_at": when.isoformat()}
 
@@ -544,7 +545,7 @@ def add_to_agenda(meeting_id: int, case_id: str, position: int = 0, *, ctx: Step
     cases = [c for c in agenda(session, meeting.id) if c.id != case.id]
     if not cases:  # a meeting scheduled before its standard cases came with the scheduling
         cases = _standard_cases(ctx, meeting)
-        attach_previous_minutes(session, meeting)
+    attach_previous_minutes(session, meeting)  # minutes written since the meeting was planned
     position = int(position or 0)
     index = len(cases) if position <= 0 or position > len(cases) else position - 1
     cases.insert(index, case)
