@@ -70,7 +70,7 @@ def _date(value: Any, field: str) -> date | None:
                                value=value)) from None
 
 
-def _agreement(session: Session, agreement_id: Any) -> Agreement:
+def _agreement(session: Session, agreement_id: int) -> Agreement:
     try:
         agreement = session.get(Agreement, int(agreement_id))
     except (TypeError, ValueError):
@@ -80,7 +80,7 @@ def _agreement(session: Session, agreement_id: Any) -> Agreement:
     return agreement
 
 
-def _revision(session: Session, revision_id: Any) -> AgreementRevision:
+def _revision(session: Session, revision_id: int) -> AgreementRevision:
     try:
         revision = session.get(AgreementRevision, int(revision_id))
     except (TypeError, ValueError):
@@ -218,7 +218,7 @@ def choices(username: str = "", *, ctx: StepContext) -> dict:
 
 # -- the revision cycle
 
-def start_revision(agreement_id: Any, reason: str, source: str = "person", mandate: str = "", *,
+def start_revision(agreement_id: int, reason: str, source: str = "person", mandate: str = "", *,
                    ctx: StepContext) -> dict:
     """A need for revision is registered: a revision record for the calling instance (a new one each time
     the cycle starts again after an evaluation)."""
@@ -248,7 +248,7 @@ def start_revision(agreement_id: Any, reason: str, source: str = "person", manda
             "agreement_name": name(agreement), "parties": parties(session, agreement.community)}
 
 
-def record_mandate(revision_id: Any, case_id: str, conclusion: str, *, ctx: StepContext) -> dict:
+def record_mandate(revision_id: int, case_id: str, conclusion: str, *, ctx: StepContext) -> dict:
     revision = _revision(ctx.session, revision_id)
     revision.mandate_case, revision.stage = case_id, "working_group"
     event(ctx, revision.agreement_id, "mandate", case=case_id, conclusion=conclusion)
@@ -256,7 +256,7 @@ def record_mandate(revision_id: Any, case_id: str, conclusion: str, *, ctx: Step
     return {"mandate_case": case_id}
 
 
-def set_up_group(revision_id: Any, leader: str, members: list | None, deadline: str, *, ctx: StepContext) -> dict:
+def set_up_group(revision_id: int, leader: str, members: list | None, deadline: str, *, ctx: StepContext) -> dict:
     """The working group (or editorial committee): a leader and members from the municipalities and the
     hospital, each a user with the role ``workgroup`` in the agreement's health community; ``workers`` are
     the usernames who may work the group's tasks."""
@@ -283,7 +283,7 @@ def set_up_group(revision_id: Any, leader: str, members: list | None, deadline: 
     return {"workers": [p["username"] for p in people]}
 
 
-def save_draft(revision_id: Any, text: str, appendices: list | None = None, *, ctx: StepContext) -> dict:
+def save_draft(revision_id: int, text: str, appendices: list | None = None, *, ctx: StepContext) -> dict:
     """The working group's text (Markdown): the revision's draft version, made on the first save."""
     session = ctx.session
     revision = _revision(session, revision_id)
@@ -304,7 +304,7 @@ def save_draft(revision_id: Any, text: str, appendices: list | None = None, *, c
     return {"version_id": version.id, "number": version.number}
 
 
-def open_hearing(revision_id: Any, deadline: str, *, ctx: StepContext) -> dict:
+def open_hearing(revision_id: int, deadline: str, *, ctx: StepContext) -> dict:
     """The draft goes on hearing to every party until ``deadline`` (already moved past holidays)."""
     session = ctx.session
     revision = _revision(session, revision_id)
@@ -317,7 +317,7 @@ def open_hearing(revision_id: Any, deadline: str, *, ctx: StepContext) -> dict:
     return {"parties": parties(session, community), "hearing_deadline": deadline}
 
 
-def record_answer(revision_id: Any, organisation: str, no_input: bool = False, comments: str = "", *,
+def record_answer(revision_id: int, organisation: str, no_input: bool = False, comments: str = "", *,
                   ctx: StepContext) -> dict:
     """A party's hearing answer: comments, or "no input" (a valid answer)."""
     session = ctx.session
@@ -337,7 +337,7 @@ def record_answer(revision_id: Any, organisation: str, no_input: bool = False, c
     return {"organisation": organisation, "no_input": bool(no_input)}
 
 
-def close_hearing(revision_id: Any, *, ctx: StepContext) -> dict:
+def close_hearing(revision_id: int, *, ctx: StepContext) -> dict:
     """The hearing ends (all answered, or the deadline passed): who answered, who did not, and the comments
     for the working group to answer. A hearing without input is a valid outcome."""
     session = ctx.session
@@ -356,7 +356,7 @@ def close_hearing(revision_id: Any, *, ctx: StepContext) -> dict:
                           "response": "accepted", "response_text": ""} for a in answers if not a.no_input]}
 
 
-def answer_comments(revision_id: Any, comments: list | None, text: str, *, ctx: StepContext) -> dict:
+def answer_comments(revision_id: int, comments: list | None, text: str, *, ctx: StepContext) -> dict:
     """The working group's response to each comment (accepted, partly, not) and the revised text."""
     session = ctx.session
     revision = _revision(session, revision_id)
@@ -377,7 +377,7 @@ def answer_comments(revision_id: Any, comments: list | None, text: str, *, ctx: 
     return {"version_id": version.id}
 
 
-def record_anchoring(revision_id: Any, organisation: str, anchored: bool, comment: str = "", *,
+def record_anchoring(revision_id: int, organisation: str, anchored: bool, comment: str = "", *,
                      ctx: StepContext) -> dict:
     """A party confirms (or not) that the text is anchored in its organisation."""
     session = ctx.session
@@ -390,7 +390,7 @@ def record_anchoring(revision_id: Any, organisation: str, anchored: bool, commen
     return {"organisation": organisation, "anchored": bool(anchored), "comment": comment or ""}
 
 
-def anchoring_done(revision_id: Any, *, ctx: StepContext) -> dict:
+def anchoring_done(revision_id: int, *, ctx: StepContext) -> dict:
     revision = _revision(ctx.session, revision_id)
     version = _version(ctx.session, revision)
     version.status, revision.stage = "anchored", "approval"
@@ -398,7 +398,7 @@ def anchoring_done(revision_id: Any, *, ctx: StepContext) -> dict:
     return {"status": version.status}
 
 
-def record_approval(revision_id: Any, case_id: str, conclusion: str, effective_from: str,
+def record_approval(revision_id: int, case_id: str, conclusion: str, effective_from: str,
                     evaluations: list | None = None, *, ctx: StepContext) -> dict:
     """SSU approved the version in case ``case_id`` with its effective date; the evaluations are planned."""
     session = ctx.session
@@ -416,7 +416,7 @@ def record_approval(revision_id: Any, case_id: str, conclusion: str, effective_f
     return {"status": version.status, "effective_from": version.effective_from.isoformat()}
 
 
-def record_signature(revision_id: Any, organisation: str, signed: bool, reason: str = "", *,
+def record_signature(revision_id: int, organisation: str, signed: bool, reason: str = "", *,
                      ctx: StepContext) -> dict:
     """An authorised person signs for a party, or refuses with a reason (back to the working group)."""
     session = ctx.session
@@ -437,7 +437,7 @@ def record_signature(revision_id: Any, organisation: str, signed: bool, reason: 
     return {"organisation": organisation, "signed": bool(signed), "reason": reason or ""}
 
 
-def unsigned_parties(revision_id: Any, *, ctx: StepContext) -> dict:
+def unsigned_parties(revision_id: int, *, ctx: StepContext) -> dict:
     """The parties that have not signed the version yet, and the refusals since the last round."""
     session = ctx.session
     revision = _revision(session, revision_id)
@@ -453,7 +453,7 @@ def unsigned_parties(revision_id: Any, *, ctx: StepContext) -> dict:
     return {"unsigned": unsigned, "all_signed": not unsigned}
 
 
-def bring_into_force(revision_id: Any, *, ctx: StepContext) -> dict:
+def bring_into_force(revision_id: int, *, ctx: StepContext) -> dict:
     """The effective date has come: the version is in force and the one before it superseded, today."""
     session = ctx.session
     revision = _revision(session, revision_id)
@@ -470,7 +470,7 @@ def bring_into_force(revision_id: Any, *, ctx: StepContext) -> dict:
     return {"status": version.status, "in_force_from": today.isoformat()}
 
 
-def record_evaluation(revision_id: Any, planned_for: str, outcome: str, revision_needed: bool = False, *,
+def record_evaluation(revision_id: int, planned_for: str, outcome: str, revision_needed: bool = False, *,
                       ctx: StepContext) -> dict:
     """AU's evaluation on a planned date; ``revision_needed`` starts the next revision cycle."""
     session = ctx.session
@@ -490,7 +490,7 @@ def record_evaluation(revision_id: Any, planned_for: str, outcome: str, revision
     return {"planned_for": day.isoformat(), "revision_needed": bool(revision_needed), "outcome": outcome}
 
 
-def end_revision(revision_id: Any, *, ctx: StepContext) -> dict:
+def end_revision(revision_id: int, *, ctx: StepContext) -> dict:
     revision = _revision(ctx.session, revision_id)
     revision.stage, revision.ended_at = "done", ctx.now()
     ctx.session.flush()
