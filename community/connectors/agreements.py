@@ -304,6 +304,26 @@ def save_draft(revision_id: int, text: str, appendices: list | None = None, *, c
     return {"version_id": version.id, "number": version.number}
 
 
+def status_report(revision_id: int, report: str, *, ctx: StepContext) -> dict:
+    """A status report to SSU (a case of type Orientering) while the group drafts. No process waits for its
+    conclusion (SSU takes it into account), so the case is registered without a reply to this instance:
+    the instance waits for SSU's decision on the agreement only, never for a status report's."""
+    from community.connectors.meetings import register_case
+
+    session = ctx.session
+    revision = _revision(session, revision_id)
+    agreement = _agreement(session, revision.agreement_id)
+    if not str(report or "").strip():
+        raise AgreementError(_("a status report needs a text"))
+    case = register_case(session, committee="SSU", community=agreement.community, case_type="Orientering",
+                         title=f"Status for revisjon av {name(agreement)}",
+                         proposed_conclusion="Statusrapporten tas til orientering.", background=report,
+                         reference=f"agreement:{agreement.id}", now=ctx.now())
+    event(ctx, agreement.id, "status_report", case=case.case_number)
+    session.flush()
+    return {"case_id": case.case_number}
+
+
 def open_hearing(revision_id: int, deadline: str, *, ctx: StepContext) -> dict:
     """The draft goes on hearing to every party until ``deadline`` (already moved past holidays)."""
     session = ctx.session
@@ -541,7 +561,7 @@ def event_detail(row: AgreementEvent) -> dict:
 
 def register(registry) -> None:
     for function in (import_agreement, choices, start_revision, record_mandate, set_up_group, save_draft,
-                     open_hearing, record_answer, close_hearing, answer_comments, record_anchoring, anchoring_done,
+                     status_report, open_hearing, record_answer, close_hearing, answer_comments, record_anchoring, anchoring_done,
                      record_approval, record_signature, unsigned_parties, bring_into_force, record_evaluation,
                      end_revision):
         registry.register(f"agreements.{function.__name__}", function)
