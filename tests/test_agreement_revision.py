@@ -96,7 +96,8 @@ def test_a_revision_over_two_years(revision, smtp):
                                       "conclusion": "Arbeidsgruppe nedsettes."}, "admin")
 
     # working group: a leader and members with the role workgroup in the community
-    y.complete("set_up_group", "rev", "per", {"leader": "renate", "members": ["kjetil"], "group_deadline": "2025-10-01"})
+    y.complete("set_up_group", "rev", "per", {"leader": "renate", "members": ["kjetil"],
+                                              "group_deadline": "2025-10-01"})
     assert y.data("rev")["workgroup"] == ["renate", "kjetil"]
     assert rt.why_not(y.task("rev", "draft_text"), "per") is not None  # AU does not write the group's text
 
@@ -106,7 +107,8 @@ def test_a_revision_over_two_years(revision, smtp):
                                                "status_report": "Arbeidsgruppen har hatt to møter."})
     with rt.Session() as s:
         status = s.scalar(select(MeetingCase).where(MeetingCase.case_type == "Orientering"))
-        assert (status.committee, status.community, status.background) == ("SSU", VF, "Arbeidsgruppen har hatt to møter.")
+        assert (status.committee, status.community, status.background) == (
+            "SSU", VF, "Arbeidsgruppen har hatt to møter.")
     y.at("2025-09-01T09:00")
     y.complete("draft_text", "rev", "renate", {"text": NEW_TEXT, "next_step": "hearing", "hearing_working_days": 10})
     deadline = add_working_days(date(2025, 9, 1), 10)
@@ -114,8 +116,8 @@ def test_a_revision_over_two_years(revision, smtp):
     assert _version(y, 2).status == "hearing" and _version(y, 1).status == "in_force"
 
     # the hearing: a task per party; Horten has no input, Tønsberg comments, Larvik never answers
-    assert sorted(rt.task_data(t.id)["hearing_party"] for t in rt.tasks(y.instance_id("rev")) if t.name == "answer_hearing") \
-        == sorted(PARTIES)
+    hearing_tasks = [t for t in rt.tasks(y.instance_id("rev")) if t.name == "answer_hearing"]
+    assert sorted(rt.task_data(t.id)["hearing_party"] for t in hearing_tasks) == sorted(PARTIES)
     _check_only_the_party(y, "answer_hearing", "Larvik kommune")
     y.complete("answer_hearing", "rev", "helga", {"no_input": True})
     y.complete("answer_hearing", "rev", "terje", {"no_input": False, "comments": "Ta med velferdsteknologi."})
@@ -132,7 +134,8 @@ def test_a_revision_over_two_years(revision, smtp):
     comments = y.data("rev")["hearing_comments"]
     assert [(c["organisation"], c["comments"]) for c in comments] == [("Tønsberg kommune", "Ta med velferdsteknologi.")]
     comments[0] |= {"response": "partly", "response_text": "Tatt inn som eget punkt."}
-    y.complete("answer_comments", "rev", "renate", {"hearing_comments": comments, "text": NEW_TEXT + "\n- Velferdsteknologi"})
+    y.complete("answer_comments", "rev", "renate", {"hearing_comments": comments,
+                                                    "text": NEW_TEXT + "\n- Velferdsteknologi"})
     with rt.Session() as s:
         answers = {a.organisation: a for a in s.scalars(select(AgreementHearingAnswer))}
     assert set(answers) == set(PARTIES) - {"Larvik kommune"}
@@ -200,7 +203,8 @@ def test_a_revision_over_two_years(revision, smtp):
     y.at("2026-12-10T08:00")
     _evaluate(y, "Ny nasjonal e-helseplan krever revisjon.", True)
     assert [t.name for t in rt.tasks(y.instance_id("rev"))] == ["describe_need"]
-    assert (y.data("rev")["source"], y.data("rev")["reason"]) == ("evaluation", "Ny nasjonal e-helseplan krever revisjon.")
+    assert (y.data("rev")["source"], y.data("rev")["reason"]) == (
+        "evaluation", "Ny nasjonal e-helseplan krever revisjon.")
     with rt.Session() as s:
         evaluations = s.scalars(select(AgreementEvaluation).order_by(AgreementEvaluation.planned_for)).all()
         revisions = s.scalars(select(AgreementRevision)).all()

@@ -561,7 +561,8 @@ def event_detail(row: AgreementEvent) -> dict:
 
 def register(registry) -> None:
     for function in (import_agreement, choices, start_revision, record_mandate, set_up_group, save_draft,
-                     status_report, open_hearing, record_answer, close_hearing, answer_comments, record_anchoring, anchoring_done,
+                     status_report, open_hearing, record_answer, close_hearing, answer_comments, record_anchoring,
+                     anchoring_done,
                      record_approval, record_signature, unsigned_parties, bring_into_force, record_evaluation,
                      end_revision):
         registry.register(f"agreements.{function.__name__}", function)
