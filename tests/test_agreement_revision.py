@@ -119,10 +119,13 @@ def test_a_revision_over_two_years(revision, smtp):
     hearing_tasks = [t for t in rt.tasks(y.instance_id("rev")) if t.name == "answer_hearing"]
     assert sorted(rt.task_data(t.id)["hearing_party"] for t in hearing_tasks) == sorted(PARTIES)
     _check_only_the_party(y, "answer_hearing", "Larvik kommune")
-    y.complete("answer_hearing", "rev", "helga", {"no_input": True})
-    y.complete("answer_hearing", "rev", "terje", {"no_input": False, "comments": "Ta med velferdsteknologi."})
+    y.complete("answer_hearing", "rev", "helga", {"answer_kind": "no_input"})
+    first = y.task("rev", "answer_hearing", "terje")  # "we have comments" without any: the task comes back
+    y.complete("answer_hearing", "rev", "terje", {"answer_kind": "comments", "comments": "  "})
+    assert y.task("rev", "answer_hearing", "terje") != first
+    y.complete("answer_hearing", "rev", "terje", {"answer_kind": "comments", "comments": "Ta med velferdsteknologi."})
     for organisation in ("Sykehuset i Vestfold HF", "Holmestrand kommune", "Færder kommune", "Sandefjord kommune"):
-        y.complete("answer_hearing", "rev", PARTIES[organisation], {"no_input": True})
+        y.complete("answer_hearing", "rev", PARTIES[organisation], {"answer_kind": "no_input"})
     y.at("2025-09-08T09:00")  # 5 working days before the deadline: Larvik is reminded
     with rt.Session() as s:
         reminders = s.scalars(select(OutboxMessage).where(OutboxMessage.to_address == "linn@larvik.example.no")).all()
@@ -168,6 +171,7 @@ def test_a_revision_over_two_years(revision, smtp):
 
     # signatures: Larvik refuses once, back to the working group, then everyone has signed
     _check_only_the_party(y, "sign_agreement", "Tønsberg kommune")
+    y.complete("sign_agreement", "rev", "linn", {"signed": False})  # a refusal needs a reason: asked again
     y.complete("sign_agreement", "rev", "linn", {"signed": False, "refusal_reason": "Kommunestyret må behandle den."})
     for organisation, user in PARTIES.items():
         if organisation != "Larvik kommune":
