@@ -88,6 +88,7 @@ def _sign_in(browser, base: str, user: str, language: str):  # noqa: F811 - the 
     page.fill("#password", f"passord-{user}")
     page.click("button.primary")
     page.wait_for_url(f"{base}/tasks")
+    page.goto(f"{base}/tasks?lang={language}")  # the language is kept for the session
     return page
 
 
@@ -106,20 +107,21 @@ def test_a_party_answers_the_hearing_and_signs(site, browser, language, user, or
 
     hearing = y.task("j", "answer_hearing", user)
     page.goto(f"{base}/tasks/{hearing}")
+    assert {"nb": "Svar på høringen", "nn": "Svar på høyringa"}[language] in page.locator("main").inner_text()
     _axe(page, problems, "hearing-form", language)
     page.click("button[name=_action][value=complete]")  # no answer chosen: told at the field
     page.wait_for_selector("#error-summary")
     _axe(page, problems, "hearing-form-errors", language)
     _axe(page, problems, "hearing-form-errors", language)
-    page.select_option("#answer_kind", "comments")
-    page.fill("#comments", f"Innspill fra {organisation}: ta med velferdsteknologi.")
+    page.select_option("select[name=answer_kind]", "comments")
+    page.fill("textarea[name=comments]", f"Innspill fra {organisation}: ta med velferdsteknologi.")
     page.click("button[name=_action][value=complete]")
     page.wait_for_load_state()
 
     signing = y.task("d", "sign_agreement", user)
     page.goto(f"{base}/tasks/{signing}")
     _axe(page, problems, "signature-form", language)
-    page.check("#signed-yes")
+    page.check("input[name=signed][value=true]")
     page.click("button[name=_action][value=complete]")
     page.wait_for_load_state()
 
