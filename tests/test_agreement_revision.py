@@ -11,11 +11,13 @@ Only members of a party answer, anchor and sign for it; every step is in the aud
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from community.connectors.agreements import list_agreements
@@ -26,6 +28,8 @@ from community.records import (
     AgreementRevision,
     AgreementSignature,
     AgreementVersion,
+    CaseAttachment,
+    Document,
     MeetingCase,
 )
 from engine.calendar import add_working_days
@@ -111,6 +115,11 @@ def test_a_revision_over_two_years(revision, smtp):
             "SSU", VF, "Arbeidsgruppen har hatt to møter.")
     y.at("2025-09-01T09:00")
     y.complete("draft_text", "rev", "renate", {"text": NEW_TEXT, "next_step": "hearing", "hearing_working_days": 10})
+    with rt.Session() as s:  # the hearing letter (PDF) goes by mail to the people of every party
+        letters = s.scalars(select(OutboxMessage).where(OutboxMessage.subject.like("Høring:%"))).all()
+        letter = s.scalar(select(Document).where(Document.kind == "agreement_hearing_letter"))
+        assert sorted(m.to_address.split("@")[0] for m in letters) == sorted(PARTIES.values())
+        assert "Svar innen 15.09.2025" in _pdf_text(letter.content)
     deadline = add_working_days(date(2025, 9, 1), 10)
     assert y.data("rev")["hearing_deadline"] == deadline.isoformat() == "2025-09-15"
     assert _version(y, 2).status == "hearing" and _version(y, 1).status == "in_force"
@@ -128,8 +137,11 @@ def test_a_revision_over_two_years(revision, smtp):
         y.complete("answer_hearing", "rev", PARTIES[organisation], {"answer_kind": "no_input"})
     y.at("2025-09-08T09:00")  # 5 working days before the deadline: Larvik is reminded
     with rt.Session() as s:
-        reminders = s.scalars(select(OutboxMessage).where(OutboxMessage.to_address == "linn@larvik.example.no")).all()
-    assert len(reminders) == 1
+        mails = s.scalars(select(OutboxMessage).where(OutboxMessage.to_address == "linn@larvik.example.no")
+                          .order_by(OutboxMessage.id)).all()
+    assert len(mails) == 2  # the hearing letter, then a reminder
+    assert mails[0].subject == "Høring: Delavtale j – Samarbeid om IKT-løsninger lokalt (frist 15.09.2025)"
+    assert "Høring" not in mails[1].subject
     y.at("2025-09-15T23:59")
     assert [t.name for t in rt.tasks(y.instance_id("rev"))] == ["answer_hearing"]
     y.at("2025-09-16T00:00")  # the deadline has passed: the hearing closes without Larvik
@@ -156,6 +168,15 @@ def test_a_revision_over_two_years(revision, smtp):
         "effective_from": "2025-12-01", "evaluation_dates": ["2026-05-15", "2026-12-10"],
         "proposed_conclusion": "Revidert delavtale j godkjennes og iverksettes 01.12.25."})
     approval_case = y.data("rev")["case_id"]
+    with rt.Session() as s:  # the SSU case carries the text and the comment table as numbered attachments
+        case = s.scalar(select(MeetingCase).where(MeetingCase.case_number == approval_case,
+                                                  MeetingCase.committee == "SSU"))
+        attachments = s.scalars(select(CaseAttachment).where(CaseAttachment.case_id == case.id)
+                                .order_by(CaseAttachment.number)).all()
+        assert [(a.number, a.title) for a in attachments] == [
+            (1, "Delavtale j – Samarbeid om IKT-løsninger lokalt: avtaletekst"), (2, "Høringsinnspill og svar")]
+        table = _pdf_text(s.get(Document, attachments[1].document_id).content)
+        assert "Ikke svart" in table and "Ingen innspill" in table and "Delvis tatt til følge" in table
     y.start("committee_meeting", "siri", ref="meeting")
     y.complete("plan_meeting", "meeting", "siri", {"committee": "SSU", "community": VF, "meeting_date": "2025-10-23",
                                                    "meeting_time": "09:00", "place": "Tønsberg rådhus"})
@@ -186,6 +207,10 @@ def test_a_revision_over_two_years(revision, smtp):
         ("Larvik kommune", False), ("Larvik kommune", True)]
     assert {x.organisation for x in signatures if x.signed} == set(PARTIES)
     assert _version(y, 2).status == "signed"
+    with rt.Session() as s:  # the version with its signature page: every party, who signed for it (by name)
+        signed = s.scalar(select(Document).where(Document.filename.like("%-signert.pdf")))
+        page = _pdf_text(signed.content)
+    assert all(organisation in page and user.capitalize() in page for organisation, user in PARTIES.items())
 
     # in force on the effective date, not before; the old version superseded that day
     y.at("2025-11-30T23:59")
@@ -227,6 +252,10 @@ def test_a_revision_over_two_years(revision, smtp):
     for actor, element in (("per", "describe_need"), ("renate", "draft_text"), ("helga", "answer_hearing"),
                            ("frode", "anchor_version"), ("linn", "sign_agreement"), ("per", "evaluate_agreement")):
         assert (actor, element) in done, (actor, element)
+
+
+def _pdf_text(content: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
 
 
 def _evaluate(y, outcome: str, revision_needed: bool) -> None:

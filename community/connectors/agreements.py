@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from community.connectors.documents import store as store_document
 from community.records import (
     Agreement,
     AgreementAppendix,
@@ -33,10 +34,12 @@ from community.records import (
     AgreementRevision,
     AgreementSignature,
     AgreementVersion,
+    Document,
 )
 from engine.calendar import local_date
 from engine.connectors import StepContext
 from engine.errors import SamflytError
+from engine.mail import enqueue as enqueue_mail
 from engine.models import Organisation, User
 from engine.texts import _, joined
 
@@ -147,6 +150,33 @@ def _appendices(session: Session, version: AgreementVersion, appendices: list | 
         session.add(AgreementAppendix(version_id=version.id, number=number, kind=kind,
                                       title=str(item["title"]).strip(), text=item.get("text") or None,
                                       attachment_id=item.get("attachment_id") or None))
+
+
+def _document(ctx: StepContext, template: str, filename: str, context: dict) -> int:
+    """Render ``template`` to an archival PDF and keep it in the step's transaction; its document id."""
+    from community.documents import render_pdf  # WeasyPrint takes seconds to import: only where PDFs are made
+
+    pdf = render_pdf(template, context)
+    return store_document(ctx, template, filename, "application/pdf", pdf).id
+
+
+def _version_context(session: Session, agreement: Agreement, version: AgreementVersion, today: date) -> dict:
+    appendices = session.scalars(select(AgreementAppendix).where(AgreementAppendix.version_id == version.id)
+                                 .order_by(AgreementAppendix.number)).all()
+    signatures = {s.organisation: s for s in session.scalars(select(AgreementSignature).where(
+        AgreementSignature.version_id == version.id, AgreementSignature.signed.is_(True)))}
+    signers = [s.signed_by for s in signatures.values() if s.signed_by]
+    names = {username: display for username, display in session.execute(
+        select(User.username, User.display_name).where(User.username.in_(signers))).all()}
+    return {"community": agreement.community, "date": today, "agreement_name": name(agreement),
+            "version_number": version.number, "status": version.status, "approved_case": version.approved_case,
+            "effective_from": version.effective_from, "text": version.text,
+            "appendices": [{"number": a.number, "title": a.title, "kind": a.kind} for a in appendices],
+            "signatures": [{"organisation": p,
+                            "signed_by": (names.get(signatures[p].signed_by) or signatures[p].signed_by)
+                            if p in signatures else None,
+                            "date": local_date(signatures[p].at) if p in signatures else None}
+                           for p in parties(session, agreement.community)]}
 
 
 # -- the register
@@ -331,10 +361,34 @@ def open_hearing(revision_id: int, deadline: str, *, ctx: StepContext) -> dict:
     version = _version(session, revision)
     version.status, revision.stage = "hearing", "hearing"
     revision.hearing_deadline = _date(deadline, "deadline")
-    community = _agreement(session, revision.agreement_id).community
-    event(ctx, revision.agreement_id, "hearing_sent", version.id, deadline=deadline)
+    agreement = _agreement(session, revision.agreement_id)
+    everyone = parties(session, agreement.community)
+    appendices = session.scalars(select(AgreementAppendix.title).where(AgreementAppendix.version_id == version.id)
+                                 .order_by(AgreementAppendix.number)).all()
+    filename = f"horingsbrev-{agreement.id}-v{version.number}.pdf"
+    document_id = _document(ctx, "agreement_hearing_letter", filename, {
+        "community": agreement.community, "date": local_date(ctx.now()), "agreement_name": name(agreement),
+        "version_number": version.number, "deadline": revision.hearing_deadline, "parties": everyone,
+        "text": version.text, "appendices": list(appendices)})
+    pdf = session.get(Document, document_id)
+    subject = f"Høring: {name(agreement)} (frist {revision.hearing_deadline:%d.%m.%Y})"
+    text = (f"{name(agreement)} er sendt på høring til partene i {agreement.community}.\n\n"
+            f"Svar i Samflyt innen {revision.hearing_deadline:%d.%m.%Y}, med innspill eller «ingen innspill». "
+            "Høringsbrevet med utkastet er vedlagt.\n")
+    for user in _party_members(session, everyone):
+        enqueue_mail(session, user.email, "notification", {"subject": subject, "text": text},
+                     instance_id=ctx.instance_id, task_id=ctx.task_id,
+                     attachments=[(pdf.filename, pdf.media_type, pdf.content)])
+    event(ctx, revision.agreement_id, "hearing_sent", version.id, deadline=deadline, document_id=document_id)
     session.flush()
-    return {"parties": parties(session, community), "hearing_deadline": deadline}
+    return {"parties": everyone, "hearing_deadline": deadline, "document_id": document_id}
+
+
+def _party_members(session: Session, organisations: list[str]) -> list[User]:
+    """The people who answer for the parties: users with the role ``party`` in one of them, with a mail address."""
+    users = session.scalars(select(User).order_by(User.username)).unique().all()
+    return [u for u in users if u.active and u.email and PARTY_ROLE in u.role_names
+            and u.organisation_names & set(organisations)]
 
 
 def record_answer(revision_id: int, organisation: str, no_input: bool = False, comments: str = "", *,
@@ -392,9 +446,26 @@ def answer_comments(revision_id: int, comments: list | None, text: str, *, ctx: 
     if str(text or "").strip():
         version.text = text
     revision.stage = "anchoring"
-    event(ctx, revision.agreement_id, "comments_answered", version.id, count=len(comments or []))
+    agreement = _agreement(session, revision.agreement_id)
+    answers = {a.organisation: a for a in session.scalars(select(AgreementHearingAnswer).where(
+        AgreementHearingAnswer.version_id == version.id))}
+    words = {"accepted": "Tatt til følge", "partly": "Delvis tatt til følge", "not": "Ikke tatt til følge"}
+    rows = []
+    for party in parties(session, agreement.community):
+        answer = answers.get(party)
+        rows.append({"organisation": party,
+                     "answer": "Ikke svart" if answer is None else "Ingen innspill" if answer.no_input
+                     else answer.comments or "",
+                     "response": words.get(answer.response or "", "") if answer else "",
+                     "response_text": (answer.response_text or "") if answer else ""})
     session.flush()
-    return {"version_id": version.id}
+    document_id = _document(ctx, "agreement_comments", f"horingsinnspill-{agreement.id}-v{version.number}.pdf", {
+        "community": agreement.community, "date": local_date(ctx.now()), "agreement_name": name(agreement),
+        "version_number": version.number, "deadline": revision.hearing_deadline, "rows": rows})
+    event(ctx, revision.agreement_id, "comments_answered", version.id, count=len(comments or []),
+          document_id=document_id)
+    session.flush()
+    return {"version_id": version.id, "document_id": document_id}
 
 
 def record_anchoring(revision_id: int, organisation: str, anchored: bool, comment: str = "", *,
@@ -415,7 +486,10 @@ def anchoring_done(revision_id: int, *, ctx: StepContext) -> dict:
     version = _version(ctx.session, revision)
     version.status, revision.stage = "anchored", "approval"
     ctx.session.flush()
-    return {"status": version.status}
+    agreement = _agreement(ctx.session, revision.agreement_id)
+    document_id = _document(ctx, "agreement_version", f"avtale-{agreement.id}-v{version.number}.pdf",
+                            _version_context(ctx.session, agreement, version, local_date(ctx.now())))
+    return {"status": version.status, "document_id": document_id}
 
 
 def record_approval(revision_id: int, case_id: str, conclusion: str, effective_from: str,
@@ -468,7 +542,11 @@ def unsigned_parties(revision_id: int, *, ctx: StepContext) -> dict:
     unsigned = [p for p in everyone if p not in signed]
     if not unsigned and version.status == "approved":
         version.status, version.signed_on = "signed", local_date(ctx.now())
-        event(ctx, revision.agreement_id, "signed_by_all", version.id)
+        session.flush()
+        agreement = _agreement(session, revision.agreement_id)
+        document_id = _document(ctx, "agreement_version", f"avtale-{agreement.id}-v{version.number}-signert.pdf",
+                                _version_context(session, agreement, version, local_date(ctx.now())))
+        event(ctx, revision.agreement_id, "signed_by_all", version.id, document_id=document_id)
         session.flush()
     return {"unsigned": unsigned, "all_signed": not unsigned}
 
