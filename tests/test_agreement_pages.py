@@ -68,3 +68,27 @@ def test_a_version_shows_its_changes(site):
     assert "<del>− - Partene bruker standardiserte meldinger</del>" in page
     assert "<ins>+ - Avvik meldes og håndteres etter felles rutine</ins>" in page
     assert client.get("/agreements/5/versions/9").status_code == 404
+
+
+def test_the_register_on_the_command_line(site, db_engine):
+    from click.testing import CliRunner
+
+    from engine.cli import main
+
+    url = db_engine.url.render_as_string(hide_password=False)
+    listed = CliRunner().invoke(main, ["--db", url, "--json", "agreements", "--community",
+                                       "Helsefellesskapet i Vestfold"])
+    assert listed.exit_code == 0, listed.output
+    rows = {r["title"]: r for r in json.loads(listed.output)}
+    assert list(rows)[0] == "Overordnet samarbeidsavtale"  # the overall agreement first, then by letter
+    new = rows["Samarbeid om helhetlig pasientforløp"]
+    assert new | {"id": 0, "next_evaluation": ""} == {  # the next evaluation after today's date (May, December 2026)
+        "id": 0, "community": "Helsefellesskapet i Vestfold", "letter": None,
+        "title": "Samarbeid om helhetlig pasientforløp", "version": 1, "status": "in_force",
+        "effective_from": "2025-12-01", "next_evaluation": ""}
+    assert new["next_evaluation"] in ("2026-05-15", "2026-12-10", None)
+    assert rows["Samarbeid om den akuttmedisinske kjeden"]["version"] == 3
+    text = CliRunner().invoke(main, ["--db", url, "agreements"])
+    assert "Samarbeid om IKT-løsninger lokalt" in text.output
+    none = CliRunner().invoke(main, ["--db", url, "--json", "agreements", "--community", "Ingen"])
+    assert json.loads(none.output) == []
