@@ -59,7 +59,8 @@ def _revision_state(s, agreement: Agreement) -> dict | None:
         signed = set(s.scalars(select(AgreementSignature.organisation).where(
             AgreementSignature.version_id == revision.version_id, AgreementSignature.signed.is_(True))))
         not_signed = [p for p in everyone if p not in signed]
-    return {"revision": revision, "not_answered": not_answered, "not_signed": not_signed}
+    draft = s.get(AgreementVersion, revision.version_id) if revision.version_id else None
+    return {"revision": revision, "draft": draft, "not_answered": not_answered, "not_signed": not_signed}
 
 
 @bp.get("/<int:agreement_id>")
