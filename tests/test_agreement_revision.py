@@ -246,6 +246,22 @@ def test_a_revision_over_two_years(revision, smtp):
                  "signed_by_all", "in_force", "superseded", "evaluated"):
         assert kind in kinds, kind
 
+    # the next cycle runs in the same instance: a new revision, a new draft (version 3) on hearing
+    y.complete("describe_need", "rev", "per", {
+        "agreement_id": str(agreement_id), "source": "evaluation", "reason": "Ny nasjonal e-helseplan.",
+        "mandate": "Arbeidsgruppen oppdaterer delavtale j.", "mandate_committee": "AU"})
+    y.connector("meetings.conclude", {"number": y.data("rev")["case_id"], "community": VF, "committee": "AU",
+                                      "conclusion": "Vedtatt."}, "admin")
+    y.complete("set_up_group", "rev", "per", {"leader": "kjetil", "group_deadline": "2027-02-01"})
+    y.complete("draft_text", "rev", "kjetil", {"text": NEW_TEXT + "\n- E-helseplan", "next_step": "hearing",
+                                               "hearing_working_days": 10})
+    assert len([t for t in rt.tasks(y.instance_id("rev")) if t.name == "answer_hearing"]) == len(PARTIES)
+    assert (_version(y, 3).status, _version(y, 2).status) == ("hearing", "in_force")
+    with rt.Session() as s:
+        assert [(r.stage, r.ended_at is None) for r in s.scalars(select(AgreementRevision)
+                                                                 .order_by(AgreementRevision.id))] == [
+            ("done", False), ("hearing", True)]
+
     # every step in the audit log, with who did it
     audit = rt.audit(y.instance_id("rev"))
     done = {(e["actor"], e["details"].get("element")) for e in audit if e["action"] == "complete"}

@@ -267,7 +267,7 @@ def start_revision(agreement_id: int, reason: str, source: str = "person", manda
         raise AgreementError(_("%(agreement)s is already under revision (process %(instance)s)",
                                agreement=name(agreement), instance=under_way.instance_id))
     if under_way is not None:  # this instance starts a new cycle: the previous one is done
-        under_way.ended_at, under_way.instance_id = ctx.now(), None
+        under_way.ended_at, under_way.instance_id, under_way.stage = ctx.now(), None, "done"
         session.flush()
     revision = AgreementRevision(agreement_id=agreement.id, instance_id=ctx.instance_id, reason=reason.strip(),
                                  source=source, mandate=mandate or None, stage="mandate", started_at=ctx.now())
