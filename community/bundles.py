@@ -15,3 +15,9 @@ def grant() -> Path:
 def meetings() -> Path:
     """The committees' meetings: ``committee_meeting`` (agenda, notice, conclusions to the waiting processes)."""
     return Path(str(files("bpmn") / "meetings"))
+
+
+def agreements() -> Path:
+    """The agreement revision cycle: ``agreement_revision`` (mandate, working group, hearing, anchoring, SSU
+    approval, signatures, entry into force, evaluations)."""
+    return Path(str(files("bpmn") / "agreements"))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
+from community.connectors.agreements import list_agreements
 from community.connectors.meetings import CASE_STATUSES, list_cases, list_meetings
+from engine import clock
+from engine.calendar import local_date
 from engine.cli import Context
 from engine.errors import ValidationError
 
@@ -52,9 +55,24 @@ def meetings(ctx: Context, committee: str | None) -> None:
         f"{r['place'] or '-'}  saker: {', '.join(r['cases']) or '-'}" for r in rows) or "(none)")
 
 
+@click.command("agreements")
+@click.option("--community", help="Only this health community's agreements.")
+@click.pass_obj
+def agreements(ctx: Context, community: str | None) -> None:
+    """List the register of agreements: the current version of each, its status, effective date and next
+    planned evaluation."""
+    with ctx.runtime.Session() as session:
+        rows = list_agreements(session, community, local_date(clock.now()))
+    ctx.emit(rows, "\n".join(
+        f"{r['id']}  {r['community']}  {r['letter'] or '-'}  {r['title']}  v{r['version'] or '-'}  "
+        f"{r['status'] or '-'}  fra {r['effective_from'] or '-'}  evaluering {r['next_evaluation'] or '-'}"
+        for r in rows) or "(none)")
+
+
 def register(main: click.Group) -> None:
     users = main.commands["users"]
     assert isinstance(users, click.Group)
     users.add_command(users_community)
     main.add_command(cases)
     main.add_command(meetings)
+    main.add_command(agreements)

@@ -298,3 +298,145 @@ class CaseFollowUp(Base):
     closed_by: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (Index("ix_case_follow_ups_committee", "community", "committee", "status"),)
+
+
+# -- agreements (samarbeidsavtaler): the register and its revision cycles
+
+class Agreement(Base):
+    """An agreement of a health community: the overall agreement (``kind`` ``overall``, no letter) or a
+    sub-agreement (``sub``, delavtale, lettered ``a``, ``b``, ... ``j`` or unlettered, e.g. the new delavtale
+    for helhetlig pasientforløp). ``status`` ``active``; ``merged`` (into ``merged_into_id``) or ``retired``
+    when it lives on elsewhere or not at all. ``history`` is the text history from before Samflyt
+    ("first made 2014, revised July 2015 and September 2019")."""
+
+    __tablename__ = "agreements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="sub")  # overall | sub
+    letter: Mapped[str | None] = mapped_column(String(10))
+    title: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | merged | retired
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id"))
+    first_made: Mapped[int | None] = mapped_column(Integer)  # the year
+    history: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+
+
+class AgreementVersion(Base):
+    """One version of an agreement: its text (Markdown, or an uploaded document's text, for the diff) and
+    where it is in its life: ``draft`` -> ``hearing`` -> ``anchored`` -> ``approved`` (by SSU in
+    ``approved_case``, with ``effective_from``) -> ``signed`` (by every party) -> ``in_force`` (on the
+    effective date) -> ``superseded`` (the day the next version comes into force)."""
+
+    __tablename__ = "agreement_versions"
+    __table_args__ = (UniqueConstraint("agreement_id", "number", name="uq_agreement_versions_number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per agreement
+    label: Mapped[str | None] = mapped_column(String(200))  # e.g. "revidert september 2019"
+    text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    approved_case: Mapped[str | None] = mapped_column(String(20))  # the SSU case, YYYY.NN
+    approved_on: Mapped[date | None] = mapped_column(Date)
+    effective_from: Mapped[date | None] = mapped_column(Date)
+    superseded_on: Mapped[date | None] = mapped_column(Date)
+    signed_on: Mapped[date | None] = mapped_column(Date)
+    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the revision that made it
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+
+
+class AgreementAppendix(Base):
+    """Appendix ``number`` of a version: e.g. the TUD agreement, a procedure, a guideline (retningslinje)."""
+
+    __tablename__ = "agreement_appendices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("agreement_versions.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(30), default="appendix")  # agreement | procedure | guideline | appendix
+    title: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str | None] = mapped_column(Text)
+    attachment_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class AgreementRevision(Base):
+    """A revision cycle under way (or done) for an agreement: why, the mandate and its case, the working
+    group with its leader and deadline, the hearing deadline, and the version it drafts."""
+
+    __tablename__ = "agreement_revisions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
+    instance_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(20), default="person")  # case | evaluation | person
+    mandate: Mapped[str | None] = mapped_column(Text)
+    mandate_case: Mapped[str | None] = mapped_column(String(20))
+    leader: Mapped[str | None] = mapped_column(String(100))
+    members: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of {"username", "organisation"}
+    group_deadline: Mapped[date | None] = mapped_column(Date)
+    hearing_deadline: Mapped[date | None] = mapped_column(Date)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("agreement_versions.id"))
+    stage: Mapped[str] = mapped_column(String(30), default="need")
+    started_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    ended_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class AgreementHearingAnswer(Base):
+    """A party's answer to the hearing of a version (høringsinnspill): comments or "no input", and the
+    working group's response to it (``accepted`` | ``partly`` | ``not``)."""
+
+    __tablename__ = "agreement_hearing_answers"
+    __table_args__ = (UniqueConstraint("version_id", "organisation", name="uq_agreement_hearing_answers_party"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("agreement_versions.id"), index=True)
+    organisation: Mapped[str] = mapped_column(String(200))
+    no_input: Mapped[bool] = mapped_column(Boolean, default=False)
+    comments: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[str | None] = mapped_column(String(100))
+    answered_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+    response: Mapped[str | None] = mapped_column(String(20))
+    response_text: Mapped[str | None] = mapped_column(Text)
+
+
+class AgreementSignature(Base):
+    """A party's signature of a version by an authorised person, or its refusal with a reason."""
+
+    __tablename__ = "agreement_signatures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("agreement_versions.id"), index=True)
+    organisation: Mapped[str] = mapped_column(String(200))
+    signed: Mapped[bool] = mapped_column(Boolean)
+    signed_by: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+
+
+class AgreementEvaluation(Base):
+    """A planned evaluation of a version (e.g. May and December 2026) and, once done, its outcome; an
+    outcome may call for the next revision (``revision_needed``)."""
+
+    __tablename__ = "agreement_evaluations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("agreement_versions.id"))
+    planned_for: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="planned")  # planned | done
+    outcome: Mapped[str | None] = mapped_column(Text)
+    revision_needed: Mapped[bool | None] = mapped_column(Boolean)
+    done_by: Mapped[str | None] = mapped_column(String(100))
+    done_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class AgreementEvent(Base):
+    """The history of an agreement, one row per step: mandate, working group, hearing sent and answered,
+    anchoring, approval, signatures, entry into force, evaluations. What the agreement page shows."""
+
+    __tablename__ = "agreement_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
+    version_id: Mapped[int | None] = mapped_column(Integer)
+    instance_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(30))
+    organisation: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)

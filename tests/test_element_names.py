@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-BUNDLES = [Path(__file__).resolve().parent.parent / "bpmn" / name for name in ("grant", "meetings")]
+BUNDLES = [Path(__file__).resolve().parent.parent / "bpmn" / name for name in ("grant", "meetings", "agreements")]
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 NS = {"bpmn": BPMN}
 LANGUAGES = ["nn", "en"]

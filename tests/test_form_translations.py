@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
-FORMS_DIRS = [BPMN_DIR / "grant" / "forms", BPMN_DIR / "meetings" / "forms"]
+FORMS_DIRS = [BPMN_DIR / "grant" / "forms", BPMN_DIR / "meetings" / "forms", BPMN_DIR / "agreements" / "forms"]
 LANGUAGES = ("nn", "en")
 ENTRY_KEYS = {"label", "help", "options"}
 

@@ -17,7 +17,7 @@ def test_demo_then_walkthrough_from_draft_to_final_report(tmp_path: Path):
     env.pop("SAMFLYT_SMTP_HOST", None)
     demo = subprocess.run([str(samflyt), "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr
-    assert "demo ready: 6 process(es), 36 user(s), 28 new instance(s)" in demo.stdout
+    assert "demo ready: 7 process(es), 45 user(s), 29 new instance(s)" in demo.stdout
     again = subprocess.run([str(samflyt), "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert "0 new instance(s)" in again.stdout  # idempotent
     for user, expected in (("ada", "fill_application"), ("bjorn", "cosign_application"), ("per", "check_completeness"),

@@ -118,6 +118,7 @@ def test_demo_runs_from_an_empty_directory_after_a_plain_install(tmp_path):
                          capture_output=True, text=True, cwd=empty, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert '"grant_application"' in run.stdout and '"committee_meeting"' in run.stdout
+    assert '"agreement_revision"' in run.stdout
     assert (empty / "instance" / "samflyt.db").is_file()
     meetings = subprocess.run([sys.executable, "-c", "import sys; from engine.cli import main; "
                                "sys.argv[1:] = ['--json', 'meetings', '--committee', 'SSU']; main()"],
@@ -137,3 +138,13 @@ def test_demo_runs_from_an_empty_directory_after_a_plain_install(tmp_path):
     grant_case = next(c for c in json.loads(cases.stdout) if c["community"] == "Helsefellesskap Vest-Viken"
                       and c["title"].startswith("Rekrutterings- og samhandlingstilskudd 2026"))
     assert grant_case["number"] == vestviken["cases"][2] and grant_case["status"] == "on_agenda"
+    # Vestfold's register of agreements: the new delavtale for helhetlig pasientforløp in force from 01.12.25,
+    # evaluated in May and December 2026; delavtale j under revision (its hearing open)
+    agreements = subprocess.run([sys.executable, "-c", "import sys; from engine.cli import main; "
+                                 "sys.argv[1:] = ['--json', 'agreements']; main()"],
+                                capture_output=True, text=True, cwd=empty, env=env)
+    assert agreements.returncode == 0, agreements.stderr[-2000:]
+    register = {a["title"]: a for a in json.loads(agreements.stdout)}
+    assert register["Samarbeid om helhetlig pasientforløp"]["effective_from"] == "2025-12-01"
+    assert register["Samarbeid om IKT-løsninger lokalt"]["letter"] == "j"
+    assert "Om partenes ansvar" not in register  # merged into the new delavtale

@@ -1,6 +1,6 @@
 """The health community's pages: open calls (public), the grant overviews, and the committees' meetings
-and case register for AU, SSU and the secretariat. Plugged into the web app through the
-``samflyt.blueprints`` entry point (:func:`register`), so ``web`` names no page of the domain."""
+and case register for AU, SSU and the secretariat, and the public register of agreements. Plugged into the
+web app through the ``samflyt.blueprints`` entry point (:func:`register`), so ``web`` names no page of the domain."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _
 from web.codes import add_code_groups
 from web.menu import MenuItem, add_menu_item
 
-from . import calls, case_form, codes, grants, meetings  # noqa: F401 (case_form adds its routes to meetings.bp)
+from . import agreements, calls, case_form, codes, grants, meetings  # noqa: F401 (case_form adds its routes to meetings.bp)
 
 
 def register(app: Flask) -> None:
@@ -18,8 +18,10 @@ def register(app: Flask) -> None:
     app.register_blueprint(grants.bp)
     app.register_blueprint(calls.bp)
     app.register_blueprint(meetings.bp)  # with the case form and calendar of ``case_form``
+    app.register_blueprint(agreements.bp)
     add_code_groups(app, codes.groups)
     add_menu_item(app, MenuItem("calls.overview", _("Open calls"), public=True))
+    add_menu_item(app, MenuItem("agreements.overview", _("Agreements"), public=True))
     add_menu_item(app, MenuItem("grants.calls", _("Grants"),
                                 shown_to=lambda user: bool(user.roles & grants.READERS)))
     add_menu_item(app, MenuItem("meetings.meetings", _("Meetings"),
