@@ -395,7 +395,7 @@ def _local_errors(value: Any, prop: Any, path: list[Any], root: Any) -> list[tup
             limit = _resolve(root, path, limit.get("$data", ""))
         pair = _compare(value, limit)
         if pair is not None and wrong(*pair):
-            found.append((path, message(code, prop, limit=pair[1])))
+            found.append((path, message(code, prop, limit=str(pair[1]))))
     return found
 
 
