@@ -131,7 +131,7 @@ def test_a_form_with_errors_keeps_what_was_typed_and_links_each_error(site):
     assert page.status_code == 422
     assert '<div class="error-summary" role="alert"' in html
     assert 'href="#f-budget-0-amount"' in html and 'href="#f-purpose"' in html and 'href="#f-contact_email"' in html
-    assert "Verdien må være minst 0." in html and "Fyll ut feltet." in html
+    assert "Verdien må være mellom 0 og 100000000." in html and "Fyll ut feltet." in html
     assert re.search(r'id="f-budget-0-amount"[^>]*aria-describedby="[^"]*f-budget-0-amount-error"', html)
     assert 'value="Trygg hjemkomst"' in html  # nothing typed is lost
     assert [t.name for t in y.rt.tasks(y.instance_id("app"))] == ["fill_application"]
