@@ -380,8 +380,9 @@ def test_answers_that_must_be_given_in_the_browser(server, browser):
         ada.fill(f"#f-{field}", value)
     ada.check("#f-priority_groups-1")
     submit(ada)
-    # what cannot be stored at all is refused before the form's rules are read
-    assert "Beløp (kr)" in ada.locator("#error-summary").inner_text()
+    # what cannot be stored at all and what breaks the form's rules are shown together
+    first = ada.locator("#error-summary").inner_text()
+    assert "Beløp (kr)" in first and "Sluttdato" in first
     assert "Tallet er for stort til å lagres." in ada.inner_text("#f-budget-0-amount-error")
     assert ada.get_attribute("#f-budget-0-amount", "aria-invalid") == "true"
     ada.fill("#f-budget-0-amount", "900000000")

@@ -84,3 +84,9 @@ def test_an_absurd_amount_is_a_field_message(site):  # noqa: F811
     page = ada.post(f"/tasks/{task}", data={**_form(), "_action": "complete", "budget.0.amount": "900 000 000"})
     assert page.status_code == 422
     _field_error(page.get_data(as_text=True), "f-budget-0-amount", "Verdien må være mellom 0 og 100000000.")
+    # 10^30 cannot be stored at all; the form's other complaints come with it, so all are corrected at once
+    both = ada.post(f"/tasks/{task}", data={**_form(), "_action": "complete", "budget.0.amount": "1" + "0" * 30,
+                                            "end_date": "2025-01-01"}).get_data(as_text=True)
+    _field_error(both, "f-budget-0-amount", "Tallet er for stort til å lagres.")
+    _field_error(both, "f-end_date", "Kan ikke være tidligere enn 2025-07-01.")
+    assert both.count("Tallet er for stort til å lagres.") == 2  # once in the summary, once at the field
