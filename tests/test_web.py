@@ -375,7 +375,9 @@ ACTIONS = {
     # action: (method, path template, form data)
     "claim review": ("post", "/tasks/{review}/claim", {}),
     "complete review": ("post", "/tasks/{review}", {"_action": "complete", "review.conflict_of_interest": "false",
-                                                    "review.conflict_of_interest.present": "1"}),
+                                                    "review.conflict_of_interest.present": "1",
+                                                    "review.scores.0.criterion": "Forankring",
+                                                    "review.scores.0.score": "4"}),
     "reassign review": ("post", "/tasks/{review}/assign", {"assignee": "mia", "reason": "Fordeling"}),
     "deploy": ("post", "/admin/deploy", {}),
     "retry": ("post", "/admin/instances/{app}/retry", {}),
