@@ -1,13 +1,25 @@
-"""Task forms: JSON Schema (+ UI schema) files -> marshmallow schemas for validation.
+"""Task forms: JSON Schema (+ UI schema) files, validated with the ``jsonschema`` library (Draft 2020-12).
 
 Forms are declared next to the BPMN the way SpiffWorkflow's own tools do it: a user task carries the
 extension properties ``formJsonSchemaFilename`` and ``formUiSchemaFilename`` naming files in the
-deployed bundle. The same marshmallow schema validates input in the engine and in the web UI, so the
-two can never disagree. Validation rejects unknown fields, coerces types and reports per field.
+deployed bundle. The same :class:`Form` validates input in the engine and in the web UI, so the two can
+never disagree. The schema means what JSON Schema says it means -- ``pattern`` is searched, not anchored;
+``if``/``then``, ``dependentRequired``, ``const`` and formats work -- because a reference implementation
+reads it, not a converter of our own.
 
-Messages are not marshmallow's prose: each field is given codes as its error messages (``samflyt:range``)
-and a failed load turns each code into a :class:`engine.texts.Text` built from the field's JSON Schema (its
-``minimum``, ``maxLength``, ``enum``...), whose English is what marshmallow would have said.
+Three things are added around it, each because a form is filled in by people through HTML fields:
+
+* **Coercion first.** A page posts text, so ``"12"`` for an integer becomes ``12``, ``"true"`` for a boolean
+  ``True``, a ``number`` an exact :class:`~decimal.Decimal`; an optional field sent as ``null`` counts as left
+  empty. What cannot be read as its type is passed on unchanged, so the type error says so.
+* **Rules of storage.** Integers fit 64 bits (``int_bounds``) and text holds no control character
+  (``control``), whatever the form says: both would fail later, where nobody sees it.
+* **Comparisons between fields** (``formatMinimum``/``formatMaximum``, see :func:`_compare`), which plain
+  JSON Schema cannot say: an end date not before the start date, a budget year inside the project period.
+
+Messages are not the library's prose: each error becomes a :class:`engine.texts.Text` (see :func:`message`)
+built from the schema of the field it is about, nested field -> row index -> field, as a page needs them to
+put each message next to its field.
 
 What task data holds afterwards is plain JSON: integers, strings (``date`` as ISO text), booleans,
 lists and objects. A JSON Schema ``number`` becomes a *string* holding the exact decimal ("1250.50"):
@@ -16,18 +28,22 @@ money belongs in integers (øre or whole kroner), and a float would silently rou
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from marshmallow import INCLUDE, RAISE, Schema, fields, validate
-from marshmallow import ValidationError as MarshmallowValidationError
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
 
 from .errors import ValidationError
 from .payload import MAX_INT, MIN_INT
 from .texts import Text, _, as_text, joined
 
-SUPPORTED_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
+SUPPORTED_TYPES = {"string", "integer", "number", "boolean", "array", "object", "null"}
 
 #: A choice list filled from the task's data, written the way spiff-arena's forms write it:
 #: ``"anyOf": ["options_from_task_data_var:NAME"]``, where the data field NAME holds a list of
@@ -35,6 +51,9 @@ SUPPORTED_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
 #: task asking a connector, say), so the choices are the deployment's own -- its organisational scopes, the
 #: calls open now -- and never a copy in a form file that goes stale.
 OPTIONS_FROM_DATA = "options_from_task_data_var:"
+
+#: Keywords comparing a field with a literal or with another field (``{"$data": "1/start_date"}``).
+COMPARISONS = ("formatMinimum", "formatMaximum")
 
 
 def options_variable(prop: Any) -> str | None:
@@ -54,22 +73,11 @@ class FormDefinitionError(ValueError):
         super().__init__(f"{pointer}: {message}" if pointer else message)
 
 
-#: prefix of the codes given to marshmallow as messages (:func:`_codes`), read back by :func:`field_texts`
-_CODE = "samflyt:"
-
-
-def _codes(field_cls: type[fields.Field], kind: str) -> dict[str, str]:
-    """Every message of ``field_cls`` as a code: ``required``, ``null`` or ``invalid_<kind>``."""
-    keys: set[str] = set()
-    for klass in field_cls.__mro__:
-        keys.update(getattr(klass, "default_error_messages", {}))
-    return {key: _CODE + (key if key in ("required", "null") else f"invalid_{kind}") for key in keys}
-
-
-def message(code: str, prop: dict[str, Any] | None = None) -> Text:
+def message(code: str, prop: dict[str, Any] | None = None, **params: Any) -> Text:
     """The text of a validation ``code`` for a field declared by JSON Schema ``prop``.
 
-    The English is marshmallow's own wording, so messages read as before; the page translates the text.
+    The English of the older codes is marshmallow's wording, so messages read as they always did; the page
+    translates the text.
     """
     prop = prop if isinstance(prop, dict) else {}
     if code == "required":
@@ -98,6 +106,8 @@ def message(code: str, prop: dict[str, Any] | None = None) -> Text:
         return _("Not a valid list.")
     if code == "invalid_object":
         return _("Invalid input type.")
+    if code == "invalid":
+        return _("Not a valid value.")
     if code == "attachment":
         return _("Not a valid attachment.")
     if code == "int_bounds":
@@ -106,15 +116,29 @@ def message(code: str, prop: dict[str, Any] | None = None) -> Text:
         return _("The text contains a control character (such as a NUL byte) that is not allowed.")
     if code == "pattern":
         return _("String does not match expected pattern.")
+    if code == "unique":
+        return _("Each choice may be given only once.")
     if code == "one_of":
         return _("Must be one of: %(choices)s.", choices=joined(prop.get("enum") or []))
+    if code == "const":
+        if prop.get("const") is True:
+            return _("You must answer Yes to go on.")
+        if prop.get("const") is False:
+            return _("You must answer No to go on.")
+        return _("Must be %(value)s.", value=prop.get("const"))
+    if code == "not_before":
+        return _("Must not be earlier than %(min)s.", min=params.get("limit"))
+    if code == "not_after":
+        return _("Must not be later than %(max)s.", max=params.get("limit"))
     if code == "range":
-        if prop.get("minimum") is not None and prop.get("maximum") is not None:
+        low = prop.get("minimum", prop.get("exclusiveMinimum"))
+        high = prop.get("maximum", prop.get("exclusiveMaximum"))
+        if low is not None and high is not None:
             return _("Must be greater than or equal to %(min)s and less than or equal to %(max)s.",
-                     min=prop["minimum"], max=prop["maximum"])
-        if prop.get("minimum") is not None:
-            return _("Must be greater than or equal to %(min)s.", min=prop["minimum"])
-        return _("Must be less than or equal to %(max)s.", max=prop.get("maximum"))
+                     min=low, max=high)
+        if low is not None:
+            return _("Must be greater than or equal to %(min)s.", min=low)
+        return _("Must be less than or equal to %(max)s.", max=high)
     if code in ("length", "items"):
         low, high = (prop.get("minLength"), prop.get("maxLength")) if code == "length" else (
             prop.get("minItems"), prop.get("maxItems"))
@@ -126,133 +150,41 @@ def message(code: str, prop: dict[str, Any] | None = None) -> Text:
     return as_text(code)
 
 
-def _child(prop: dict[str, Any], key: Any) -> dict[str, Any]:
-    """The JSON Schema of ``key`` inside ``prop``: a property of an object, an item of an array."""
-    if not isinstance(prop, dict):
-        return {}
-    if isinstance(key, int) or (isinstance(key, str) and key.isdigit() and prop.get("type") == "array"):
-        return prop.get("items") or {}
-    if key == "_schema":
-        return prop
-    return (prop.get("properties") or {}).get(key) or {}
+# -- the form definition ------------------------------------------------------------------------------------
+def _kind(prop: dict[str, Any]) -> str:
+    """The declared type of ``prop``, the first that is not ``null`` (``["string", "null"]`` is a string)."""
+    kind = prop.get("type", "object" if "properties" in prop else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    return kind if isinstance(kind, str) else "string"
 
 
-def field_texts(messages: Any, prop: dict[str, Any]) -> Any:
-    """marshmallow's messages (the codes of :func:`_codes`, nested by field and row) as :class:`Text` values,
-    each built from the JSON Schema of the field it is about."""
-    if isinstance(messages, dict):
-        return {key: field_texts(value, _child(prop, key)) for key, value in messages.items()}
-    if isinstance(messages, list):
-        return [field_texts(m, prop) for m in messages]
-    if isinstance(messages, str) and messages.startswith(_CODE):
-        return message(messages[len(_CODE):], prop)
-    return as_text(messages) if isinstance(messages, str) else messages
-
-
-class _FormSchema(Schema):
-    error_messages = {"unknown": _CODE + "unknown", "type": _CODE + "invalid_object"}
-
-
-class _IsoDate(fields.Date):
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).isoformat()
-
-
-class _IsoDateTime(fields.DateTime):
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).isoformat()
-
-
-class _DecimalString(fields.Decimal):
-    def _deserialize(self, value, attr, data, **kwargs):
-        return str(super()._deserialize(value, attr, data, **kwargs))
-
-
-class _StrictInteger(fields.Integer):
-    """Integers only: "12" is coerced, 12.5 and "12,5" are refused instead of truncated."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=False, **kwargs)
-
-    def _validated(self, value):
-        if isinstance(value, float) and not value.is_integer():
-            raise self.make_error("invalid")
-        return super()._validated(value)
-
-
-#: Text may hold tabs and line breaks, but no other control character: a NUL cannot be stored in
-#: PostgreSQL, and the others only ever arrive by accident or on purpose, never typed.
-_NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-
-
-def _title(prop: dict[str, Any], name: str) -> str:
-    return prop.get("title") or name
-
-
-def _field_for(name: str, prop: dict[str, Any], required: bool, pointer: str) -> fields.Field:
+def _check_property(prop: Any, pointer: str) -> None:
     if not isinstance(prop, dict):
         raise FormDefinitionError("property definition must be an object", pointer)
-    kind = prop.get("type", "string")
-    if isinstance(kind, list):  # e.g. ["string", "null"]
-        non_null = [k for k in kind if k != "null"]
-        kind = non_null[0] if non_null else "string"
+    kind = _kind(prop)
     if kind not in SUPPORTED_TYPES:
         raise FormDefinitionError(f"unsupported type '{kind}'", pointer)
-    validators: list[Any] = []
     if "anyOf" in prop and options_variable(prop) is None:
         raise FormDefinitionError(f"anyOf is supported only as [\"{OPTIONS_FROM_DATA}NAME\"]", pointer)
-    if "enum" in prop:
-        if not isinstance(prop["enum"], list) or not prop["enum"]:
-            raise FormDefinitionError("enum must be a non-empty list", pointer)
-        validators.append(validate.OneOf(prop["enum"], error=_CODE + "one_of"))
-    if "minimum" in prop or "maximum" in prop:
-        validators.append(validate.Range(min=prop.get("minimum"), max=prop.get("maximum"), error=_CODE + "range"))
-    if "minLength" in prop or "maxLength" in prop:
-        validators.append(validate.Length(min=prop.get("minLength"), max=prop.get("maxLength"),
-                                          error=_CODE + "length"))
-    if "pattern" in prop:
-        validators.append(validate.Regexp(prop["pattern"], error=_CODE + "pattern"))
-    common: dict[str, Any] = {"required": required, "validate": validators,
-                              "metadata": {"title": _title(prop, name)}}
-    if not required:
-        common["allow_none"] = True
-    if kind == "string":
-        fmt = prop.get("format")
-        if fmt == "date":
-            return _IsoDate(error_messages=_codes(_IsoDate, "date"), **common)
-        if fmt == "date-time":
-            return _IsoDateTime(error_messages=_codes(_IsoDateTime, "datetime"), **common)
-        if fmt == "email":
-            return fields.Email(error_messages=_codes(fields.Email, "email"), **common)
-        if fmt == "attachment":  # the id of an uploaded file (engine.attachments)
-            common["validate"].append(validate.Regexp(r"^[0-9a-f-]{36}$", error=_CODE + "attachment"))
-        common["validate"].append(validate.Regexp(_NO_CONTROL, error=_CODE + "control"))
-        return fields.String(error_messages=_codes(fields.String, "string"), **common)
-    if kind == "integer":
-        # whatever the form allows, a number must fit the 64-bit columns it may end up in
-        common["validate"].append(validate.Range(min=MIN_INT, max=MAX_INT, error=_CODE + "int_bounds"))
-        return _StrictInteger(error_messages=_codes(_StrictInteger, "integer"), **common)
-    if kind == "number":
-        return _DecimalString(error_messages=_codes(_DecimalString, "number"), **common)
-    if kind == "boolean":
-        return fields.Boolean(error_messages=_codes(fields.Boolean, "boolean"), **common)
+    if "enum" in prop and (not isinstance(prop["enum"], list) or not prop["enum"]):
+        raise FormDefinitionError("enum must be a non-empty list", pointer)
+    for keyword in COMPARISONS:
+        if keyword in prop:
+            limit = prop[keyword]
+            reference = limit.get("$data") if isinstance(limit, dict) else None
+            if not (isinstance(limit, str) and _as_date(limit) is not None) and not (
+                    isinstance(reference, str) and _RELATIVE_POINTER.match(reference)):
+                raise FormDefinitionError(f"{keyword} must be an ISO date or {{\"$data\": \"<relative JSON "
+                                          "pointer>\"}}", pointer)
     if kind == "object":
-        return fields.Nested(schema_from_json_schema(prop, pointer), error_messages=_codes(fields.Nested, "object"),
-                             **common)
-    items = prop.get("items", {"type": "string"})
-    if "minItems" in prop or "maxItems" in prop:
-        common["validate"].append(validate.Length(min=prop.get("minItems"), max=prop.get("maxItems"),
-                                                  error=_CODE + "items"))
-    list_codes = _codes(fields.List, "list")
-    if isinstance(items, dict) and items.get("type") == "object":
-        return fields.List(fields.Nested(schema_from_json_schema(items, f"{pointer}/items"),
-                                         error_messages=_codes(fields.Nested, "object")),
-                           error_messages=list_codes, **common)
-    return fields.List(_field_for(name, items, True, f"{pointer}/items"), error_messages=list_codes, **common)
+        _check_object(prop, pointer)
+    elif kind == "array":
+        items = prop.get("items", {"type": "string"})
+        _check_property(items, f"{pointer}/items")
 
 
-def schema_from_json_schema(definition: dict[str, Any], pointer: str = "") -> Schema:
-    """Build a marshmallow schema for an ``object`` JSON Schema; raises :class:`FormDefinitionError`."""
+def _check_object(definition: Any, pointer: str = "") -> None:
     if not isinstance(definition, dict):
         raise FormDefinitionError("a form schema must be a JSON object", pointer)
     if definition.get("type", "object") != "object":
@@ -263,23 +195,266 @@ def schema_from_json_schema(definition: dict[str, Any], pointer: str = "") -> Sc
     required = definition.get("required", [])
     if not isinstance(required, list) or any(r not in properties for r in required):
         raise FormDefinitionError("'required' must list names of defined properties", pointer)
-    declared = {
-        name: _field_for(name, prop, name in required, f"{pointer}/properties/{name}".lstrip("/"))
-        for name, prop in properties.items()
-    }
-    unknown = INCLUDE if definition.get("additionalProperties") is True else RAISE
-    schema_cls = _FormSchema.from_dict(declared, name="FormSchema")
-    return schema_cls(unknown=unknown)
+    for name, prop in properties.items():
+        _check_property(prop, f"{pointer}/properties/{name}".lstrip("/"))
+
+
+def _for_validator(schema: Any, root: bool = True) -> Any:
+    """A copy of the form's schema as the validator reads it: every declared object refuses fields it does
+    not declare unless it says ``additionalProperties`` itself, and a choice list still waiting for the task's
+    data (the ``anyOf`` marker, not a schema) is left out."""
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    if options_variable(out) is not None:
+        out.pop("anyOf")
+    if root or (_kind(out) == "object" and "properties" in out):
+        out.setdefault("additionalProperties", False)
+        out["properties"] = {k: _for_validator(v, False) for k, v in (out.get("properties") or {}).items()}
+    if isinstance(out.get("items"), dict):
+        out["items"] = _for_validator(out["items"], False)
+    return out
+
+
+# -- formats ----------------------------------------------------------------------------------------------
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_ATTACHMENT = re.compile(r"^[0-9a-f-]{36}$")  # the id of an uploaded file (engine.attachments)
+
+FORMATS = FormatChecker()
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if not isinstance(value, str) or not _DATE.match(value):
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+@FORMATS.checks("date")
+def _is_date(value: Any) -> bool:
+    return not isinstance(value, str) or _as_date(value) is not None
+
+
+@FORMATS.checks("date-time")
+def _is_datetime(value: Any) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        return len(value) > 10 and bool(dt.datetime.fromisoformat(value))
+    except ValueError:
+        return False
+
+
+@FORMATS.checks("email")
+def _is_email(value: Any) -> bool:
+    return not isinstance(value, str) or bool(_EMAIL.match(value))
+
+
+@FORMATS.checks("attachment")
+def _is_attachment(value: Any) -> bool:
+    return not isinstance(value, str) or bool(_ATTACHMENT.match(value))
+
+
+_FORMAT_CODES = {"date": "invalid_date", "date-time": "invalid_datetime", "email": "invalid_email",
+                 "attachment": "attachment"}
+_TYPE_CODES = {"integer": "invalid_integer", "number": "invalid_number", "boolean": "invalid_boolean",
+               "string": "invalid_string", "array": "invalid_list", "object": "invalid_object"}
+
+# -- coercion -----------------------------------------------------------------------------------------------
+_INTEGER = re.compile(r"^\s*[-+]?\d+\s*$")
+_TRUE = {"true", "t", "yes", "y", "on", "1"}
+_FALSE = {"false", "f", "no", "n", "off", "0"}
+#: Text may hold tabs and line breaks, but no other control character: a NUL cannot be stored in
+#: PostgreSQL, and the others only ever arrive by accident or on purpose, never typed.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _coerce(value: Any, prop: Any) -> Any:
+    """``value`` as the type ``prop`` declares where it can be read as one (see the module's docstring);
+    anything else unchanged, for the validator to refuse."""
+    if not isinstance(prop, dict) or value is None:
+        return value
+    kind = _kind(prop)
+    if kind == "object" and isinstance(value, dict):
+        properties = prop.get("properties") or {}
+        required = set(prop.get("required") or [])
+        out = {}
+        for key, child in value.items():
+            declared = properties.get(key)
+            if child is None and isinstance(declared, dict) and key not in required and not _allows_null(declared):
+                continue  # an optional field left empty: as if not sent (restored as None afterwards)
+            out[key] = _coerce(child, declared)
+        return out
+    if kind == "array" and isinstance(value, list):
+        return [_coerce(item, prop.get("items")) for item in value]
+    if isinstance(value, bool):
+        return value
+    if kind == "integer":
+        if isinstance(value, str) and _INTEGER.match(value):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif kind == "number" and isinstance(value, (str, int, float)):
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            return value
+        return number if number.is_finite() else value
+    elif kind == "boolean":
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+    return value
+
+
+def _allows_null(prop: dict[str, Any]) -> bool:
+    kind = prop.get("type")
+    return kind == "null" or (isinstance(kind, list) and "null" in kind)
+
+
+def _plain(value: Any, prop: Any) -> Any:
+    """Validated data as plain JSON: a number as its exact decimal text, a date-time as ISO text."""
+    if isinstance(value, dict):
+        properties = (prop.get("properties") or {}) if isinstance(prop, dict) else {}
+        return {k: _plain(v, properties.get(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        items = prop.get("items") if isinstance(prop, dict) else None
+        return [_plain(v, items) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, str) and isinstance(prop, dict) and prop.get("format") == "date-time":
+        return dt.datetime.fromisoformat(value).isoformat()
+    return value
+
+
+# -- comparisons between fields and the rules of storage -----------------------------------------------------
+_RELATIVE_POINTER = re.compile(r"^(\d+)((?:/[^/]*)*)$")
+
+
+def _resolve(root: Any, path: list[Any], reference: str) -> Any:
+    """The value a relative JSON pointer (``"1/start_date"``: up one level from this field, then
+    ``start_date``) names, seen from the field at ``path``; ``None`` when there is none."""
+    found = _RELATIVE_POINTER.match(reference)
+    if not found or int(found.group(1)) > len(path):
+        return None
+    here = root
+    for step in path[:len(path) - int(found.group(1))]:
+        here = here[step]
+    for token in found.group(2).split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(here, dict):
+            here = here.get(token)
+        elif isinstance(here, list) and token.isdigit() and int(token) < len(here):
+            here = here[int(token)]
+        else:
+            return None
+    return here
+
+
+def _compare(value: Any, limit: Any) -> tuple[Any, Any] | None:
+    """``(value, limit)`` made comparable, or ``None`` when one of them is not there to compare: dates with
+    dates, and a year (an integer) with the year of a date."""
+    limit_date = _as_date(limit)
+    if limit_date is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, limit_date.year
+    value_date = _as_date(value)
+    return (value_date, limit_date) if value_date is not None else None
+
+
+def _local_errors(value: Any, prop: Any, path: list[Any], root: Any) -> list[tuple[list[Any], Text]]:
+    """What JSON Schema cannot say: storage bounds, control characters and comparisons, field by field."""
+    if not isinstance(prop, dict):
+        return []
+    found: list[tuple[list[Any], Text]] = []
+    kind = _kind(prop)
+    if isinstance(value, dict) and kind == "object":
+        properties = prop.get("properties") or {}
+        for key, child in value.items():
+            found += _local_errors(child, properties.get(key), [*path, key], root)
+        return found
+    if isinstance(value, list) and kind == "array":
+        for index, item in enumerate(value):
+            found += _local_errors(item, prop.get("items"), [*path, index], root)
+        return found
+    if isinstance(value, str) and _CONTROL.search(value):
+        found.append((path, message("control", prop)))
+    if isinstance(value, int) and not isinstance(value, bool) and not MIN_INT <= value <= MAX_INT:
+        found.append((path, message("int_bounds", prop)))
+    for keyword, code, wrong in (("formatMinimum", "not_before", lambda a, b: a < b),
+                                 ("formatMaximum", "not_after", lambda a, b: a > b)):
+        if keyword not in prop:
+            continue
+        limit = prop[keyword]
+        if isinstance(limit, dict):
+            limit = _resolve(root, path, limit.get("$data", ""))
+        pair = _compare(value, limit)
+        if pair is not None and wrong(*pair):
+            found.append((path, message(code, prop, limit=str(pair[1]))))
+    return found
+
+
+# -- errors -> messages per field -------------------------------------------------------------------------
+def _schema_errors(error: Any) -> list[tuple[list[Any], Text]]:
+    """One library error as ``(path, text)`` pairs: the path of the field it is about and the message."""
+    path, schema, keyword = list(error.absolute_path), error.schema, error.validator
+    instance = error.instance
+    schema = schema if isinstance(schema, dict) else {}
+    if keyword == "required" and isinstance(instance, dict):
+        return [([*path, name], message("required")) for name in error.validator_value if name not in instance]
+    if keyword == "dependentRequired" and isinstance(instance, dict):
+        return [([*path, name], message("required")) for trigger, needed in error.validator_value.items()
+                if trigger in instance for name in needed if name not in instance]
+    if keyword == "additionalProperties" and isinstance(instance, dict):
+        declared = schema.get("properties") or {}
+        patterns = list(schema.get("patternProperties") or {})
+        return [([*path, name], message("unknown")) for name in instance
+                if name not in declared and not any(re.search(p, name) for p in patterns)]
+    if keyword == "type":
+        if instance is None:
+            return [(path, message("null"))]
+        return [(path, message(_TYPE_CODES.get(_kind(schema), "invalid"), schema))]
+    if keyword == "format":
+        return [(path, message(_FORMAT_CODES.get(error.validator_value, "invalid"), schema))]
+    code = {"enum": "one_of", "const": "const", "pattern": "pattern", "uniqueItems": "unique",
+            "minimum": "range", "maximum": "range", "exclusiveMinimum": "range", "exclusiveMaximum": "range",
+            "minLength": "length", "maxLength": "length", "minItems": "items", "maxItems": "items"}.get(keyword)
+    return [(path, message(code or "invalid", schema))]
+
+
+def _put(tree: dict[Any, Any], path: list[Any], text: Text) -> None:
+    """Add ``text`` at ``path`` (field, row index, field...) in the nested messages; a field with both its own
+    messages and messages of its rows keeps its own under ``_schema``."""
+    if not path:
+        path = ["_schema"]
+    node = tree
+    for step in path[:-1]:
+        inner = node.get(step)
+        if not isinstance(inner, dict):
+            inner = {"_schema": inner} if inner else {}
+            node[step] = inner
+        node = inner
+    last = path[-1]
+    if isinstance(node.get(last), dict):
+        node, last = node[last], "_schema"
+    messages = node.setdefault(last, [])
+    if text not in messages:
+        messages.append(text)
 
 
 @dataclass
 class Form:
-    """A task form: its JSON Schema, optional UI schema and the marshmallow schema built from it."""
+    """A task form: its JSON Schema and optional UI schema, and the validator that reads the schema."""
 
     key: str
     json_schema: dict[str, Any]
     ui_schema: dict[str, Any] | None
-    schema: Schema
+    validator: Draft202012Validator = field(repr=False)
 
     @property
     def takes_options_from_data(self) -> bool:
@@ -312,14 +487,18 @@ class Form:
 
     def validate(self, data: Any) -> dict[str, Any]:
         """Return the coerced data, every top-level field present (``None`` when left empty), or raise
-        :class:`engine.errors.ValidationError` with per-field messages."""
+        :class:`engine.errors.ValidationError` with per-field messages (field -> row index -> field)."""
         if not isinstance(data, dict):
             raise ValidationError({"_schema": [message("not_object")]})
-        try:
-            values = self.schema.load(data)
-        except MarshmallowValidationError as exc:
-            messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-            raise ValidationError(field_texts(messages, self.json_schema)) from None
+        values = _coerce(copy.deepcopy(data), self.json_schema)
+        problems = [pair for error in self.validator.iter_errors(values) for pair in _schema_errors(error)]
+        problems += _local_errors(values, self.json_schema, [], values)
+        if problems:
+            tree: dict[Any, Any] = {}
+            for path, text in problems:
+                _put(tree, path, text)
+            raise ValidationError(tree)
+        values = _plain(values, self.json_schema)
         # an optional field left empty is still part of the answer: scripts and gateways can say
         # ``comment or ''`` instead of guessing whether the name exists
         for name in self.json_schema.get("properties", {}):
@@ -328,6 +507,14 @@ class Form:
 
 
 def build_form(key: str, json_schema: Any, ui_schema: Any = None) -> Form:
+    """A :class:`Form` from a form file; raises :class:`FormDefinitionError` when the file is not a schema
+    this engine can use (a JSON Schema it cannot read, or one that breaks the conventions above)."""
     if ui_schema is not None and not isinstance(ui_schema, dict):
         raise FormDefinitionError("a UI schema must be a JSON object")
-    return Form(key, json_schema, ui_schema, schema_from_json_schema(json_schema))
+    _check_object(json_schema)
+    schema = _for_validator(json_schema)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise FormDefinitionError(exc.message, "/".join(map(str, exc.path))) from None
+    return Form(key, json_schema, ui_schema, Draft202012Validator(schema, format_checker=FORMATS))

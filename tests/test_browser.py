@@ -382,3 +382,71 @@ def test_a_form_can_be_completed_with_the_keyboard_only(server, browser):
     assert "Oppgaven er fullført" in page.inner_text("main")
     names = {t.name for t in year.rt.tasks(year.instance_id("keyboard"))}
     assert "submit_application" not in names and "check_completeness" in names
+
+
+def test_answers_that_must_be_given_in_the_browser(server, browser):
+    """Issue 16: an end date before the start and an amount of 10^30 kr are refused at their fields, a
+    co-signer's No needs a reason that the applicant then reads on her task, and the confirmation must be Yes;
+    every error page is axe-clean, in bokmål and nynorsk."""
+    base, year = server
+    year.start("grant_application", "ada", {"call_id": year.data("round")["call_id"]}, ref="rules",
+               title="Regler")
+    ada = sign_in(browser, base, "ada")
+    ada.goto(f"{base}/tasks/{year.task('rules', 'fill_application', 'ada')}")
+    for field, value in (("title", "Regler for svar"), ("purpose", "Prøve reglene."), ("effect_goals", "Færre feil."),
+                         ("result_goals", "Reglene holder."), ("responsibility", "Horten kommune."),
+                         ("roles", "Kommunen og sykehuset."), ("applicant_organisation", "Horten kommune"),
+                         ("partner_organisations-0", "Sykehuset i Vestfold HF"), ("budget-0-party", "Horten kommune"),
+                         ("budget-0-year", "2099"), ("budget-0-amount", "1" + "0" * 30),
+                         ("start_date", "2099-07-01"), ("end_date", "2099-06-30"), ("contact_name", "Ada Søker"),
+                         ("contact_email", "ada@horten.example.no")):
+        ada.fill(f"#f-{field}", value)
+    ada.check("#f-priority_groups-1")
+    submit(ada)
+    # what cannot be stored at all and what breaks the form's rules are shown together
+    first = ada.locator("#error-summary").inner_text()
+    assert "Beløp (kr)" in first and "Sluttdato" in first
+    assert "Tallet er for stort til å lagres." in ada.inner_text("#f-budget-0-amount-error")
+    assert ada.get_attribute("#f-budget-0-amount", "aria-invalid") == "true"
+    ada.fill("#f-budget-0-amount", "900000000")
+    submit(ada)
+    summary = ada.locator("#error-summary").inner_text()
+    assert "Sluttdato" in summary and "Beløp (kr)" in summary
+    assert "Kan ikke være tidligere enn 2099-07-01." in ada.inner_text("#f-end_date-error")
+    assert "Verdien må være mellom 0 og 100000000." in ada.inner_text("#f-budget-0-amount-error")
+    assert ada.get_attribute("#f-end_date", "aria-invalid") == "true"
+    assert axe_violations(ada, ("nb", "form with comparison errors")) == []
+    ada.fill("#f-end_date", "2099-12-31")
+    ada.fill("#f-budget-0-amount", "100000")
+    submit(ada)
+    assert "Oppgaven er fullført" in ada.inner_text("main")
+
+    bjorn = sign_in(browser, base, "bjorn")
+    bjorn.goto(f"{base}/tasks/{year.task('rules', 'cosign_application', 'bjorn')}")
+    answer(bjorn, "f-signature-signed", False)
+    submit(bjorn)
+    assert "Begrunnelse hvis dere ikke signerer" in bjorn.locator("#error-summary").inner_text()
+    assert bjorn.get_attribute("#f-signature-refusal_reason", "aria-invalid") == "true"
+    assert axe_violations(bjorn, ("nb", "co-signer's no without a reason")) == []
+    bjorn.fill("#f-signature-refusal_reason", "Ikke behandlet i klinikkledelsen.")
+    submit(bjorn)
+    assert "Oppgaven er fullført" in bjorn.inner_text("main")
+
+    ada.goto(f"{base}/tasks/{year.task('rules', 'fill_application', 'ada')}")
+    assert ada.input_value("#f-cosign_comments") == "Sykehuset i Vestfold HF: Ikke behandlet i klinikkledelsen."
+    submit(ada)
+    year.cosign("rules", "bjorn")
+    ada.goto(f"{base}/tasks/{year.task('rules', 'submit_application', 'ada')}")
+    ada.click("button[name=lang][value=nn]")  # the confirmation in nynorsk
+    ada.wait_for_load_state()
+    answer(ada, "f-confirm", False)
+    ada.click("button[name=_action][value=complete]")
+    ada.wait_for_load_state()
+    assert ada.inner_text("#f-confirm-error").strip() == "Du må svare Ja for å gå vidare."
+    assert ada.get_attribute("#f-confirm", "aria-invalid") == "true"
+    assert axe_violations(ada, ("nn", "confirmation answered no")) == []
+    answer(ada, "f-confirm", True)
+    ada.click("button[name=_action][value=complete]")
+    ada.wait_for_load_state()
+    assert "check_completeness" in {t.name for t in year.rt.tasks(year.instance_id("rules"))}
+    ada.click("button[name=lang][value=nb]")

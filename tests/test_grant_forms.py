@@ -178,7 +178,7 @@ def test_form_builds_and_accepts_realistic_input(name):
 def test_form_follows_conventions(name):
     schema, ui = _load(name)
     for pointer, prop in _properties(schema):
-        assert "oneOf" not in prop and "if" not in prop, pointer
+        assert "oneOf" not in prop, pointer
         if not pointer.endswith("/items"):
             assert prop.get("title"), f"{pointer} has no label"
         if prop.get("type") == "string" and "format" not in prop and "enum" not in prop:
@@ -267,3 +267,67 @@ def test_review_refuses_score_out_of_range():
     messages = _refused("review", {"review": {"conflict_of_interest": False,
                                               "scores": [{"criterion": "Forankring", "score": 6}]}})
     assert "score" in messages["review"]["scores"][0]
+
+
+def _texts(messages: Any) -> list[str]:
+    return [str(m) for m in messages]
+
+
+def test_the_confirmation_must_be_yes_to_submit():
+    assert _texts(_refused("submit_application", {"confirm": False})["confirm"]) == ["You must answer Yes to go on."]
+    assert _texts(_refused("submit_application", {})["confirm"]) == ["Missing data for required field."]
+
+
+@pytest.mark.parametrize("name, data, where", [
+    ("approve_call", {"approval_comment": "Ok"}, ["call_approved"]),
+    ("review", {"review": {"comment": "Bra"}}, ["review", "conflict_of_interest"]),
+    ("cosign", {"signature": {"refusal_reason": "Nei"}}, ["signature", "signed"]),
+    ("completeness", {"completeness_comments": "Ok"}, ["complete"]),
+])
+def test_a_required_yes_no_must_be_answered(name, data, where):
+    messages = _refused(name, data)
+    for step in where:
+        messages = messages[step]
+    assert _texts(messages) == ["Missing data for required field."]
+
+
+def test_a_co_signers_no_needs_a_reason():
+    messages = _refused("cosign", {"signature": {"signed": False}})
+    assert _texts(messages["signature"]["refusal_reason"]) == ["Missing data for required field."]
+    assert _form("cosign").validate({"signature": {"signed": True}})["signature"] == {"signed": True}
+
+
+def test_a_reviewer_without_conflict_gives_scores():
+    messages = _refused("review", {"review": {"conflict_of_interest": False, "comment": "Fin"}})
+    assert _texts(messages["review"]["scores"]) == ["Missing data for required field."]
+
+
+def test_the_end_is_not_before_the_start_and_budget_years_lie_in_the_period():
+    data = copy.deepcopy(APPLICATION)
+    data["end_date"] = "2026-02-28"
+    assert _texts(_refused("application", data)["end_date"]) == ["Must not be earlier than 2026-03-01."]
+    data = copy.deepcopy(APPLICATION)
+    data["budget"][0]["year"] = 2025
+    data["budget"][2]["year"] = 2028
+    messages = _refused("application", data)
+    assert set(messages) == {"budget"} and set(messages["budget"]) == {0, 2}
+    assert _texts(messages["budget"][0]["year"]) == ["Must not be earlier than 2026."]
+    assert _texts(messages["budget"][2]["year"]) == ["Must not be later than 2027."]
+
+
+@pytest.mark.parametrize("name, data, where", [
+    ("application", {**APPLICATION, "budget": [{"party": "Tønsberg kommune", "year": 2026, "amount": 10**30}]},
+     ["budget", 0, "amount"]),
+    ("application", {**APPLICATION, "budget": [{"party": "Tønsberg kommune", "year": 2026, "amount": 10**9}]},
+     ["budget", 0, "amount"]),
+    ("continuation", {"continue_project": True, "continuation_amount": 10**12}, ["continuation_amount"]),
+    ("draft_call", {**VALID["draft_call"], "frame": 10**15}, ["frame"]),
+    ("register_ssu_decision", {"conclusion": "Vedtatt", "decisions": [
+        {"application_id": 1, "granted": True, "amount": 10**10}]}, ["decisions", 0, "amount"]),
+])
+def test_amounts_have_sane_bounds(name, data, where):
+    messages = _refused(name, copy.deepcopy(data))
+    for step in where:
+        messages = messages[step]
+    assert any(str(m).startswith("Must be greater than or equal to 0 and less than or equal to") or
+               str(m) == "The number is too large to be stored." for m in messages), messages

@@ -88,6 +88,9 @@ def test_a_whole_grant_year(year):
     assert [t.name for t in rt.tasks(y.instance_id("a2"))] == ["fill_application"]
     assert y.data("a2")["cosign_refusals"] == [{"organisation": "Lier kommune", "by": "marit",
                                                  "reason": "Budsjettet er ikke forankret i Lier kommune."}]
+    refill = y.task("a2", "fill_application", "hege")  # the applicant's form shows the partner's reason
+    assert rt.task_data(refill)["cosign_comments"] == "Lier kommune: Budsjettet er ikke forankret i Lier kommune."
+    assert "cosign_comments" in rt.form_for(refill).json_schema["properties"]
     y.complete("fill_application", "a2", "hege", application_form(
         "Kombinerte stillinger i psykisk helse", "Bærum kommune", [HF, "Lier kommune"],
         [("Bærum kommune", 2025, 400_000), ("Lier kommune", 2025, 100_000), (HF, 2025, 200_000)], contact="hege"))

@@ -131,7 +131,7 @@ def test_a_form_with_errors_keeps_what_was_typed_and_links_each_error(site):
     assert page.status_code == 422
     assert '<div class="error-summary" role="alert"' in html
     assert 'href="#f-budget-0-amount"' in html and 'href="#f-purpose"' in html and 'href="#f-contact_email"' in html
-    assert "Verdien må være minst 0." in html and "Fyll ut feltet." in html
+    assert "Verdien må være mellom 0 og 100000000." in html and "Fyll ut feltet." in html
     assert re.search(r'id="f-budget-0-amount"[^>]*aria-describedby="[^"]*f-budget-0-amount-error"', html)
     assert 'value="Trygg hjemkomst"' in html  # nothing typed is lost
     assert [t.name for t in y.rt.tasks(y.instance_id("app"))] == ["fill_application"]
@@ -375,7 +375,9 @@ ACTIONS = {
     # action: (method, path template, form data)
     "claim review": ("post", "/tasks/{review}/claim", {}),
     "complete review": ("post", "/tasks/{review}", {"_action": "complete", "review.conflict_of_interest": "false",
-                                                    "review.conflict_of_interest.present": "1"}),
+                                                    "review.conflict_of_interest.present": "1",
+                                                    "review.scores.0.criterion": "Forankring",
+                                                    "review.scores.0.score": "4"}),
     "reassign review": ("post", "/tasks/{review}/assign", {"assignee": "mia", "reason": "Fordeling"}),
     "deploy": ("post", "/admin/deploy", {}),
     "retry": ("post", "/admin/instances/{app}/retry", {}),

@@ -3,8 +3,9 @@ posted form back into the JSON the engine validates.
 
 Rendering is server-side and works without JavaScript: repeating rows (budget lines per party and year)
 are added and removed with submit buttons that re-render the form with what the user typed. Validation
-is not done here: the engine validates with the same marshmallow schema it always uses; this module only
-turns the posted strings into JSON of the declared types and maps the engine's errors back onto fields.
+is not done here: the engine validates with the same form (engine/forms.py, JSON Schema) it always uses; this
+module only turns the posted strings into JSON of the declared types and maps the engine's errors back onto
+fields: nested field -> row index -> field, a field's own messages under ``_schema`` when its rows have some.
 
 Field names are dotted paths (``budget.0.amount``); element ids are ``f-`` plus the path with dashes, so an
 error summary can link to the field it is about (WCAG 3.3.1).
@@ -51,7 +52,16 @@ def _as_list(messages: Any) -> list[str]:
         return messages
     if isinstance(messages, str):
         return [messages]
+    if isinstance(messages, dict):  # a group or a list of rows: its own messages (the rows' go to the rows)
+        return _as_list(messages.get("_schema"))
     return []
+
+
+def _all_messages(messages: Any) -> list[str]:
+    """Every message in ``messages``, rows included: a group of checkboxes shows them all at the group."""
+    if isinstance(messages, dict):
+        return [m for inner in messages.values() for m in _all_messages(inner)]
+    return _as_list(messages)
 
 
 def build_fields(schema: dict[str, Any], ui: dict[str, Any] | None, values: dict[str, Any] | None,
@@ -116,6 +126,7 @@ def _field(name: str, prop: dict[str, Any], ui: dict[str, Any], value: Any, erro
         if "enum" in items:
             f.kind, f.options = "checkboxes", _options(items, ui)
             f.value = value if isinstance(value, list) else []
+            f.errors = list(dict.fromkeys(_all_messages(errors)))
         elif items.get("type") == "object":
             f.kind = "rows"
             rows = value if isinstance(value, list) else []
@@ -133,7 +144,10 @@ def _field(name: str, prop: dict[str, Any], ui: dict[str, Any], value: Any, erro
     elif "enum" in prop:
         f.kind, f.options = "select", _options(prop, ui)
     elif kind == "boolean":
-        f.kind = "checkbox" if widget == "checkbox" or not required else "yesno"
+        # a question that must be answered, or answered Yes (``const``), is asked with Yes and No; a checkbox
+        # left unticked would answer No for the person
+        asked = required or "const" in prop
+        f.kind = "checkbox" if widget == "checkbox" or not asked else "yesno"
     else:
         f.kind = _scalar_kind(prop, ui)
         f.attrs = _attrs(prop)

@@ -216,7 +216,7 @@ def submit(task_id: str):
                                             "stopped. An administrator must look at the case. What you typed is "
                                             "kept below and in the log."), 409)
     except ValidationError as exc:
-        return _render(row, values, translate_all(exc.messages),
+        return _render(row, values, translate_all(_with_form_errors(exc.messages, form, values)),
                        _("The form has errors. Correct them and submit again."), 422)
     except ClaimedByOtherError as exc:
         return _render(row, values, None, _("%(name)s has claimed this task. What you typed is kept below.",
@@ -237,6 +237,32 @@ def submit(task_id: str):
         return redirect(url_for("tasks.worklist"))
     flash(_("Task completed: %(title)s", title=row.title))
     return redirect(url_for("tasks.worklist"))
+
+
+def _with_form_errors(messages: Any, form: Any, values: dict[str, Any]) -> Any:
+    """The engine's refusal together with everything else the form finds wrong, so a person corrects all at
+    once: what cannot be stored at all (an amount of 10^30) is refused before the form's own rules are read."""
+    if form is None:
+        return messages
+    try:
+        form.validate(values)
+    except ValidationError as also:
+        return _merge(messages, also.messages)
+    return messages
+
+
+def _merge(first: Any, second: Any) -> Any:
+    """Nested messages (field -> row index -> field) of both, each message once."""
+    if isinstance(first, dict) and isinstance(second, dict):
+        merged = dict(first)
+        for key, value in second.items():
+            merged[key] = _merge(merged[key], value) if key in merged else value
+        return merged
+    if isinstance(first, dict) or isinstance(second, dict):
+        inner, own = (first, second) if isinstance(first, dict) else (second, first)
+        return _merge(inner, {"_schema": own})
+    as_list = [first] if isinstance(first, str) else list(first)
+    return list(dict.fromkeys([*as_list, *([second] if isinstance(second, str) else second)]))
 
 
 @bp.post("/<task_id>/assign")
