@@ -7,10 +7,11 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _
 
+from web.case_panels import add_case_panel
 from web.codes import add_code_groups
 from web.menu import MenuItem, add_menu_item
 
-from . import calls, codes, grants, meetings
+from . import applications, calls, codes, documents, grants, meetings
 
 
 def register(app: Flask) -> None:
@@ -18,8 +19,12 @@ def register(app: Flask) -> None:
     app.register_blueprint(grants.bp)
     app.register_blueprint(calls.bp)
     app.register_blueprint(meetings.bp)
+    app.register_blueprint(applications.bp)
+    app.register_blueprint(documents.bp)
+    add_case_panel(app, documents.case_panel)
     add_code_groups(app, codes.groups)
     add_menu_item(app, MenuItem("calls.overview", _("Open calls"), public=True))
+    add_menu_item(app, MenuItem("applications.mine", _("My applications"), shown_to=applications.shown_to))
     add_menu_item(app, MenuItem("grants.calls", _("Grants"),
                                 shown_to=lambda user: bool(user.roles & grants.READERS)))
     add_menu_item(app, MenuItem("meetings.meetings", _("Meetings"),
