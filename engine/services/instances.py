@@ -72,11 +72,14 @@ class Instances:
         """Claim for the person who started an instance its first open task they may work, so that what
         they just began is under their own tasks rather than unclaimed among the available ones.
 
-        Only a task the starter may work as a member of its role and narrowing (:func:`engine.authz.why_not`),
-        not one an admin could take only by being admin, and not one of a multi-instance task whose siblings
-        go to distinct people. Its own transaction after the start's: the task rows exist only once the
-        start is saved, and a start stands even if someone else took the task meanwhile. Audited as a claim;
-        returns the claimed task's id, or ``None``.
+        Only a task meant for the starter -- named for them (``samflyt.userField``) or for a role they have --
+        that they may work as such (:func:`engine.authz.why_not`), not one an admin could take only by being
+        admin, and not one of a multi-instance task whose siblings go to distinct people. A task open to
+        anyone stays open to anyone: starting a case says nothing about who does its parallel work.
+
+        Its own transaction after the start's: the task rows exist only once the start is saved, and a start
+        stands even if someone else took the task meanwhile. Audited as a claim; returns the claimed task's
+        id, or ``None``.
         """
         with self.core.unit() as unit:
             s = unit.session
@@ -86,7 +89,10 @@ class Instances:
                 HumanTask.claimed_by.is_(None)).order_by(HumanTask.id))
             for row in rows:
                 restrictions = json.loads(row.restrictions or "{}")
-                if (restrictions.get("distinct_workers") or authz.why_not(user, row, restrictions) is not None
+                meant = user.username in restrictions.get("users", []) or bool(
+                    row.candidate_role and row.candidate_role.lower() in user.role_names)
+                if (not meant or restrictions.get("distinct_workers")
+                        or authz.why_not(user, row, restrictions) is not None
                         or authz.needs_admin(user, row, restrictions)):
                     continue
                 won = s.execute(update(HumanTask).where(
