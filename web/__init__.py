@@ -80,6 +80,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
+    from flask_babel import lazy_gettext as _
+
+    # Flask-Login's own message is English; flashed as text in the language of the request that asks
+    login_manager.login_message = _("Sign in to see this page.")
+    login_manager.localize_callback = str
     Babel(app, locale_selector=select_locale)
 
     from . import admin, auth, formatting, health, instances, menu, start, tasks

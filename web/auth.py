@@ -99,10 +99,12 @@ def load_user(username: str) -> SignedIn | None:
 @login_manager.unauthorized_handler
 def unauthorized():
     """A page that needs sign-in: a 401 with the sign-in form when an earlier session has ended (so the
-    person knows why), else the usual redirect to sign-in that comes back here afterwards."""
+    person knows why), else the usual redirect to sign-in that comes back here afterwards, saying why in the
+    person's language (Flask-Login's ``login_message``, set in :func:`web.create_app`)."""
     if g.get("session_ended"):
         return render_template("login.html", error=None, ended=True, username="", next_target=request.full_path,
                                oidc_name=_oidc_name()), 401
+    flash(str(login_manager.login_message), login_manager.login_message_category)
     return redirect(url_for("auth.login", next=request.full_path))
 
 

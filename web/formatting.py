@@ -75,6 +75,15 @@ def element_name(default: str, process_id: str | None, element_id: str | None = 
     return default
 
 
+def joined(names: list[str]) -> str:
+    """``["A", "B", "C"]`` as "A, B and C" in the request's language: a list of names in a sentence."""
+    from flask_babel import gettext
+
+    if len(names) < 2:
+        return "".join(names)
+    return gettext("%(first)s and %(last)s", first=", ".join(names[:-1]), last=names[-1])
+
+
 def init_app(app: Flask) -> None:
     from .codes import code
     from .i18n import translate

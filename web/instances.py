@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -14,6 +14,7 @@ from engine.errors import NotFoundError, ValidationError
 
 from . import select_locale
 from .auth import runtime
+from .case_panels import case_panel
 from .form_fields import build_fields, error_summary, parse_form
 from .i18n import translate_all
 
@@ -51,7 +52,8 @@ def instance(instance_id: int):
             "title", m["message"])})
     step_names = {step["id"]: step["name"] for part in steps.values() for step in part}  # for the history
     return render_template("instance.html", instance=view, steps=steps, audit=audit, step_names=step_names,
-                           summary=summary, messages=messages, process_name=process_name or view.process_id)
+                           summary=summary, messages=messages, process_name=process_name or view.process_id,
+                           panel=case_panel(current_app, instance_id))
 
 
 @bp.get("/<int:instance_id>/diagram.bpmn")

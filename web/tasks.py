@@ -7,6 +7,7 @@ completed, or a task a timer closed re-renders the form with their input and a c
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -31,6 +32,7 @@ from engine.worklist import SORTS, VIEWS, may_see_all, processes_with_open_tasks
 from . import select_locale
 from .auth import runtime
 from .form_fields import build_fields, error_summary, file_fields, parse_form
+from .formatting import element_name, joined
 from .i18n import translate, translate_all
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
@@ -209,6 +211,7 @@ def submit(task_id: str):
             accounts.save_draft(s, task_id, current_user.username, values)
         flash(_("Draft saved. You can come back to it later."))
         return redirect(url_for("tasks.task", task_id=task_id))
+    before = _open_task_ids(row.instance_id)
     try:
         view = rt.complete(task_id, current_user.username, values)
     except StepFailedError:
@@ -236,6 +239,8 @@ def submit(task_id: str):
                 "look at the case before it can go on."), "error")
         return redirect(url_for("tasks.worklist"))
     flash(_("Task completed: %(title)s", title=row.title))
+    for receipt in _receipts(row.instance_id, before):
+        flash(receipt)
     return redirect(url_for("tasks.worklist"))
 
 
@@ -263,6 +268,30 @@ def _merge(first: Any, second: Any) -> Any:
         return _merge(inner, {"_schema": own})
     as_list = [first] if isinstance(first, str) else list(first)
     return list(dict.fromkeys([*as_list, *([second] if isinstance(second, str) else second)]))
+
+
+def _open_task_ids(instance_id: int) -> set[str]:
+    with runtime().Session() as s:
+        return set(s.scalars(select(HumanTask.task_id).where(HumanTask.instance_id == instance_id,
+                                                             HumanTask.status == "open")))
+
+
+def _receipts(instance_id: int, before: set[str]) -> list[str]:
+    """Where the case went when a task was completed: the organisations whose people the new tasks are for
+    ("Sent to Tønsberg kommune and Sykehuset i Vestfold HF: Sign the application"), so the person who sent
+    it knows who has it now. Tasks for named people or a role say nothing here: the worklists show them."""
+    with runtime().Session() as s:
+        rows = s.scalars(select(HumanTask).where(
+            HumanTask.instance_id == instance_id, HumanTask.status == "open", HumanTask.task_id.notin_(before))
+            .order_by(HumanTask.id)).all()
+        process_id = runtime().instance(instance_id).process_id if rows else None
+    to: dict[str, list[str]] = {}
+    for r in rows:
+        organisations = [str(o) for o in json.loads(r.restrictions or "{}").get("organisations", [])]
+        if organisations:
+            to.setdefault(element_name(r.title, process_id, r.spec_name), []).extend(organisations)
+    return [_("Sent to %(receivers)s: %(task)s", receivers=joined(list(dict.fromkeys(names))), task=title)
+            for title, names in to.items()]
 
 
 @bp.post("/<task_id>/assign")

@@ -49,12 +49,9 @@ def render(template: str, context: dict, filename: str = "", application_id: int
 def export_year(year: int, community: str = "", *, ctx: StepContext) -> dict:
     """The year's status reports of ``community``'s projects (all communities when not given) as XLSX and
     CSV: per-project economy and goal attainment, for Helse Sør-Øst and the annual report."""
-    from community.documents import export_rows_csv, export_rows_xlsx, format_kroner
+    from community.documents import export_rows_csv, export_rows_xlsx
 
-    rows: list[dict[str, Any]] = []
-    for r in status_reports(ctx.session, year, community):
-        spent = "; ".join(f"{s.get('party')}: {format_kroner(int(s.get('amount') or 0))}" for s in r["spent"])
-        rows.append({**r, "spent_by_party": spent})
+    rows = export_rows(ctx.session, year, community)
     xlsx = store(ctx, "export_xlsx", f"tilskudd-{year}.xlsx",
                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                  export_rows_xlsx(rows, EXPORT_COLUMNS, f"Tilskudd {year}", plain_number_keys={"application_id"}))
@@ -63,6 +60,18 @@ def export_year(year: int, community: str = "", *, ctx: StepContext) -> dict:
     return {"xlsx_document_id": xlsx.id, "csv_document_id": csv.id, "projects": len(rows),
             "spent_total": sum(r["spent_total"] for r in rows), "granted_total": sum(r["granted"] for r in rows),
             "rows": rows, "date": local_date(clock.now()).isoformat(), "community": community}
+
+
+def export_rows(session, year: int, community: str = "") -> list[dict[str, Any]]:
+    """The rows of the year's export (:data:`EXPORT_COLUMNS`): what :func:`export_year` keeps, and what the
+    reports page downloads at any time."""
+    from engine.formats import format_kroner
+
+    rows: list[dict[str, Any]] = []
+    for r in status_reports(session, year, community):
+        spent = "; ".join(f"{s.get('party')}: {format_kroner(int(s.get('amount') or 0))}" for s in r["spent"])
+        rows.append({**r, "spent_by_party": spent})
+    return rows
 
 
 def document_file(session, document_id: int) -> tuple[str, str, bytes] | None:

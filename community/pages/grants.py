@@ -4,21 +4,27 @@ human-task index (:mod:`community.connectors.grants`, :mod:`community.connectors
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from community.connectors import grants as grant_records
 from community.connectors import ledger
+from community.connectors.documents import EXPORT_COLUMNS, export_rows
 from community.records import GrantApplication, GrantCall
 from engine import clock
+from engine.calendar import local_date
 from engine.errors import SamflytError
 from engine.models import HumanTask, ProcessInstance
 from web.auth import runtime
 
+from .codes import groups
+
 bp = Blueprint("grants", __name__, url_prefix="/grants", template_folder="templates")
 READERS = {"au", "ssu", "secretariat", "admin"}
 REPORT_TASKS = ("status_report", "final_report")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @bp.before_request
@@ -75,6 +81,51 @@ def ledger_page():
                                entries=ledger.entries(s, year, community))
 
 
+def _spreadsheet(rows: list[dict], columns: list[tuple[str, str]], title: str, name: str, fmt: str,
+                 plain_number_keys: set[str] | frozenset[str] = frozenset()) -> Response:
+    """``rows`` as an Excel workbook or a CSV file (:mod:`community.documents`), downloaded as ``name``."""
+    from community.documents import export_rows_csv, export_rows_xlsx  # WeasyPrint is slow to import
+
+    if fmt == "xlsx":
+        body, media = export_rows_xlsx(rows, columns, title, plain_number_keys=plain_number_keys), XLSX
+    else:
+        body, media = export_rows_csv(rows, columns), "text/csv; charset=utf-8"
+    return Response(body, mimetype=media, headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
+
+
+@bp.get("/ledger.<any(xlsx, csv):fmt>")
+def ledger_export(fmt: str):
+    """The ledger page's year and community as a spreadsheet (the same entries the page lists)."""
+    community = request.args.get("community", "")
+    year = request.args.get("year", type=int) or clock.now().year
+    with runtime().Session() as s:
+        rows = [{"at": local_date(e.at) if e.at else None, "kind": e.kind, "amount": e.amount,
+                 "application_id": e.application_id or "", "text": e.purpose or e.reference or ""}
+                for e in ledger.entries(s, year, community)]
+    words = groups()["ledger"]
+    rows = [r | {"kind": words.get(r["kind"], r["kind"])} for r in rows]
+    columns = [("at", _("Date")), ("kind", _("Kind")), ("amount", _("Amount")),
+               ("application_id", _("Application")), ("text", _("Purpose or reference"))]
+    return _spreadsheet(rows, columns, _("Funds ledger %(year)s", year=year), f"ledger-{year}", fmt,
+                        {"application_id"})
+
+
+@bp.get("/reports/export.<any(xlsx, csv):fmt>")
+def reports_export(fmt: str):
+    """The status reports of a year (``?year=``, this year when not given) as Helse Sør-Øst asks for them,
+    at any time: the same rows the yearly export keeps."""
+    year = request.args.get("year", type=int) or clock.now().year
+    communities = _communities()
+    community = request.args.get("community") or ""
+    if communities is not None and community not in communities:
+        community = sorted(communities)[0] if communities else ""
+        if not community:
+            abort(403)
+    with runtime().Session() as s:
+        rows = export_rows(s, year, community)
+    return _spreadsheet(rows, EXPORT_COLUMNS, f"Tilskudd {year}", f"tilskudd-{year}", fmt, {"application_id"})
+
+
 @bp.get("/reports")
 def reports():
     now = clock.now()
@@ -90,4 +141,4 @@ def reports():
         items = [{"task": t, "title": title, "overdue": bool(t.due_at and t.due_at < now)} for t, title in due]
         received = grant_records.reports_overview(s, communities)
     return render_template("grants/reports.html", due=[i for i in items if not i["overdue"]],
-                           overdue=[i for i in items if i["overdue"]], received=received)
+                           overdue=[i for i in items if i["overdue"]], received=received, year=now.year)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from .. import authz
+from .. import authz, clock
 from ..bpmn_loader import (
     FORM_PROPERTIES,
 )
@@ -16,7 +16,7 @@ from ..errors import (
     InstanceStateError,
     NotAuthorisedError,
 )
-from ..models import Message
+from ..models import HumanTask, Message
 from ..payload import check as check_payload
 from ..spiff_events import resume_stalled
 from ..texts import _
@@ -42,7 +42,10 @@ class Instances:
             version = self.core.latest_version(unit.session, process_id)
             li = unit.create(version, data=data, business_key=business_key, title=title, actor=actor)
             unit.advance(li, actor=actor)
-            return li.row.id
+            instance_id = li.row.id
+        if actor is not None:
+            self.starter_takes_first_task(instance_id, actor)
+        return instance_id
 
     def start_as(self, process_id: str, actor: str, data: dict[str, Any] | None = None,
                  business_key: str | None = None, title: str | None = None) -> int:
@@ -61,7 +64,45 @@ class Instances:
             values = form.validate(data or {}) if form is not None else dict(data or {})
             li = unit.create(version, data=values, business_key=business_key, title=title, actor=user.username)
             unit.advance(li, actor=user.username)
-            return li.row.id
+            instance_id, username = li.row.id, user.username
+        self.starter_takes_first_task(instance_id, username)
+        return instance_id
+
+    def starter_takes_first_task(self, instance_id: int, username: str) -> str | None:
+        """Claim for the person who started an instance its first open task they may work, so that what
+        they just began is under their own tasks rather than unclaimed among the available ones.
+
+        Only a task meant for the starter -- named for them (``samflyt.userField``) or for a role they have --
+        that they may work as such (:func:`engine.authz.why_not`), not one an admin could take only by being
+        admin, and not one of a multi-instance task whose siblings go to distinct people. A task open to
+        anyone stays open to anyone: starting a case says nothing about who does its parallel work.
+
+        Its own transaction after the start's: the task rows exist only once the start is saved, and a start
+        stands even if someone else took the task meanwhile. Audited as a claim; returns the claimed task's
+        id, or ``None``.
+        """
+        with self.core.unit() as unit:
+            s = unit.session
+            user = self.core.user(s, username)
+            rows = s.scalars(select(HumanTask).where(
+                HumanTask.instance_id == instance_id, HumanTask.status == "open",
+                HumanTask.claimed_by.is_(None)).order_by(HumanTask.id))
+            for row in rows:
+                restrictions = json.loads(row.restrictions or "{}")
+                meant = user.username in restrictions.get("users", []) or bool(
+                    row.candidate_role and row.candidate_role.lower() in user.role_names)
+                if (not meant or restrictions.get("distinct_workers")
+                        or authz.why_not(user, row, restrictions) is not None
+                        or authz.needs_admin(user, row, restrictions)):
+                    continue
+                won = s.execute(update(HumanTask).where(
+                    HumanTask.id == row.id, HumanTask.status == "open", HumanTask.claimed_by.is_(None)
+                ).values(claimed_by=user.username, claimed_at=clock.now()).execution_options(
+                    synchronize_session=False)).rowcount
+                if won:
+                    unit.audit("claim", user.username, instance_id, row.task_id, at_start=True)
+                    return row.task_id
+        return None
 
     def cancel(self, instance_id: int, actor: str | None, reason: str | None = None) -> None:
         with self.core.unit() as unit:
