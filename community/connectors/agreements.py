@@ -230,6 +230,53 @@ def import_agreement(community: str, title: str, letter: str = "", kind: str = "
     return {"agreement_id": agreement.id, "name": name(agreement)}
 
 
+def split(agreement_id: int, parts: list | None, reason: str = "", case_id: str = "", effective_from: str = "",
+          *, ctx: StepContext) -> dict:
+    """The reverse of a merge: one agreement split into two or more new ones, each ``{"title", "letter",
+    "text"}`` with its own first version (in force from ``effective_from``, today if not given, approved in
+    ``case_id`` if given). The original is marked ``split`` and leaves the register of agreements in force;
+    each new one points back to it (``split_from_id``), so the history of the text is not lost. A letter may be
+    taken over from the original, never from another active agreement of the community."""
+    session = ctx.session
+    agreement = _agreement(session, agreement_id)
+    if agreement.status != "active":
+        raise AgreementError(_("%(agreement)s is not active (merged, split or retired)", agreement=name(agreement)))
+    under_way = session.scalar(select(AgreementRevision.instance_id).where(
+        AgreementRevision.agreement_id == agreement.id, AgreementRevision.ended_at.is_(None)))
+    if under_way is not None:
+        raise AgreementError(_("%(agreement)s is already under revision (process %(instance)s)",
+                               agreement=name(agreement), instance=under_way))
+    if not isinstance(parts, list) or len(parts) < 2:
+        raise AgreementError(_("an agreement is split into at least two new agreements"))
+    taken = set(session.scalars(select(Agreement.letter).where(
+        Agreement.community == agreement.community, Agreement.status == "active", Agreement.id != agreement.id,
+        Agreement.letter.is_not(None))))
+    effective = _date(effective_from, "effective_from") or local_date(ctx.now())
+    made: list[Agreement] = []
+    for item in parts:
+        if not isinstance(item, dict) or not str(item.get("title") or "").strip():
+            raise AgreementError(_("each new agreement needs a title"))
+        if not str(item.get("text") or "").strip():
+            raise AgreementError(_("%(title)s needs the text of its first version", title=item["title"]))
+        letter = str(item.get("letter") or "").strip() or None
+        if letter is not None and (letter in taken or letter in {a.letter for a in made}):
+            raise AgreementError(_("there is already a delavtale %(letter)s in %(community)s", letter=letter,
+                                   community=agreement.community))
+        part = Agreement(community=agreement.community, kind="sub", letter=letter, title=str(item["title"]).strip(),
+                         status="active", split_from_id=agreement.id, first_made=local_date(ctx.now()).year,
+                         created_at=ctx.now())
+        session.add(part)
+        session.flush()
+        session.add(AgreementVersion(agreement_id=part.id, number=1, text=item["text"], status="in_force",
+                                     approved_case=case_id or None, effective_from=effective, created_at=ctx.now()))
+        made.append(part)
+        event(ctx, part.id, "split_from", origin=agreement.id, case=case_id or None)
+    agreement.status = "split"
+    event(ctx, agreement.id, "split", into=[a.id for a in made], reason=reason or "", case=case_id or None)
+    session.flush()
+    return {"agreement_ids": [a.id for a in made], "names": [name(a) for a in made]}
+
+
 def choices(username: str = "", *, ctx: StepContext) -> dict:
     """The agreements a revision can be started for, as form choices: the active agreements of the user's
     health community (every community's for an administrator or someone in none)."""
@@ -255,7 +302,7 @@ def start_revision(agreement_id: int, reason: str, source: str = "person", manda
     session = ctx.session
     agreement = _agreement(session, agreement_id)
     if agreement.status != "active":
-        raise AgreementError(_("%(agreement)s is not active (merged or retired)", agreement=name(agreement)))
+        raise AgreementError(_("%(agreement)s is not active (merged, split or retired)", agreement=name(agreement)))
     if source not in SOURCES:
         raise AgreementError(_("source must be one of %(sources)s, not %(source)r", sources=joined(SOURCES),
                                source=source))
@@ -638,7 +685,7 @@ def event_detail(row: AgreementEvent) -> dict:
 
 
 def register(registry) -> None:
-    for function in (import_agreement, choices, start_revision, record_mandate, set_up_group, save_draft,
+    for function in (import_agreement, split, choices, start_revision, record_mandate, set_up_group, save_draft,
                      status_report, open_hearing, record_answer, close_hearing, answer_comments, record_anchoring,
                      anchoring_done,
                      record_approval, record_signature, unsigned_parties, bring_into_force, record_evaluation,
