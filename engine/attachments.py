@@ -23,7 +23,7 @@ from .texts import _, joined
 
 #: File name suffix -> media type accepted for upload (documents people attach to applications and reports).
 ALLOWED_TYPES = {
-    ".pdf": "application/pdf", ".txt": "text/plain", ".csv": "text/csv", ".png": "image/png",
+    ".pdf": "application/pdf", ".txt": "text/plain", ".md": "text/markdown", ".csv": "text/csv", ".png": "image/png",
     ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -18,8 +18,12 @@ the effective date (a timer), never on the approval day.
 from __future__ import annotations
 
 import json
+import zipfile
 from datetime import date
+from io import BytesIO
+from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -36,11 +40,12 @@ from community.records import (
     AgreementVersion,
     Document,
 )
+from engine import attachments
 from engine.calendar import local_date
 from engine.connectors import StepContext
 from engine.errors import SamflytError
 from engine.mail import enqueue as enqueue_mail
-from engine.models import Organisation, User
+from engine.models import Attachment, Organisation, User
 from engine.texts import _, joined
 
 VERSION_STATUSES = ("draft", "hearing", "anchored", "approved", "signed", "in_force", "superseded")
@@ -360,10 +365,65 @@ def set_up_group(revision_id: int, leader: str, members: list | None, deadline: 
     return {"workers": [p["username"] for p in people]}
 
 
-def save_draft(revision_id: int, text: str, appendices: list | None = None, *, ctx: StepContext) -> dict:
-    """The working group's text (Markdown): the revision's draft version, made on the first save."""
+#: the WordprocessingML namespace of a .docx's word/document.xml
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+#: the uploads whose text a version can be made from: Markdown and plain text as they are, Word converted
+TEXT_SUFFIXES = (".md", ".txt", ".docx")
+
+
+def _docx_text(content: bytes) -> str:
+    """The text of a Word document, one line per paragraph, read from ``word/document.xml`` with the standard
+    library (no new dependency): enough for the diff between versions, which compares lines of text."""
+    try:
+        with zipfile.ZipFile(BytesIO(content)) as archive:
+            root = ElementTree.fromstring(archive.read("word/document.xml"))
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError):
+        raise AgreementError(_("the Word document cannot be read: it is not a valid .docx file")) from None
+    body = root.find(f"{_W}body")
+    lines = []
+    for paragraph in (body if body is not None else root).iter(f"{_W}p"):
+        parts = []
+        for node in paragraph.iter():
+            if node.tag == f"{_W}t":
+                parts.append(node.text or "")
+            elif node.tag == f"{_W}tab":
+                parts.append("\t")
+            elif node.tag in (f"{_W}br", f"{_W}cr"):
+                parts.append("\n")
+        lines.append("".join(parts))
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def attachment_text(session: Session, attachment_id: str) -> str:
+    """The text of an uploaded document for a version: ``.md`` and ``.txt`` as they are (UTF-8), ``.docx``
+    converted to lines of text; any other file is refused, since the diff between versions needs text."""
+    row, content = attachments.load(session, str(attachment_id))
+    suffix = Path(row.filename).suffix.lower()
+    if suffix not in TEXT_SUFFIXES:
+        raise AgreementError(_("%(name)s cannot be used as the agreement text: upload a file of type %(accepted)s",
+                               name=row.filename, accepted=joined(TEXT_SUFFIXES)))
+    if suffix == ".docx":
+        text = _docx_text(content)
+    else:
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise AgreementError(_("%(name)s is not UTF-8 text", name=row.filename)) from None
+    if not text.strip():
+        raise AgreementError(_("%(name)s has no text", name=row.filename))
+    return text
+
+
+def save_draft(revision_id: int, text: str = "", appendices: list | None = None, attachment_id: str = "", *,
+               ctx: StepContext) -> dict:
+    """The working group's text (Markdown), or the text of an uploaded document (``attachment_id``: .md, .txt or
+    .docx, which then replaces the typed text): the revision's draft version, made on the first save."""
     session = ctx.session
     revision = _revision(session, revision_id)
+    source = None
+    if attachment_id:
+        text = attachment_text(session, attachment_id)
+        source = session.get(Attachment, str(attachment_id)).filename
     if not str(text or "").strip():
         raise AgreementError(_("the draft needs a text"))
     version = session.get(AgreementVersion, revision.version_id) if revision.version_id else None
@@ -376,9 +436,9 @@ def save_draft(revision_id: int, text: str, appendices: list | None = None, *, c
         revision.version_id = version.id
     version.text, version.status = text, "draft"
     _appendices(session, version, appendices)
-    event(ctx, revision.agreement_id, "draft", version.id)
+    event(ctx, revision.agreement_id, "draft", version.id, **({"file": source} if source else {}))
     session.flush()
-    return {"version_id": version.id, "number": version.number}
+    return {"version_id": version.id, "number": version.number, "text": text}
 
 
 def status_report(revision_id: int, report: str, *, ctx: StepContext) -> dict:
