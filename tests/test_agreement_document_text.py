@@ -116,3 +116,32 @@ def test_the_connector_takes_a_text_file_next_to_the_text(drafting):
     result = y.connector("agreements.save_draft", {"revision_id": y.data("rev")["revision_id"], "text": "",
                                                    "attachment_id": upload}, "admin")
     assert (result["number"], result["text"]) == (2, "Linje én\nLinje to\n")
+
+
+def test_the_draft_form_takes_only_text_documents(drafting, db_engine):
+    """On the working group's form the file field accepts .docx, .md and .txt only: a PDF is refused next to
+    the field (the process does not go on to fail at the save), a Word file becomes the draft."""
+    from engine import accounts
+
+    y, agreement_id = drafting
+    with y.rt.session() as s:
+        accounts.set_password(s, "renate", "passord-renate")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "WTF_CSRF_ENABLED": False,
+                      "DATABASE_URL": db_engine.url.render_as_string(hide_password=False)})
+    app.extensions["samflyt_runtime"] = y.rt
+    client = app.test_client()
+    assert client.post("/sign-in", data={"username": "renate", "password": "passord-renate"}).status_code == 302
+    task = y.task("rev", "draft_text", "renate")
+    form = client.get(f"/tasks/{task}").get_data(as_text=True)
+    assert 'accept=".docx,.md,.txt"' in form and "Filer av typen .docx, .md, .txt" in form
+    fields = {"next_step": "status_report", "status_report": "Utkast.", "_action": "complete"}
+    refused = client.post(f"/tasks/{task}", data={**fields, "attachment": (io.BytesIO(b"%PDF-1.7"), "utkast.pdf")},
+                          content_type="multipart/form-data")
+    assert refused.status_code == 422
+    assert "utkast.pdf: filer av typen .pdf tas ikke imot (tillatt: .docx, .md, .txt)" in refused.get_data(True)
+    assert y.task("rev", "draft_text", "renate") == task  # still open, nothing failed
+    done = client.post(f"/tasks/{task}", data={**fields, "attachment": (io.BytesIO(docx("Ny tekst")), "j.docx")},
+                       content_type="multipart/form-data")
+    assert done.status_code == 302
+    with y.rt.Session() as s:
+        assert s.get(AgreementVersion, y.data("rev")["version_id"]).text == "Ny tekst\n"
