@@ -305,9 +305,10 @@ class CaseFollowUp(Base):
 class Agreement(Base):
     """An agreement of a health community: the overall agreement (``kind`` ``overall``, no letter) or a
     sub-agreement (``sub``, delavtale, lettered ``a``, ``b``, ... ``j`` or unlettered, e.g. the new delavtale
-    for helhetlig pasientforløp). ``status`` ``active``; ``merged`` (into ``merged_into_id``) or ``retired``
-    when it lives on elsewhere or not at all. ``history`` is the text history from before Samflyt
-    ("first made 2014, revised July 2015 and September 2019")."""
+    for helhetlig pasientforløp). ``status`` ``active``; ``merged`` (into ``merged_into_id``), ``split`` (into
+    the agreements whose ``split_from_id`` is this one) or ``retired`` when it lives on elsewhere or not at
+    all. ``history`` is the text history from before Samflyt ("first made 2014, revised July 2015 and
+    September 2019")."""
 
     __tablename__ = "agreements"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -315,8 +316,10 @@ class Agreement(Base):
     kind: Mapped[str] = mapped_column(String(20), default="sub")  # overall | sub
     letter: Mapped[str | None] = mapped_column(String(10))
     title: Mapped[str] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(20), default="active")  # active | merged | retired
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | merged | split | retired
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id"))
+    #: the agreement this one was split out of (the reverse of a merge: one origin, several results)
+    split_from_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id"))
     first_made: Mapped[int | None] = mapped_column(Integer)  # the year
     history: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)

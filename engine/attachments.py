@@ -23,7 +23,7 @@ from .texts import _, joined
 
 #: File name suffix -> media type accepted for upload (documents people attach to applications and reports).
 ALLOWED_TYPES = {
-    ".pdf": "application/pdf", ".txt": "text/plain", ".csv": "text/csv", ".png": "image/png",
+    ".pdf": "application/pdf", ".txt": "text/plain", ".md": "text/markdown", ".csv": "text/csv", ".png": "image/png",
     ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -57,12 +57,15 @@ def size_text(size: int) -> str:
 
 
 def store(session: Session, content: bytes, filename: str, uploaded_by: str, task_id: str | None = None,
-          instance_id: int | None = None) -> Attachment:
-    """Check and keep an uploaded file; returns its row (the id goes into the form data)."""
+          instance_id: int | None = None, accept: list[str] | None = None) -> Attachment:
+    """Check and keep an uploaded file; returns its row (the id goes into the form data). ``accept``: the
+    suffixes a form field narrows the upload to (its ``accept`` keyword), so a file the next step cannot use
+    is refused on the form, next to the field, instead of failing the step after it."""
     suffix = Path(filename).suffix.lower()
-    if suffix not in ALLOWED_TYPES:
+    accepted = [a for a in accept if a in ALLOWED_TYPES] if accept else sorted(ALLOWED_TYPES)
+    if suffix not in accepted:
         raise AttachmentError(_("%(name)s: files of type %(type)s are not accepted (accepted: %(accepted)s)",
-                                name=filename, type=suffix or "(none)", accepted=joined(sorted(ALLOWED_TYPES))))
+                                name=filename, type=suffix or "(none)", accepted=joined(accepted)))
     if not content:
         raise AttachmentError(_("%(name)s is empty", name=filename))
     if len(content) > max_bytes():

@@ -173,6 +173,8 @@ def _attrs(prop: dict[str, Any]) -> dict[str, Any]:
             attrs[attr] = prop[key]
     if prop.get("type") == "integer":
         attrs["step"] = 1
+    if prop.get("format") == "attachment" and isinstance(prop.get("accept"), list):
+        attrs["accept"] = ",".join(map(str, prop["accept"]))  # the suffixes the field narrows the upload to
     return attrs
 
 
@@ -235,6 +237,15 @@ def _parse(prop: dict[str, Any], form: MultiDict, path: str, drop_row: str | Non
     if kind == "number":
         return raw.replace(" ", "").replace(",", ".")
     return raw
+
+
+def file_accept(schema: dict[str, Any], path: str) -> list[str] | None:
+    """The suffixes the attachment field at ``path`` accepts (its ``accept`` keyword), ``None`` for any."""
+    prop: Any = schema
+    for name in path.split("."):
+        prop = (prop.get("properties") or {}).get(name) if isinstance(prop, dict) else None
+    accept = prop.get("accept") if isinstance(prop, dict) else None
+    return [str(a).lower() for a in accept] if isinstance(accept, list) and accept else None
 
 
 def file_fields(schema: dict[str, Any], prefix: str = "") -> list[str]:

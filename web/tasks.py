@@ -31,7 +31,7 @@ from engine.worklist import SORTS, VIEWS, may_see_all, processes_with_open_tasks
 
 from . import select_locale
 from .auth import runtime
-from .form_fields import build_fields, error_summary, file_fields, parse_form
+from .form_fields import build_fields, error_summary, file_accept, file_fields, parse_form
 from .formatting import element_name, joined
 from .i18n import translate, translate_all
 
@@ -168,7 +168,7 @@ def _with_uploads(row: HumanTask, schema: dict[str, Any]):
         try:
             with runtime().session() as s:
                 stored = attachments.store(s, upload.read(), upload.filename, current_user.username, row.task_id,
-                                           row.instance_id)
+                                           row.instance_id, accept=file_accept(schema, path))
                 posted[path] = stored.id
         except attachments.AttachmentError as exc:
             node = errors

@@ -18,8 +18,12 @@ the effective date (a timer), never on the approval day.
 from __future__ import annotations
 
 import json
+import zipfile
 from datetime import date
+from io import BytesIO
+from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -36,11 +40,12 @@ from community.records import (
     AgreementVersion,
     Document,
 )
+from engine import attachments
 from engine.calendar import local_date
 from engine.connectors import StepContext
 from engine.errors import SamflytError
 from engine.mail import enqueue as enqueue_mail
-from engine.models import Organisation, User
+from engine.models import Attachment, Organisation, User
 from engine.texts import _, joined
 
 VERSION_STATUSES = ("draft", "hearing", "anchored", "approved", "signed", "in_force", "superseded")
@@ -230,6 +235,53 @@ def import_agreement(community: str, title: str, letter: str = "", kind: str = "
     return {"agreement_id": agreement.id, "name": name(agreement)}
 
 
+def split(agreement_id: int, parts: list | None, reason: str = "", case_id: str = "", effective_from: str = "",
+          *, ctx: StepContext) -> dict:
+    """The reverse of a merge: one agreement split into two or more new ones, each ``{"title", "letter",
+    "text"}`` with its own first version (in force from ``effective_from``, today if not given, approved in
+    ``case_id`` if given). The original is marked ``split`` and leaves the register of agreements in force;
+    each new one points back to it (``split_from_id``), so the history of the text is not lost. A letter may be
+    taken over from the original, never from another active agreement of the community."""
+    session = ctx.session
+    agreement = _agreement(session, agreement_id)
+    if agreement.status != "active":
+        raise AgreementError(_("%(agreement)s is not active (merged, split or retired)", agreement=name(agreement)))
+    under_way = session.scalar(select(AgreementRevision.instance_id).where(
+        AgreementRevision.agreement_id == agreement.id, AgreementRevision.ended_at.is_(None)))
+    if under_way is not None:
+        raise AgreementError(_("%(agreement)s is already under revision (process %(instance)s)",
+                               agreement=name(agreement), instance=under_way))
+    if not isinstance(parts, list) or len(parts) < 2:
+        raise AgreementError(_("an agreement is split into at least two new agreements"))
+    taken = set(session.scalars(select(Agreement.letter).where(
+        Agreement.community == agreement.community, Agreement.status == "active", Agreement.id != agreement.id,
+        Agreement.letter.is_not(None))))
+    effective = _date(effective_from, "effective_from") or local_date(ctx.now())
+    made: list[Agreement] = []
+    for item in parts:
+        if not isinstance(item, dict) or not str(item.get("title") or "").strip():
+            raise AgreementError(_("each new agreement needs a title"))
+        if not str(item.get("text") or "").strip():
+            raise AgreementError(_("%(title)s needs the text of its first version", title=item["title"]))
+        letter = str(item.get("letter") or "").strip() or None
+        if letter is not None and (letter in taken or letter in {a.letter for a in made}):
+            raise AgreementError(_("there is already a delavtale %(letter)s in %(community)s", letter=letter,
+                                   community=agreement.community))
+        part = Agreement(community=agreement.community, kind="sub", letter=letter, title=str(item["title"]).strip(),
+                         status="active", split_from_id=agreement.id, first_made=local_date(ctx.now()).year,
+                         created_at=ctx.now())
+        session.add(part)
+        session.flush()
+        session.add(AgreementVersion(agreement_id=part.id, number=1, text=item["text"], status="in_force",
+                                     approved_case=case_id or None, effective_from=effective, created_at=ctx.now()))
+        made.append(part)
+        event(ctx, part.id, "split_from", origin=agreement.id, case=case_id or None)
+    agreement.status = "split"
+    event(ctx, agreement.id, "split", into=[a.id for a in made], reason=reason or "", case=case_id or None)
+    session.flush()
+    return {"agreement_ids": [a.id for a in made], "names": [name(a) for a in made]}
+
+
 def choices(username: str = "", *, ctx: StepContext) -> dict:
     """The agreements a revision can be started for, as form choices: the active agreements of the user's
     health community (every community's for an administrator or someone in none)."""
@@ -255,7 +307,7 @@ def start_revision(agreement_id: int, reason: str, source: str = "person", manda
     session = ctx.session
     agreement = _agreement(session, agreement_id)
     if agreement.status != "active":
-        raise AgreementError(_("%(agreement)s is not active (merged or retired)", agreement=name(agreement)))
+        raise AgreementError(_("%(agreement)s is not active (merged, split or retired)", agreement=name(agreement)))
     if source not in SOURCES:
         raise AgreementError(_("source must be one of %(sources)s, not %(source)r", sources=joined(SOURCES),
                                source=source))
@@ -313,10 +365,65 @@ def set_up_group(revision_id: int, leader: str, members: list | None, deadline: 
     return {"workers": [p["username"] for p in people]}
 
 
-def save_draft(revision_id: int, text: str, appendices: list | None = None, *, ctx: StepContext) -> dict:
-    """The working group's text (Markdown): the revision's draft version, made on the first save."""
+#: the WordprocessingML namespace of a .docx's word/document.xml
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+#: the uploads whose text a version can be made from: Markdown and plain text as they are, Word converted
+TEXT_SUFFIXES = (".md", ".txt", ".docx")
+
+
+def _docx_text(content: bytes) -> str:
+    """The text of a Word document, one line per paragraph, read from ``word/document.xml`` with the standard
+    library (no new dependency): enough for the diff between versions, which compares lines of text."""
+    try:
+        with zipfile.ZipFile(BytesIO(content)) as archive:
+            root = ElementTree.fromstring(archive.read("word/document.xml"))
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError):
+        raise AgreementError(_("the Word document cannot be read: it is not a valid .docx file")) from None
+    body = root.find(f"{_W}body")
+    lines = []
+    for paragraph in (body if body is not None else root).iter(f"{_W}p"):
+        parts = []
+        for node in paragraph.iter():
+            if node.tag == f"{_W}t":
+                parts.append(node.text or "")
+            elif node.tag == f"{_W}tab":
+                parts.append("\t")
+            elif node.tag in (f"{_W}br", f"{_W}cr"):
+                parts.append("\n")
+        lines.append("".join(parts))
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def attachment_text(session: Session, attachment_id: str) -> str:
+    """The text of an uploaded document for a version: ``.md`` and ``.txt`` as they are (UTF-8), ``.docx``
+    converted to lines of text; any other file is refused, since the diff between versions needs text."""
+    row, content = attachments.load(session, str(attachment_id))
+    suffix = Path(row.filename).suffix.lower()
+    if suffix not in TEXT_SUFFIXES:
+        raise AgreementError(_("%(name)s cannot be used as the agreement text: upload a file of type %(accepted)s",
+                               name=row.filename, accepted=joined(TEXT_SUFFIXES)))
+    if suffix == ".docx":
+        text = _docx_text(content)
+    else:
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise AgreementError(_("%(name)s is not UTF-8 text", name=row.filename)) from None
+    if not text.strip():
+        raise AgreementError(_("%(name)s has no text", name=row.filename))
+    return text
+
+
+def save_draft(revision_id: int, text: str = "", appendices: list | None = None, attachment_id: str = "", *,
+               ctx: StepContext) -> dict:
+    """The working group's text (Markdown), or the text of an uploaded document (``attachment_id``: .md, .txt or
+    .docx, which then replaces the typed text): the revision's draft version, made on the first save."""
     session = ctx.session
     revision = _revision(session, revision_id)
+    source = None
+    if attachment_id:
+        text = attachment_text(session, attachment_id)
+        source = session.get(Attachment, str(attachment_id)).filename
     if not str(text or "").strip():
         raise AgreementError(_("the draft needs a text"))
     version = session.get(AgreementVersion, revision.version_id) if revision.version_id else None
@@ -329,9 +436,9 @@ def save_draft(revision_id: int, text: str, appendices: list | None = None, *, c
         revision.version_id = version.id
     version.text, version.status = text, "draft"
     _appendices(session, version, appendices)
-    event(ctx, revision.agreement_id, "draft", version.id)
+    event(ctx, revision.agreement_id, "draft", version.id, **({"file": source} if source else {}))
     session.flush()
-    return {"version_id": version.id, "number": version.number}
+    return {"version_id": version.id, "number": version.number, "text": text}
 
 
 def status_report(revision_id: int, report: str, *, ctx: StepContext) -> dict:
@@ -638,7 +745,7 @@ def event_detail(row: AgreementEvent) -> dict:
 
 
 def register(registry) -> None:
-    for function in (import_agreement, choices, start_revision, record_mandate, set_up_group, save_draft,
+    for function in (import_agreement, split, choices, start_revision, record_mandate, set_up_group, save_draft,
                      status_report, open_hearing, record_answer, close_hearing, answer_comments, record_anchoring,
                      anchoring_done,
                      record_approval, record_signature, unsigned_parties, bring_into_force, record_evaluation,

@@ -78,10 +78,14 @@ def agreement(agreement_id: int):
         merged = s.scalars(select(Agreement).where(Agreement.merged_into_id == found.id)
                            .order_by(Agreement.letter)).all()
         into = s.get(Agreement, found.merged_into_id) if found.merged_into_id else None
+        split_into = s.scalars(select(Agreement).where(Agreement.split_from_id == found.id)
+                               .order_by(Agreement.letter, Agreement.id)).all()
+        split_from = s.get(Agreement, found.split_from_id) if found.split_from_id else None
         revision = _revision_state(s, found)
     return render_template("agreements/agreement.html", agreement=found, title=name(found), versions=versions,
                            current=current, appendices=appendices, evaluations=evaluations, history=history,
-                           merged=merged, into=into, revision=revision, name=name)
+                           merged=merged, into=into, split_into=split_into, split_from=split_from,
+                           revision=revision, name=name)
 
 
 def diff_lines(old: str, new: str) -> list[tuple[str, str]]:

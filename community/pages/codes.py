@@ -42,6 +42,7 @@ def groups() -> dict[str, dict[str, str]]:
                               "superseded": _("Superseded")},
         "agreement_event": {
             "registered": _("Registered"), "merged": _("Merged into another agreement"),
+            "split": _("Split into new agreements"), "split_from": _("Split out of another agreement"),
             "revision_needed": _("Need for revision"), "mandate": _("Mandate given"),
             "working_group": _("Working group set up"), "draft": _("Draft saved"),
             "status_report": _("Status report to SSU"), "hearing_sent": _("Sent on hearing"),
