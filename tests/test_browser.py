@@ -333,7 +333,8 @@ def test_every_page_type_passes_axe(server, browser, language, tmp_path):
         problems["open-calls-signed-out"] = found
     shot(anonymous, f"axe-{language}-open-calls-signed-out")
     assert problems == {}
-    assert set(AXE_RESULTS[language]) == {*pages, "migration", "forbidden", "sign-in", "open-calls-signed-out"}
+    # every page type was checked (other browser test modules add their own pages to the same results)
+    assert {*pages, "migration", "forbidden", "sign-in", "open-calls-signed-out"} <= set(AXE_RESULTS[language])
     assert json.loads(AXE_FILE.read_text(encoding="utf-8"))["results"][language]["start"]["violations"] == []
 
 
