@@ -240,6 +240,10 @@ def _check_task_specs(spec: BpmnProcessSpec, files: dict[str, str], connectors: 
                     raise DeployError(f"the {kind} is not allowed in the script sandbox: {exc}",
                                       file=file_name, element=ts.bpmn_id) from None
         props = (getattr(ts, "extensions", None) or {}).get("properties", {})
+        options = props.get("samflyt.startOptions")
+        if options and options not in connectors:
+            raise DeployError(f"unknown connector '{options}' in samflyt.startOptions", file=file_name,
+                              element=ts.bpmn_id)
         schema_name, ui_name = (props.get(p) for p in FORM_PROPERTIES)
         if schema_name:
             json_schema = _load_json(files, schema_name, file_name, ts.bpmn_id)

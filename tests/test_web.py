@@ -15,6 +15,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
+from community.records import GrantCall
 from engine import accounts, clock
 from engine.errors import ValidationError
 from tests.grant_driver import GrantYear, application_form, grant_runtime
@@ -736,6 +737,12 @@ def test_an_applicant_applies_from_the_start_page_with_the_grant_diagrams_proper
     assert 'href="/start/grant_round"' in client_for(app, "per").get("/start").get_data(as_text=True)
     linked = ada.get(f"/start/grant_application?call_id={call_id}").get_data(as_text=True)
     assert f'value="{call_id}"' in linked
+    with y.rt.session() as s:
+        title = s.get(GrantCall, call_id).title
+    assert f">{title} (" in linked, "the call is chosen by its title"
+    for unknown in ("999", "0", "-1", "abc"):  # no such call, or not a number: refused on the field
+        refused = ada.post("/start/grant_application", data={"call_id": unknown})
+        assert refused.status_code == 422 and 'id="f-call_id-error"' in refused.get_data(as_text=True)
     started = ada.post("/start/grant_application", data={"call_id": str(call_id)})
     assert started.status_code == 302 and "/tasks/" in started.location
     instance_id = y.rt.instances_summary()[0]["id"]
@@ -888,7 +895,7 @@ def test_the_instance_page_shows_the_cases_data_by_its_form_labels(site):
     assert "<dt>Total budget (NOK)</dt><dd>1\u00a0000\u00a0000</dd>" in english
     assert "<dt>Grant year</dt><dd>2025</dd>" in english
     fresh = per.get(f"/instances/{y.instance_id('app')}?lang=nb").get_data(as_text=True)
-    assert "<dt>Utlysningens nummer</dt><dd>1</dd>" in fresh  # the start form's answer
+    assert "<dt>Utlysning</dt><dd>1</dd>" in fresh  # the start form's answer
 
 
 def test_a_communitys_rounds_and_reports_are_its_own(site):

@@ -100,6 +100,14 @@ def call_community(call_id: int | None = None, *, ctx: StepContext) -> dict:
     return {"community": call.community if call is not None else ""}
 
 
+def open_call_choices(*, ctx: StepContext) -> dict:
+    """The calls taking applications now, as the start form's choices (``samflyt.startOptions``): an applicant
+    chooses a call by its title and community, and a call that is closed or does not exist is refused."""
+    today = local_date(ctx.now())
+    return {"open_calls": [{"value": c["call_id"], "label": f"{c['title']} ({c['community']})"}
+                           for c in open_calls(ctx.session, today)]}
+
+
 def create_call(title: str, year: int, frame: int, deadlines: list, criteria: list, community: str,
                 priority_groups: list | None = None, sustainability_cut_percent: int = 0,
                 reviewers_per_application: int = 3, description: str = "", *, ctx: StepContext) -> dict:
@@ -563,7 +571,8 @@ def register(registry) -> None:
                         "grants.register_application": register_application, "grants.publish": publish,
                         "grants.return_application": return_application,
                         "grants.withdraw": withdraw, "grants.review_plan": review_plan,
-                        "grants.community_choices": community_choices, "grants.call_community": call_community,
+                        "grants.community_choices": community_choices,
+                        "grants.open_call_choices": open_call_choices, "grants.call_community": call_community,
                         "grants.record_reviews": record_reviews, "grants.review_summary": review_summary,
                         "grants.recommend": recommend, "grants.check_decisions": check_decisions,
                         "grants.record_decision": record_decision,

@@ -8,9 +8,6 @@ from typing import Any
 from sqlalchemy import select, update
 
 from .. import authz, clock
-from ..bpmn_loader import (
-    FORM_PROPERTIES,
-)
 from ..connectors import StepContext
 from ..errors import (
     InstanceStateError,
@@ -23,7 +20,7 @@ from ..texts import _
 from ..unit_of_work import plain
 from ..views import MessageResult
 from .core import Core
-from .repository import start_event
+from .repository import start_event, start_form
 
 
 class Instances:
@@ -60,7 +57,7 @@ class Instances:
             properties = (getattr(event, "extensions", None) or {}).get("properties", {}) if event else {}
             if event is None or not authz.may_start(user, properties):
                 raise NotAuthorisedError(_("%(user)s may not start %(process)s", user=actor, process=process_id))
-            form = version.form(*(properties.get(p) for p in FORM_PROPERTIES))
+            form = start_form(self.core, unit.session, version, properties, user.username)
             values = form.validate(data or {}) if form is not None else dict(data or {})
             li = unit.create(version, data=values, business_key=business_key, title=title, actor=user.username)
             unit.advance(li, actor=user.username)

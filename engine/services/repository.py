@@ -22,9 +22,11 @@ from ..bpmn_loader import (
     stored_texts,
 )
 from ..bpmn_loader import deploy as write_bundle
+from ..connectors import StepContext
 from ..errors import (
     NotAuthorisedError,
 )
+from ..forms import Form
 from ..models import (
     ProcessModel,
     ProcessVersion,
@@ -33,6 +35,12 @@ from ..spec_cache import CachedVersion
 from ..texts import _
 from .core import Core, latest_versions
 
+#: A start event's connector that gives its form's choices (``options_from_task_data_var``): the start form
+#: has no task data to read them from, so the connector, called with the starter as ``ctx.actor``, returns
+#: that data (e.g. ``{"open_calls": [{"value": 7, "label": "..."}]}``). The choices are read when the form is
+#: shown and again when the start is validated, so a value no longer offered is refused.
+START_OPTIONS_PROPERTY = "samflyt.startOptions"
+
 
 def start_event(version: CachedVersion) -> BpmnTaskSpec | None:
     """The top-level start event a person starts the process from: a plain one (no message, timer...)."""
@@ -40,6 +48,18 @@ def start_event(version: CachedVersion) -> BpmnTaskSpec | None:
         if isinstance(spec, StartEvent) and isinstance(spec.event_definition, NoneEventDefinition):
             return spec
     return None
+
+
+def start_form(core: Core, session: Any, version: CachedVersion, properties: dict[str, Any],
+               username: str) -> Form | None:
+    """The start event's form as ``username`` is offered it: its choices filled by the start event's
+    :data:`START_OPTIONS_PROPERTY` connector, if it names one, in ``session``."""
+    form = version.form(*(properties.get(p) for p in FORM_PROPERTIES))
+    if form is None or not form.takes_options_from_data:
+        return form
+    name = properties.get(START_OPTIONS_PROPERTY)
+    data = core.connectors.call(name, {}, StepContext(session, actor=username)) if name else {}
+    return form.for_data(data if isinstance(data, dict) else {})
 
 
 class ModelRepository:
@@ -127,6 +147,7 @@ class ModelRepository:
                 if event is None or not authz.may_start(user, properties):
                     continue
                 out.append({"process_id": process_id, "name": name or process_id,
-                            "version": version.version, "form": version.form(
-                                *(properties.get(p) for p in FORM_PROPERTIES)), "form_texts": version.form_texts})
+                            "version": version.version, "form": start_form(self.core, s, version, properties,
+                                                                           user.username),
+                            "form_texts": version.form_texts})
             return out
