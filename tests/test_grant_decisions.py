@@ -8,12 +8,15 @@ The ledger, carry-over and the export for Helse Sør-Øst are kept per community
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select, text
 
 from community.connectors.ledger import LedgerError
 from community.records import GrantApplication, LedgerEntry
 from engine import db
+from engine.formats import format_kroner
 from engine.models import OutboxMessage
 from tests.grant_driver import GrantYear, application_form
 from tests.test_web import client_for, site  # noqa: F401 - the web app on the grant bundle (fixture)
@@ -323,3 +326,38 @@ def test_au_sees_why_the_recommendation_was_sent_back(site):  # noqa: F811 - the
     page = client_for(app, "per").get(f"/tasks/{y.task('round', 'au_recommendation')}").get_data(as_text=True)
     assert "Merknad fra kontrollen" in page
     assert f"søknad {app_id} «Trygg hjemkomst» (vurderingene er ikke ferdige)" in page
+
+
+def test_the_recommendation_form_shows_each_application_and_the_money_left(site):  # noqa: F811 - the fixture above
+    """AU decides on what it sees: each row names the project, the applicant, its average score and the amount
+    applied for, and the form says what is available after the cut and what the proposals leave of it. The
+    rows are the intake's own: none can be added or removed, and what is shown goes back unchanged."""
+    app, y = site
+    y.complete("fill_application", "app", "ada", application_form(
+        "Trygg hjemkomst", "Horten kommune", [SIV], [("Horten kommune", 2025, 200_000)], contact="ada"))
+    y.cosign("app", "bjorn")
+    y.submit("app", "ada")
+    y.check("app", "per")
+    y.review("app", "mia", 4)
+    y.review("app", "tor", 5)
+    y.at("2025-05-05T08:00")
+    y.complete("committee_assessment", "round", "mia", {"assessment_summary": "Vurdert.", "assessment_done": True})
+    y.complete("fsu_input", "round", "frida", {"fsu_input": "Støttes."})
+    available = y.data("round")["summary"]["available"]
+    per = client_for(app, "per")
+    task_id = y.task("round", "au_recommendation")
+    page = per.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert "<legend>1. Trygg hjemkomst</legend>" in page
+    assert '<span class="shown-label">Søker:</span> <span class="shown-value">Horten kommune</span>' in page
+    assert '<span class="shown-label">Gjennomsnittlig skår:</span> <span class="shown-value">4,5</span>' in page
+    assert '<span class="shown-label">Omsøkt beløp (kr):</span> <span class="shown-value">200\u00a0000</span>' in page
+    assert "Tilgjengelig etter bærekraftskuttet (kr)" in page
+    assert f"Igjen etter forslagene: <strong class=\"left-value\">{format_kroner(available)}</strong>" in page
+    assert 'name="_add"' not in page and 'name="_remove"' not in page
+    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+    form.update({"recommendation.0.rank": "1", "recommendation.0.proposed_amount": "150000",
+                 "proposed_conclusion": "Innvilges.", "_action": "save"})
+    assert per.post(f"/tasks/{task_id}", data=form).status_code in (200, 302)
+    saved = per.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert f"<strong class=\"left-value\">{format_kroner(available - 150_000)}</strong>" in saved
+    assert "<legend>1. Trygg hjemkomst</legend>" in saved  # the shown values went back with the answers

@@ -26,7 +26,7 @@ _INT = re.compile(r"^-?\d+$")
 class Field:
     path: str
     label: str
-    kind: str  # text textarea number date email checkbox yesno select checkboxes list rows group
+    kind: str  # text textarea number date email checkbox yesno select checkboxes list rows group shown
     required: bool = False
     help: str | None = None
     value: Any = None
@@ -72,6 +72,13 @@ def build_fields(schema: dict[str, Any], ui: dict[str, Any] | None, values: dict
     ``texts`` (a form's ``<form>.<language>.json``) replaces labels, help texts and option labels.
     """
     fields = _build(schema, ui, values, errors, prefix, extra_rows)
+    for f in fields:  # a total shown with what the answers leave of it (``ui:options.subtract``)
+        if f.kind == "shown" and f.attrs.get("subtract") and isinstance(f.value, int):
+            rows_name, _dot, column = str(f.attrs["subtract"]).partition(".")
+            rows = (values or {}).get(rows_name)
+            used = sum(r.get(column) for r in rows if isinstance(r, dict) and isinstance(r.get(column), int)
+                       and not isinstance(r.get(column), bool)) if isinstance(rows, list) else 0
+            f.attrs["left"] = f.value - used
     if texts:
         _translate(fields, texts.get("fields", {}))
     return fields
@@ -117,7 +124,12 @@ def _field(name: str, prop: dict[str, Any], ui: dict[str, Any], value: Any, erro
     f = Field(path, prop.get("title") or name, "text", required, ui.get("ui:help") or prop.get("description"), value,
               errors=_as_list(errors))
     widget = ui.get("ui:widget")
-    if kind == "object":
+    if prop.get("readOnly") and kind in ("string", "integer", "number"):
+        # what the process knows, shown beside the answers (an application's title and score in a
+        # recommendation row) and posted back unchanged, so a row that moves keeps its own
+        f.kind, f.attrs = "shown", {"text": _shown(value, kind),
+                                     "subtract": (ui.get("ui:options") or {}).get("subtract")}
+    elif kind == "object":
         f.kind = "group"
         f.children = _build(prop, ui, value if isinstance(value, dict) else {},
                                   errors if isinstance(errors, dict) else None, f"{path}.", extra_rows)
@@ -129,8 +141,14 @@ def _field(name: str, prop: dict[str, Any], ui: dict[str, Any], value: Any, erro
             f.errors = list(dict.fromkeys(_all_messages(errors)))
         elif items.get("type") == "object":
             f.kind = "rows"
+            options = ui.get("ui:options") or {}  # rows the process gave, one per case: none added or taken
+            f.attrs = {"addable": options.get("addable", True), "removable": options.get("removable", True)}
+            if options.get("rowLabel"):  # each row named by one of its own values (a project's title)
+                f.attrs["row_labels"] = [r.get(options["rowLabel"]) if isinstance(r, dict) else None
+                                         for r in (value if isinstance(value, list) else [])]
             rows = value if isinstance(value, list) else []
-            count = max(len(rows), 1) + (1 if path in extra_rows else 0)  # an empty row to start from
+            # an empty row to start from, and one more when asked for
+            count = max(len(rows), 1) + (1 if path in extra_rows and f.attrs["addable"] else 0)
             item_ui = ui.get("items") or {}
             f.rows = [_build(items, item_ui, rows[i] if i < len(rows) and isinstance(rows[i], dict) else {},
                                    _messages(errors, i), f"{path}.{i}.", extra_rows) for i in range(count)]
@@ -152,6 +170,17 @@ def _field(name: str, prop: dict[str, Any], ui: dict[str, Any], value: Any, erro
         f.kind = _scalar_kind(prop, ui)
         f.attrs = _attrs(prop)
     return f
+
+
+def _shown(value: Any, kind: str) -> str:
+    """A read-only value as people read it: ``250 000``, ``4,5`` (the page's language), or the text."""
+    from flask_babel import format_decimal
+
+    from .formatting import data_value
+
+    if kind == "number" and isinstance(value, float):
+        return format_decimal(value, format="#,##0.##")
+    return data_value(value, {"kind": kind}) if value is not None else "–"
 
 
 def _scalar_kind(prop: dict[str, Any], ui: dict[str, Any]) -> str:
