@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.models import Base, TZDateTime, _now
@@ -50,6 +51,11 @@ class GrantCall(Base):
     #: deadlines whose recommendation went to SSU: the intake is settled and takes no (re)submission
     recommended_deadlines: Mapped[str] = mapped_column(Text, default="[]")
     status: Mapped[str] = mapped_column(String(20), default="published")  # published | closed
+    #: whose members may not review: ``applicant`` (the main applicant's organisation) or ``parties`` (every
+    #: organisation in the application); people named in it, or who declared a conflict, never may
+    conflict_rule: Mapped[str] = mapped_column(String(20), default="applicant", server_default="parties")
+    #: ``False``: one year at a time -- the project period and its budget within the call's year
+    multi_year: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     instance_id: Mapped[int | None] = mapped_column(Integer)
     published_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
 
@@ -110,6 +116,21 @@ class GrantReview(Base):
     average_score_x100: Mapped[int | None] = mapped_column(Integer)  # 3.67 -> 367: exact on every database
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
+
+
+class GrantConflict(Base):
+    """A committee member who may not review one application, and why: declared by them (``declared``),
+    named in the application (``named``), or a member of an organisation the call's rule excludes
+    (``organisation``). The record of who stood aside; the review tasks exclude them."""
+
+    __tablename__ = "grant_conflicts"
+    __table_args__ = (UniqueConstraint("application_id", "username", name="uq_grant_conflicts_application_user"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("grant_applications.id", ondelete="CASCADE"), index=True)
+    username: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(20))  # declared | named | organisation
+    declared_at: Mapped[datetime] = mapped_column(TZDateTime, default=_now)
 
 
 class GrantReport(Base):

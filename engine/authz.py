@@ -11,6 +11,8 @@ the task's data when it becomes ready and stored on the human-task row (so workl
 * ``samflyt.organisationField`` -- data field holding an organisation name (or a list): only members;
 * ``samflyt.excludeOrganisationsField`` -- data field holding organisation names whose members may
   *not* work the task (e.g. conflict of interest: the applicant and its partners);
+* ``samflyt.excludeUsersField`` -- data field holding usernames who may *not* work the task (people who
+  stood aside in the case); :meth:`engine.runtime.Runtime.exclude_person` adds one to the open tasks;
 * ``samflyt.userField`` -- data field holding a username (or a list): only those users;
 * ``samflyt.scopeField`` -- data field holding the name of the organisational scope whose case it is
   (a scope groups organisations, e.g. a region): only members of that scope's organisations, and that
@@ -48,6 +50,7 @@ ADMIN_ROLE = "admin"
 _NARROWING: dict[str, str] = {
     "samflyt.organisationField": "organisations",
     "samflyt.excludeOrganisationsField": "exclude_organisations",
+    "samflyt.excludeUsersField": "exclude_users",
     "samflyt.userField": "users",
     "samflyt.scopeField": "scopes",
 }
@@ -59,7 +62,9 @@ SCOPE_PROPERTIES: list[str] = ["samflyt.scopeField"]
 _CHECKS: dict[str, Callable[[User, list[Any]], Text | None]] = {}
 #: restriction keys that *exclude* people a task is otherwise offered to (a conflict of interest), as
 #: opposed to those that name whom it is for: a worklist lists the tasks an exclusion blocks, with why
-EXCLUSIONS: set[str] = {"exclude_organisations"}
+EXCLUSIONS: set[str] = {"exclude_organisations", "exclude_users"}
+#: restriction key of the people who stood aside in a case (see :meth:`engine.runtime.Runtime.exclude_person`)
+EXCLUDED_USERS = "exclude_users"
 
 
 #: property naming a data field that holds the role a task is for, in place of its lane's
@@ -135,6 +140,12 @@ def _check_excluded(user: User, excluded: list[Any]) -> Text | None:
     return None
 
 
+def _check_excluded_users(user: User, excluded: list[Any]) -> Text | None:
+    if user.username in {str(e) for e in excluded}:
+        return _("conflict of interest: you have stood aside in this case")
+    return None
+
+
 def _check_users(user: User, allowed: list[Any]) -> Text | None:
     return None if user.username in {str(a) for a in allowed} else _("this task is assigned to named users")
 
@@ -146,6 +157,7 @@ def _check_scopes(user: User, allowed: list[Any]) -> Text | None:
 
 
 _CHECKS.update({"organisations": _check_organisations, "exclude_organisations": _check_excluded,
+                EXCLUDED_USERS: _check_excluded_users,
                 "users": _check_users, SCOPES: _check_scopes})
 
 

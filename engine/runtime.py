@@ -102,6 +102,7 @@ class Runtime:
     claim = _delegate("task_service", Tasks.claim)
     unclaim = _delegate("task_service", Tasks.unclaim)
     assign = _delegate("task_service", Tasks.assign)
+    exclude_person = _delegate("task_service", Tasks.exclude_person)
     form_for = _delegate("task_service", Tasks.form_for)
     form_texts = _delegate("task_service", Tasks.form_texts)
     complete = _delegate("task_service", Tasks.complete)

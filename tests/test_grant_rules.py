@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from community.conflicts import stand_aside
+from community.connectors.grants import GrantError
 from community.connectors.ledger import LedgerError
 from engine.errors import NotAuthorisedError, ValidationError
 from engine.scenario import ScenarioError
@@ -152,11 +154,21 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(year):
     y.submit("app", "ingrid")
     y.check("app", "vera")
     review = y.task("app", "review_application")
+    rt.claim(review, "eva")  # the hospital co-signs, which is no personal conflict for its member ...
+    stand_aside(rt, y.data("app")["application_id"], "eva", "Jeg har vært med på å skrive søknaden.")
+    assert next(t for t in rt.tasks(y.instance_id("app")) if t.id == review).claimed_by is None  # ... until she
+    # declares one: the task is released, and she cannot take it again
     before = _unchanged(y, "app")
     with pytest.raises(NotAuthorisedError, match="conflict of interest: you are a member of Drammen kommune"):
         rt.claim(review, "lars")
+    with pytest.raises(NotAuthorisedError, match="conflict of interest: you have stood aside in this case"):
+        rt.claim(review, "eva")
     with pytest.raises(ScenarioError, match="no open 'review_application' task for eva"):
-        y.review("app", "eva", 5)  # the hospital co-signs: its member has a conflict too
+        y.review("app", "eva", 5)
+    with pytest.raises(GrantError, match="say why"):
+        stand_aside(rt, y.data("app")["application_id"], "ola", " \n ")
+    with pytest.raises(GrantError, match="only a member of the evaluation committee"):
+        stand_aside(rt, y.data("app")["application_id"], "ingrid", "Søker selv.")
     assert _unchanged(y, "app") == before
     with pytest.raises(ValidationError) as refused:
         y.complete("review_application", "app", "ola", {"review": {"conflict_of_interest": False,

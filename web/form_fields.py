@@ -127,7 +127,7 @@ def _field(name: str, prop: dict[str, Any], ui: dict[str, Any], value: Any, erro
     if prop.get("readOnly") and kind in ("string", "integer", "number"):
         # what the process knows, shown beside the answers (an application's title and score in a
         # recommendation row) and posted back unchanged, so a row that moves keeps its own
-        f.kind, f.attrs = "shown", {"text": _shown(value, kind),
+        f.kind, f.attrs = "shown", {"text": _shown(value, "date" if prop.get("format") == "date" else kind),
                                      "subtract": (ui.get("ui:options") or {}).get("subtract")}
     elif kind == "object":
         f.kind = "group"

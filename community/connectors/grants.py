@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community.records import BudgetLine, GrantApplication, GrantCall, GrantReport, GrantReview
+from community.records import BudgetLine, GrantApplication, GrantCall, GrantConflict, GrantReport, GrantReview
 from engine import clock
 from engine.calendar import deadline as legal_deadline
 from engine.calendar import local_date
@@ -38,6 +38,8 @@ PRIORITY_GROUPS = {
     "pregnancy_birth": "Gravide, fødende og barselomsorg",
 }
 REPORT_KINDS = ("status", "deviation", "final")
+#: whose members may not review an application (besides those named in it or who declared a conflict)
+CONFLICT_RULES = ("applicant", "parties")
 
 
 class GrantError(SamflytError):
@@ -95,9 +97,14 @@ def community_choices(username: str = "", *, ctx: StepContext) -> dict:
 
 def call_community(call_id: int | None = None, *, ctx: StepContext) -> dict:
     """The community of the call an application answers, known from its start: the case is that
-    community's from its draft on (``""`` for a call that does not exist; submitting to it is refused)."""
+    community's from its draft on (``""`` for a call that does not exist; submitting to it is refused); and
+    for a call granting one year at a time, the first and last day the project period may hold."""
     call = ctx.session.get(GrantCall, int(call_id)) if call_id else None
-    return {"community": call.community if call is not None else ""}
+    one_year = call is not None and not call.multi_year
+    return {"community": call.community if call is not None else "",
+            # one year at a time: the project period the application form holds the dates to
+            "period_from": f"{call.year}-01-01" if one_year else None,
+            "period_until": f"{call.year}-12-31" if one_year else None}
 
 
 def open_call_choices(*, ctx: StepContext) -> dict:
@@ -110,8 +117,10 @@ def open_call_choices(*, ctx: StepContext) -> dict:
 
 def create_call(title: str, year: int, frame: int, deadlines: list, criteria: list, community: str,
                 priority_groups: list | None = None, sustainability_cut_percent: int = 0,
-                reviewers_per_application: int = 3, description: str = "", *, ctx: StepContext) -> dict:
-    """Publish a call: its criteria, deadlines (ISO dates) and frame in kroner."""
+                reviewers_per_application: int = 3, description: str = "", conflict_rule: str = "applicant",
+                multi_year: bool = True, *, ctx: StepContext) -> dict:
+    """Publish a call: its criteria, deadlines (ISO dates) and frame in kroner; whose members may not review
+    (``conflict_rule``, see :func:`review_plan`) and whether a project may span several years."""
     days = sorted({_iso(d) for d in deadlines or []} - {None})
     if not days:
         raise GrantError(_("a call needs at least one application deadline"))
@@ -124,11 +133,14 @@ def create_call(title: str, year: int, frame: int, deadlines: list, criteria: li
     unknown = set(priority_groups or []) - set(PRIORITY_GROUPS)
     if unknown:
         raise GrantError(_("unknown priority group(s): %(groups)s", groups=joined(sorted(unknown))))
+    if conflict_rule not in CONFLICT_RULES:
+        raise GrantError(_("unknown conflict of interest rule %(rule)r", rule=conflict_rule))
     session = ctx.session
     call = GrantCall(community=community, title=title, year=int(year), description=description or None,
                      criteria=dumps(list(criteria or [])), priority_groups=dumps(list(priority_groups or [])),
                      frame=int(frame), sustainability_cut_percent=int(sustainability_cut_percent),
                      reviewers_per_application=int(reviewers_per_application),
+                     conflict_rule=conflict_rule, multi_year=bool(multi_year),
                      deadlines=dumps([d.isoformat() for d in days]), closed_deadlines="[]", status="published",
                      instance_id=ctx.instance_id, published_at=clock.now())
     session.add(call)
@@ -198,6 +210,11 @@ def submit_application(call_id: int, title: str, applicant_organisation: str, pa
     start, end = _iso(start_date), _iso(end_date)
     if start and end and end < start:
         raise GrantError(_("the project cannot end before it starts"))
+    if reason is None and not call.multi_year and (
+            (start and start.year != call.year) or (end and end.year != call.year)
+            or any(line["year"] != call.year for line in lines)):
+        reason = (f"«{call.title}» gir tilskudd for ett år om gangen: prosjektperioden og budsjettet må ligge "
+                  f"innenfor {call.year}. Søknaden kan ikke sendes inn slik.")
     partners = [p for p in dict.fromkeys(partner_organisations or []) if p and p != applicant_organisation]
     if row is None:
         row = GrantApplication(call_id=call.id, instance_id=ctx.instance_id)
@@ -289,27 +306,87 @@ def public_list(session: Session, call_id: int | None = None) -> list[dict[str, 
 # -- reviews ---------------------------------------------------------------------------------------------
 def review_plan(application_id: int, reviewers: int = 3, *, ctx: StepContext) -> dict:
     """How many reviews to ask for: up to ``reviewers``, limited to the committee members of the call's
-    health community without a conflict.
+    health community without a conflict of interest in this application.
 
-    Members of the applicant or a partner organisation are left out here, and the review task excludes
-    them as well (``samflyt.excludeOrganisationsField``), so they cannot claim it; members of another
-    community could not claim it either (``samflyt.communityField``), so they are not counted.
+    Conflict of interest is personal (forvaltningsloven § 6): a member may not review when they declared a
+    conflict in the application, are named in it (its contact person), or belong to an organisation the
+    call's rule excludes -- the main applicant's (``conflict_rule = "applicant"``), or with ``"parties"``
+    every organisation in the application. A hospital member of an independent committee may so review a
+    municipality's application the hospital co-signs. Each member found to have a conflict is recorded
+    (:class:`GrantConflict`), and the review tasks exclude them by name and by organisation
+    (``samflyt.excludeUsersField``, ``samflyt.excludeOrganisationsField``); members of another community
+    could not claim the task either (``samflyt.communityField``), so they are not counted.
     """
     session = ctx.session
     row = _application(session, application_id)
-    community = session.get(GrantCall, row.call_id).community
+    call = session.get(GrantCall, row.call_id)
+    community = call.community
     parties = {row.applicant_organisation, *json.loads(row.partner_organisations)}
+    excluded_organisations = parties if call.conflict_rule == "parties" else {row.applicant_organisation}
     members = session.scalars(select(User).join(User.roles).where(Role.name == "committee", User.active.is_(True))
                               ).unique().all()
     # a call from before communities were placed may name one no organisation is in: then every member counts
     placed = session.scalar(select(Organisation.id).where(Organisation.scope == community).limit(1)) is not None
+    conflicts = {c.username: c for c in session.scalars(select(GrantConflict).where(
+        GrantConflict.application_id == row.id))}
+    for member in members:
+        if member.username in conflicts:
+            continue
+        reason = conflict_found(member, row, excluded_organisations)
+        if reason is not None:
+            conflicts[member.username] = GrantConflict(application_id=row.id, username=member.username,
+                                                       reason=reason[1], source=reason[0], declared_at=ctx.now())
+            session.add(conflicts[member.username])
     eligible = sorted(u.username for u in members
-                      if (not placed or community in u.scope_names) and not (u.organisation_names & parties))
+                      if (not placed or community in u.scope_names) and u.username not in conflicts)
     count = min(int(reviewers), len(eligible))
     if count == 0:
         raise GrantError(_("no committee member without a conflict of interest can review application %(application)s",
                            application=row.id))
-    return {"slots": list(range(1, count + 1)), "parties": sorted(parties), "eligible": eligible}
+    return {"slots": list(range(1, count + 1)), "parties": sorted(excluded_organisations), "eligible": eligible,
+            "excluded_users": sorted(conflicts)}
+
+
+def conflict_found(member: User, application: GrantApplication, organisations: set[str]) -> tuple[str, str] | None:
+    """Why ``member`` has a conflict of interest in ``application`` by the rules, as ``(source, reason)``:
+    named in it (its contact, by e-mail or by name), or a member of one of ``organisations``; else ``None``."""
+    email = (application.contact_email or "").strip().lower()
+    name = (application.contact_name or "").strip().lower()
+    if (email and (member.email or "").strip().lower() == email) or (
+            name and (member.display_name or "").strip().lower() == name):
+        return "named", "Kontaktperson i søknaden"
+    clash = sorted(member.organisation_names & organisations)
+    if clash:
+        return "organisation", f"Medlem av {', '.join(clash)}"
+    return None
+
+
+def declare_conflict(session: Session, application_id: int, username: str, reason: str) -> GrantApplication:
+    """Record that committee member ``username`` stands aside in an application, for ``reason``; the page
+    then keeps them out of its open review tasks (:meth:`engine.runtime.Runtime.exclude_person`). Only a
+    committee member of the call's community, once per application."""
+    row = _application(session, application_id)
+    user = session.scalar(select(User).where(User.username == username))
+    community = session.get(GrantCall, row.call_id).community
+    if user is None or "committee" not in user.role_names or (
+            user.scope_names and community not in user.scope_names):
+        raise GrantError(_("only a member of the evaluation committee of %(community)s can declare a conflict of "
+                           "interest in this application", community=community))
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise GrantError(_("say why you have a conflict of interest"))
+    if session.scalar(select(GrantConflict.id).where(GrantConflict.application_id == row.id,
+                                                     GrantConflict.username == username)) is None:
+        session.add(GrantConflict(application_id=row.id, username=username, reason=reason[:2000],
+                                  source="declared", declared_at=clock.now()))
+    return row
+
+
+def conflicts_of(session: Session, application_id: int) -> list[dict[str, Any]]:
+    """Who stood aside in an application and why, for the case page of AU and the secretariat."""
+    return [{"username": c.username, "reason": c.reason, "source": c.source, "declared_at": c.declared_at}
+            for c in session.scalars(select(GrantConflict).where(
+                GrantConflict.application_id == application_id).order_by(GrantConflict.id))]
 
 
 def record_reviews(application_id: int, reviews: list, *, ctx: StepContext) -> dict:

@@ -131,6 +131,37 @@ class Tasks:
             unit.audit("assign", actor, row.instance_id, task_id, assignee=assignee,
                        previous=row.claimed_by, reason=reason)
 
+    def exclude_person(self, instance_id: int, username: str, actor: str, reason: str | None = None) -> int:
+        """Keep ``username`` out of the case's open tasks that exclude people (``samflyt.excludeUsersField``):
+        someone who stands aside for a conflict of interest after the tasks were offered. A task they hold
+        is released for others. Themselves or an admin; audited. Returns how many open tasks now exclude them.
+
+        Tasks created later take their exclusions from the case's data, which the process keeps (the
+        package that records the reason puts it there when it plans the tasks)."""
+        with self.core.unit() as unit:
+            s = unit.session
+            user = self.core.user(s, actor)
+            if user.username != username and not authz.is_admin(user):
+                raise NotAuthorisedError(_("%(user)s may not make someone else stand aside: %(reason)s",
+                                           user=actor, reason=_("admins only")))
+            person = self.core.user(s, username)
+            rows = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                     HumanTask.status == "open")).all()
+            count = 0
+            for row in rows:
+                restrictions = json.loads(row.restrictions or "{}")
+                if authz.EXCLUDED_USERS not in restrictions:
+                    continue
+                count += 1
+                if person.username in restrictions[authz.EXCLUDED_USERS]:
+                    continue
+                restrictions[authz.EXCLUDED_USERS].append(person.username)
+                row.restrictions = json.dumps(restrictions)
+                if row.claimed_by == person.username:
+                    row.claimed_by = row.claimed_at = None
+            unit.audit("exclude", actor, instance_id, None, person=person.username, reason=reason, tasks=count)
+            return count
+
     @staticmethod
     def _set_claim(session: Session, row: HumanTask, username: str | None) -> None:
         """Change who holds an open task, atomically: a task completed meanwhile is not touched."""
