@@ -123,6 +123,7 @@ class Runtime:
     data_fields = _delegate("reads", Reads.data_fields)
     message_forms = _delegate("reads", Reads.message_forms)
     may_view_instance = _delegate("reads", Reads.may_view_instance)
+    workers_hidden_from = _delegate("reads", Reads.workers_hidden_from)
     may_send_messages = _delegate("reads", Reads.may_send_messages)
 
 

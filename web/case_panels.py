@@ -17,10 +17,13 @@ PANELS_KEY = "samflyt_case_panels"
 
 @dataclass
 class CasePanel:
-    """Facts (label, value) and documents (label, url) of one case; labels in the request's language."""
+    """Facts (label, value), documents (label, url) and actions (label, url: a page where the reader does
+    something about the case, e.g. declare a conflict of interest) of one case; labels in the request's
+    language."""
 
     facts: list[tuple[str, str]] = field(default_factory=list)
     documents: list[tuple[str, str]] = field(default_factory=list)
+    actions: list[tuple[str, str]] = field(default_factory=list)
 
 
 def add_case_panel(app: Flask, provider: Callable[[int], CasePanel | None]) -> None:
@@ -36,4 +39,5 @@ def case_panel(app: Flask, instance_id: int) -> CasePanel:
         if panel is not None:
             merged.facts += panel.facts
             merged.documents += panel.documents
+            merged.actions += panel.actions
     return merged

@@ -26,7 +26,7 @@ def _groups() -> dict[str, dict[str, str]]:
     return {
         "action": {
             "start": _("started"), "claim": _("claimed the task"), "unclaim": _("gave the task back"),
-            "assign": _("reassigned the task"), "complete": _("completed"),
+            "assign": _("reassigned the task"), "complete": _("completed"), "exclude": _("stood aside in the case"),
             "complete_refused": _("tried to complete (refused)"), "cancel": _("cancelled the case"),
             "retry": _("ran the failed step again"), "error": _("error"), "timer_fired": _("deadline reached"),
             "message_delivered": _("message received"), "message_undeliverable": _("message not delivered"),

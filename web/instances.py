@@ -3,6 +3,7 @@ the audit timeline, open tasks and waiting timers."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -38,6 +39,11 @@ def instance(instance_id: int):
         abort(403)
     steps = rt.steps(instance_id)
     audit = list(reversed(rt.audit(instance_id)))
+    hidden = rt.workers_hidden_from(instance_id, current_user.username)
+    if hidden:  # who worked these tasks is not the reader's to know (a committee's reviewers, for the applicant)
+        audit = [e | {"actor": None, "hidden": True} if e["task_id"] in hidden or e["details"].get("element") in hidden
+                 else e for e in audit if e["action"] != "exclude"]
+        view.tasks = [replace(t, claimed_by=None) if t.name in hidden else t for t in view.tasks]
     language = select_locale()
     # the case's data by the labels its forms give it; what no form asks for is the process's bookkeeping
     fields = rt.data_fields(instance_id, language)

@@ -11,7 +11,7 @@ from web.case_panels import add_case_panel
 from web.codes import add_code_groups
 from web.menu import MenuItem, add_menu_item
 
-from . import agreements, applications, calls, case_form, codes, documents, grants, meetings  # noqa: F401 (case_form adds its routes to meetings.bp)
+from . import agreements, applications, calls, case_form, codes, conflicts, documents, grants, meetings  # noqa: F401 (case_form adds its routes to meetings.bp)
 
 
 def register(app: Flask) -> None:
@@ -22,6 +22,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(agreements.bp)
     app.register_blueprint(applications.bp)
     app.register_blueprint(documents.bp)
+    app.register_blueprint(conflicts.bp)
     add_case_panel(app, documents.case_panel)
     add_code_groups(app, codes.groups)
     add_menu_item(app, MenuItem("calls.overview", _("Open calls"), public=True))

@@ -16,6 +16,8 @@ from engine.formats import format_kroner
 from web.auth import runtime
 from web.case_panels import CasePanel
 
+from . import conflicts
+
 bp = Blueprint("documents", __name__, url_prefix="/documents")
 
 
@@ -41,6 +43,8 @@ def case_panel(instance_id: int) -> CasePanel:
                 panel.facts.append((_("Amount granted"), format_kroner(application.amount_granted or 0)))
             else:
                 panel.facts.append((_("Decision"), _("Rejected")))
+        if application is not None:
+            conflicts.add_to_panel(panel, s, application)
     return panel
 
 

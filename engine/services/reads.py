@@ -29,6 +29,10 @@ from ..views import InstanceView, TaskView, timer_view
 from ..worklist import offered_elsewhere, taken_siblings
 from .core import Core
 
+#: A task property: the roles (comma-separated) who may see who worked the task (see
+#: :meth:`Reads.workers_hidden_from`).
+WORKERS_SHOWN_TO = "samflyt.workersShownTo"
+
 
 class Reads:
     """Queries over the index tables and, where a page needs it, the deserialized workflow (read-only)."""
@@ -161,6 +165,33 @@ class Reads:
         """Whether ``username`` may open instance ``instance_id``: its starter, its workers and candidates,
         supervisors and admins (see :func:`engine.authz.may_view_instance`)."""
         return self._ask_about_case(instance_id, username, authz.may_view_instance)
+
+    def workers_hidden_from(self, instance_id: int, username: str) -> set[str]:
+        """The elements of the instance, and the ids of their human tasks, whose workers ``username`` may not
+        see named: elements whose property
+        ``samflyt.workersShownTo`` lists roles the user has none of (admins and supervisors see all). A
+        committee's reviewers, say, are not named to the applicant whose case they assess; pages show such
+        a task's history and holder without the person."""
+        with self.core.Session() as s:
+            user = self.core.user(s, username)
+            row = s.get(ProcessInstance, instance_id)
+            if row is None:
+                raise NotFoundError(_("instance %(instance)s does not exist", instance=instance_id))
+            if authz.is_admin(user) or authz.is_supervisor(user):
+                return set()
+            version = self.core.cache.get(s, row.version_id)
+            hidden = set()
+            for spec in [version.spec, *version.subprocess_specs.values()]:
+                for task_spec in spec.task_specs.values():
+                    props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+                    shown_to = props.get(WORKERS_SHOWN_TO)
+                    if shown_to is not None and not ({r.strip().lower() for r in shown_to.split(",")}
+                                                     & user.role_names):
+                        hidden.add(task_spec.bpmn_id or task_spec.name)
+            if hidden:
+                hidden |= set(s.scalars(select(HumanTask.task_id).where(
+                    HumanTask.instance_id == instance_id, HumanTask.spec_name.in_(sorted(hidden)))))
+            return hidden
 
     def may_send_messages(self, instance_id: int, username: str) -> bool:
         """Whether ``username`` may send instance ``instance_id`` messages from their forms
