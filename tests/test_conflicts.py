@@ -30,6 +30,22 @@ def test_members_stand_aside_in_person_and_the_applicant_does_not_see_the_review
 
     knut = client_for(app, "knut")  # the hospital's member: co-signing is no personal conflict
     assert knut.post(f"/tasks/{reviews[0]}/claim").status_code == 302
+    form = knut.get(f"/tasks/{reviews[0]}").get_data(as_text=True)
+    criteria = y.data("app")["criteria"]
+    for number, criterion in enumerate(criteria, 1):  # the call's criteria are the rows to score
+        assert f"<legend>{number}. {criterion}</legend>" in form
+    assert 'name="_add"' not in form
+    posted = dict(re.findall(r'<input type="hidden" name="(review\.scores\.[^"]+)" value="([^"]*)"', form))
+    unanswered = knut.post(f"/tasks/{reviews[0]}", data={**posted, "_action": "complete"})
+    assert unanswered.status_code == 422 and 'id="f-review-conflict_of_interest-error"' in unanswered.get_data(
+        as_text=True)  # "Jeg er inhabil" must be answered
+    scores = {f"review.scores.{i}.score": "4" for i in range(len(criteria))}
+    done = knut.post(f"/tasks/{reviews[0]}", data={**posted, **scores, "review.conflict_of_interest": "false",
+                                                   "_action": "complete"})
+    assert done.status_code == 302
+    [completed] = [e for e in rt.audit(instance_id) if e["action"] == "complete" and e["task_id"] == reviews[0]]
+    review = completed["details"]["data"]["review"]
+    assert [(r["criterion"], r["score"]) for r in review["scores"]] == [(c, 4) for c in criteria]
     assert rt.why_not(reviews[1], "hanne") == "conflict of interest: you are a member of Horten kommune"
     with rt.Session() as s:
         recorded = {c.username: c.source for c in s.scalars(select(GrantConflict))}

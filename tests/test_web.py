@@ -193,14 +193,14 @@ def test_conflict_of_interest_is_explained_on_claim(site):
     app, y = site
     _to_review(app, y)
     with y.rt.session() as s:
-        accounts.set_password(s, "knut", "passord-knut")
-    PASSWORDS["knut"] = "passord-knut"
-    knut = client_for(app, "knut")  # the hospital co-signs: its committee member has a conflict
+        accounts.set_password(s, "hanne", "passord-hanne")
+    PASSWORDS["hanne"] = "passord-hanne"
+    hanne = client_for(app, "hanne")  # a member of Horten kommune, the main applicant: a conflict of interest
     review = y.task("app", "review_application")
-    page = knut.post(f"/tasks/{review}/claim", follow_redirects=True).get_data(as_text=True)
-    assert "Du kan ikke ta denne oppgaven: inhabilitet: du tilhører Sykehuset i Vestfold HF" in page
-    listed = knut.get("/tasks?view=available").get_data(as_text=True)
-    assert "Oppgaver du ikke kan ta" in listed and "inhabilitet: du tilhører Sykehuset i Vestfold HF" in listed
+    page = hanne.post(f"/tasks/{review}/claim", follow_redirects=True).get_data(as_text=True)
+    assert "Du kan ikke ta denne oppgaven: inhabilitet: du tilhører Horten kommune" in page
+    listed = hanne.get("/tasks?view=available").get_data(as_text=True)
+    assert "Oppgaver du ikke kan ta" in listed and "inhabilitet: du tilhører Horten kommune" in listed
 
 
 def test_languages_and_the_lang_attribute(site):
