@@ -151,7 +151,8 @@ def _field(name: str, prop: dict[str, Any], ui: dict[str, Any], value: Any, erro
         # what the process knows, shown beside the answers (an application's title and score in a
         # recommendation row) and posted back unchanged, so a row that moves keeps its own
         f.kind, f.attrs = "shown", {"text": _shown(value, "date" if prop.get("format") == "date" else kind),
-                                     "subtract": (ui.get("ui:options") or {}).get("subtract")}
+                                     "subtract": (ui.get("ui:options") or {}).get("subtract"),
+                                     "hidden": widget == "hidden"}
     elif kind == "object":
         f.kind = "group"
         f.children = _build(prop, ui, value if isinstance(value, dict) else {},
