@@ -361,3 +361,35 @@ def test_the_recommendation_form_shows_each_application_and_the_money_left(site)
     saved = per.get(f"/tasks/{task_id}").get_data(as_text=True)
     assert f"<strong class=\"left-value\">{format_kroner(available - 150_000)}</strong>" in saved
     assert "<legend>1. Trygg hjemkomst</legend>" in saved  # the shown values went back with the answers
+
+
+def test_a_recommendation_sent_back_takes_au_to_the_returned_task(site):  # noqa: F811 - the fixture above
+    """Not a green "completed" and an unclaimed copy: AU lands on the returned task, theirs, with the reason."""
+    app, y = site
+    y.complete("fill_application", "app", "ada", application_form(
+        "Trygg hjemkomst", "Horten kommune", [SIV], [("Horten kommune", 2025, 200_000)], contact="ada"))
+    y.cosign("app", "bjorn")
+    y.submit("app", "ada")
+    y.check("app", "per")
+    y.review("app", "mia", 4)
+    y.review("app", "tor", 5)
+    y.at("2025-05-05T08:00")
+    y.complete("committee_assessment", "round", "mia", {"assessment_summary": "Vurdert.", "assessment_done": True})
+    y.complete("fsu_input", "round", "frida", {"fsu_input": "Støttes."})
+    per = client_for(app, "per")
+    task_id = y.task("round", "au_recommendation")
+    page = per.get(f"/tasks/{task_id}").get_data(as_text=True)
+    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+    form.update({"recommendation.0.rank": "1", "recommendation.0.proposed_amount": "200000",
+                 "proposed_conclusion": "Innvilges.", "_action": "complete"})
+    form.pop("csrf_token", None)
+    y.at("2025-05-05T09:00")
+    with y.rt.session() as s:  # the frame shrank meanwhile: the proposal no longer fits
+        s.execute(text("UPDATE grant_calls SET frame = 100000"))
+    sent = per.post(f"/tasks/{task_id}", data=form)
+    returned = y.task("round", "au_recommendation")
+    assert sent.status_code == 302 and sent.location.endswith(f"/tasks/{returned}") and returned != task_id
+    assert next(t for t in y.rt.tasks(y.instance_id("round")) if t.id == returned).claimed_by == "per"
+    landed = per.get(sent.location).get_data(as_text=True)
+    assert "Svaret ditt ble sendt tilbake: Innstilling til SSU" in landed and "Oppgaven er fullført" not in landed
+    assert "Merknad fra kontrollen" in landed and "mer enn rammen" in landed

@@ -22,6 +22,7 @@ from engine.errors import (
     InstanceStateError,
     NotAuthorisedError,
     NotFoundError,
+    SamflytError,
     StepFailedError,
     TaskNotOpenError,
     ValidationError,
@@ -238,6 +239,11 @@ def submit(task_id: str):
         flash(_("Your input is saved, but the case's next step failed and was stopped. An administrator must "
                 "look at the case before it can go on."), "error")
         return redirect(url_for("tasks.worklist"))
+    returned = _returned(row, before)
+    if returned is not None:  # the step after it sent it back (a recommendation over the frame): say so
+        flash(_("Your answer was sent back: %(title)s. Read why at the top of the form, correct it and send it "
+                "again.", title=element_name(row.title, view.process_id, row.spec_name)), "error")
+        return redirect(url_for("tasks.task", task_id=returned))
     flash(_("Task completed: %(title)s", title=row.title))
     for receipt in _receipts(row.instance_id, before):
         flash(receipt)
@@ -274,6 +280,25 @@ def _open_task_ids(instance_id: int) -> set[str]:
     with runtime().Session() as s:
         return set(s.scalars(select(HumanTask.task_id).where(HumanTask.instance_id == instance_id,
                                                              HumanTask.status == "open")))
+
+
+def _returned(row: HumanTask, before: set[str]) -> str | None:
+    """The same task open again right after it was completed -- the process checked the answer and sent it
+    back -- claimed for the person who sent it, so they land on it with the reason rather than on a
+    "completed" and an unclaimed copy in someone's list. ``None`` when the case went on."""
+    rt = runtime()
+    with rt.Session() as s:
+        again = s.scalars(select(HumanTask.task_id).where(
+            HumanTask.instance_id == row.instance_id, HumanTask.status == "open",
+            HumanTask.spec_name == row.spec_name, HumanTask.task_id.notin_(before))).all()
+    for task_id in again:
+        if rt.why_not(task_id, current_user.username) is None:
+            try:
+                rt.claim(task_id, current_user.username)
+            except SamflytError:
+                continue  # someone took it meanwhile: it is theirs
+            return task_id
+    return None
 
 
 def _receipts(instance_id: int, before: set[str]) -> list[str]:
