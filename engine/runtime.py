@@ -103,6 +103,7 @@ class Runtime:
     unclaim = _delegate("task_service", Tasks.unclaim)
     assign = _delegate("task_service", Tasks.assign)
     exclude_person = _delegate("task_service", Tasks.exclude_person)
+    candidates = _delegate("task_service", Tasks.candidates)
     form_for = _delegate("task_service", Tasks.form_for)
     form_texts = _delegate("task_service", Tasks.form_texts)
     complete = _delegate("task_service", Tasks.complete)

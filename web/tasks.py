@@ -103,7 +103,9 @@ def _render(row: HumanTask, values: dict[str, Any] | None, errors: dict[str, Any
     with rt.Session() as s:
         draft = accounts.load_draft(s, row.task_id, current_user.username)
     supervisor = row.status == "open" and rt.may_reassign(row.task_id, current_user.username)
+    candidates = rt.candidates(row.task_id) if supervisor else []
     return render_template("task.html", task=row, instance=instance, form=form, fields=fields, supervisor=supervisor,
+                           candidates=candidates,
                            form_title=(texts or {}).get("title"),
                            summary=error_summary(fields), message=message, blocked=blocked,
                            draft_saved_at=draft[1] if draft else None, readonly=row.status != "open"), status

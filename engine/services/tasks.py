@@ -23,6 +23,7 @@ from ..forms import Form, message
 from ..models import (
     HumanTask,
     ProcessInstance,
+    Role,
     User,
 )
 from ..payload import check as check_payload
@@ -69,6 +70,24 @@ class Tasks:
             user = self.core.user(s, username)
             row = self.core.open_task(s, task_id)
             return authz.supervises(user, row, json.loads(row.restrictions or "{}"))
+
+    def candidates(self, task_id: str) -> list[tuple[str, str]]:
+        """The people a supervisor may give the open task to: active accounts that may work it as its role
+        or its named people (not admins by being admin), and that do not already have one of its
+        distinct-worker siblings; ``(username, display name)``, by name."""
+        with self.core.Session() as s:
+            row = self.core.open_task(s, task_id)
+            restrictions = json.loads(row.restrictions or "{}")
+            query = select(User).where(User.active.is_(True))
+            named = [str(u) for u in restrictions.get("users", [])]
+            if named:
+                query = query.where(User.username.in_(named))
+            elif row.candidate_role:
+                query = query.where(User.roles.any(Role.name == row.candidate_role))
+            out = [(u.username, u.display_name or u.username) for u in s.scalars(query).unique()
+                   if authz.why_not(u, row, restrictions) is None and not authz.needs_admin(u, row, restrictions)
+                   and u.username != row.claimed_by and not self._sibling_taken(s, row, u.username)]
+            return sorted(out, key=lambda pair: (pair[1].lower(), pair[0]))
 
     def claim(self, task_id: str, actor: str) -> TaskView:
         with self.core.unit() as unit:
