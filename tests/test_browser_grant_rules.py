@@ -182,3 +182,39 @@ def test_the_pages_fit_a_phone(round_at_recommendation, browser, language):  # n
             shot(page, f"05-phone-{user}-{path.strip('/').replace('/', '-').replace('?', '-')}-{language}")
             assert width <= 375, f"{path} is {width} px wide at 375 px"
         assert axe_violations(page, (language, f"phone {user}")) == []
+
+
+@pytest.mark.parametrize("language", ["nb", "nn"])
+def test_the_case_diagram_is_readable(round_at_recommendation, browser, language):  # noqa: F811
+    """Fitted to the width, zoomed and panned with the buttons and the keyboard, shown on the whole screen;
+    lanes by the roles' words; the heading is the case's title."""
+    base, y = round_at_recommendation
+    page = signed_in(browser, base, "ada", language, viewport={"width": 1280, "height": 900})
+    page.goto(f"{base}/instances/{y.instance_id('safe')}")
+    page.wait_for_selector("#diagram[data-rendered]")
+    assert page.get_attribute("#diagram", "data-rendered") == "true"
+    assert page.inner_text("h1") == "Trygg hjemkomst"
+    assert page.locator("#diagram").bounding_box()["height"] >= 320
+    lanes = page.locator("#diagram [data-element-id^=lane_] .djs-label").all_text_contents()
+    assert {"nb": "Søker", "nn": "Søkjar"}[language] in " ".join(lanes)
+
+    def transform() -> str:
+        return page.get_attribute("#diagram .viewport", "transform")
+
+    before = transform()
+    page.get_by_role("button", name={"nb": "Forstørr", "nn": "Forstørr"}[language]).click()
+    zoomed = transform()
+    assert zoomed != before
+    page.focus("#diagram")
+    page.keyboard.press("ArrowRight")
+    assert transform() != zoomed  # panned from the keyboard
+    page.keyboard.press("0")
+    assert transform() == before  # fitted again
+    shot(page, f"06-diagram-{language}")
+    assert axe_violations(page, (language, "case page with the diagram")) == []
+    full = page.get_by_role("button", name="Fullskjerm")
+    full.click()
+    page.wait_for_function("document.fullscreenElement !== null")
+    assert page.evaluate("document.fullscreenElement.className") == "diagram-figure"
+    assert full.get_attribute("aria-pressed") == "true"
+    shot(page, f"07-diagram-full-screen-{language}")

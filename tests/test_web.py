@@ -916,3 +916,17 @@ def test_a_communitys_rounds_and_reports_are_its_own(site):
     assert per.get(f"/grants/calls/{call_id}").status_code == 200
     assert admin.get(f"/grants/calls/{call_id}").status_code == 200
     assert vera.get("/grants/ledger?community=Helsefellesskapet+i+Vestfold").status_code == 200
+
+
+def test_the_diagram_speaks_the_readers_language(site):
+    """Lanes are named by the role's words, not its id; in nynorsk and English the steps by their names there."""
+    app, y = site
+    ada = client_for(app, "ada")
+    url = f"/instances/{y.instance_id('app')}/diagram.bpmn"
+    bokmal = ada.get(url).get_data(as_text=True)
+    assert 'name="Søker"' in bokmal and 'name="Applicant"' not in bokmal and 'name="Fyll ut søknad"' in bokmal
+    assert 'name="Arbeidsutvalget (AU)"' in bokmal
+    english = ada.get(f"{url}?lang=en").get_data(as_text=True)
+    assert 'name="Applicant"' in english and 'name="Fill in application"' in english
+    nynorsk = ada.get(f"{url}?lang=nn").get_data(as_text=True)
+    assert 'name="Søkjar"' in nynorsk and "<bpmndi:BPMNDiagram" in nynorsk  # the layout is kept

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from lxml import etree
 
 from engine import attachments
 from engine.errors import NotFoundError, ValidationError
@@ -16,7 +17,9 @@ from engine.errors import NotFoundError, ValidationError
 from . import select_locale
 from .auth import runtime
 from .case_panels import case_panel
+from .codes import code
 from .form_fields import build_fields, error_summary, parse_form
+from .formatting import element_name
 from .i18n import translate_all
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
@@ -72,7 +75,32 @@ def diagram(instance_id: int):
         abort(404)
     if not may_view(instance_id):
         abort(403)
-    return Response(xml, mimetype="application/xml")
+    return Response(_in_language(xml), mimetype="application/xml")
+
+
+BPMN_MODEL = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+
+
+def _in_language(xml: str) -> str:
+    """The diagram as the reader reads it: lanes by the words for their role (a lane's name is the role id,
+    ``Applicant``, which the rules match), and in nynorsk or English every step by its translated name
+    (``names.<language>.json``). A diagram that cannot be read is served as it is."""
+    try:
+        root = etree.fromstring(xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError:
+        return xml
+    for process in root.iter(f"{{{BPMN_MODEL}}}process"):
+        process_id = process.get("id")
+        for element in process.iter(f"{{{BPMN_MODEL}}}*"):
+            name = element.get("name")
+            if not name:
+                continue
+            if etree.QName(element).localname == "lane":
+                words = code(name.lower(), "role")
+                element.set("name", words if words != name.lower() else name)
+            elif element is not process and element.get("id"):
+                element.set("name", element_name(name, process_id, element.get("id")))
+    return etree.tostring(root, encoding="unicode")
 
 
 @bp.get("/attachments/<attachment_id>")

@@ -29,6 +29,12 @@ def groups() -> dict[str, dict[str, str]]:
                            "frail_elderly": _("Frail elderly people"),
                            "pregnancy_birth": _("Pregnancy, childbirth and postnatal care")},
         "meeting_status": {"planned": _("Planned"), "held": _("Held")},
+        # the roles, as the lanes of the diagrams name them (a lane's name is the role it is for)
+        "role": {"applicant": _("Applicant"), "au": _("Working committee (AU)"),
+                 "committee": _("Evaluation committee"), "secretariat": _("Secretariat"),
+                 "ssu": _("Strategic committee (SSU)"), "fsu": _("Professional committee (FSU)"),
+                 "chair": _("Chair"), "party": _("Party to the agreement"), "responsible": _("Responsible"),
+                 "workgroup": _("Working group")},
         "case_status": {"registered": _("Waiting for a meeting"), "on_agenda": _("On the agenda"),
                         "decided": _("Decided"), "postponed": _("Postponed")},
         "follow_up_status": {"open": _("Open"), "late": _("Late"), "done": _("Done")},
