@@ -452,10 +452,16 @@ def scheduler(ctx: Context, once: bool, interval: float, workers: int | None) ->
 @click.option("--bundle", "bundles", multiple=True,
               help="Bundle folder(s) to deploy; a demo.json in a folder names users, instances and scenario steps. "
                    "Default: the bundles installed packages offer (samflyt.bundles entry points).")
+@click.option("--as-recorded", is_flag=True,
+              help="Run the scenarios on the dates they were written for, instead of moving them by whole years so "
+                   "that each ends no later than today.")
 @pass_ctx
-def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
+def demo(ctx: Context, bundles: tuple[str, ...], as_recorded: bool) -> None:
     """Set up a demo database: schema, bundles, the scopes and users their demo.json lists, and its instances or
     scenario steps (see engine/scenario.py), which move processes through a simulated year.
+
+    A scenario written for an earlier year is moved by whole years so that its last step lies within the year
+    before today: its tasks are then due as they would be now, not all a year overdue.
 
     Running it again changes nothing: users are updated, and instances whose business key exists are not
     started twice (a scenario whose first instance exists is not run again).
@@ -463,9 +469,10 @@ def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
     from pathlib import Path
 
     from . import clock
+    from .calendar import local_date
     from .db import migrate
     from .plugins import installed_bundles
-    from .scenario import Scenario
+    from .scenario import Scenario, shift_years, years_behind
 
     bundles = bundles or tuple(str(path) for path in installed_bundles())
     if not bundles:
@@ -488,9 +495,13 @@ def demo(ctx: Context, bundles: tuple[str, ...]) -> None:
                for f in fixtures for i in f.get("instances", []) if i.get("business_key") not in existing]
     for fixture in fixtures:
         steps = fixture.get("steps", [])
-        first_key = next((step.get("key") for step in steps if "start" in step), None)
-        if not steps or first_key in existing:
+        years = 0 if as_recorded else years_behind(steps, local_date(clock.now()))
+        # run before, on its recorded dates or moved by fewer years (an older demo database): not again
+        first_keys = {next((step.get("key") for step in shift_years(steps, n) if "start" in step), None)
+                      for n in range(years + 1)}
+        if not steps or (first_keys - {None}) & existing:
             continue
+        steps = shift_years(steps, years)  # dated so that it reads as current, not a year overdue
         scenario = Scenario(rt)
         try:
             scenario.run(steps)

@@ -20,12 +20,16 @@ Steps (JSON objects, run in order):
 
 Strings of the form ``"$NAME.data.field"`` (or ``"$NAME.id"``) are replaced by the remembered instance's
 current values, so a step can use what an earlier one produced (the call id a round published).
+
+A scenario is written for one year, but is run later: :func:`years_behind` says how many whole years its last
+step lies behind a day, and :func:`shift_years` moves every date and year in it by that many, so a demo run
+today reads as this year's rather than showing every task a year overdue.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from . import clock
@@ -33,6 +37,56 @@ from .errors import SamflytError
 from .runtime import Runtime
 
 _REF = re.compile(r"^\$([A-Za-z_][\w-]*)((?:\.[\w-]+)*)$")
+
+
+#: a year in text or an ISO date (``2025``, ``2025-05-02``), and a short Norwegian date (``12.02.26``)
+_YEAR = re.compile(r"(?<![\d.])(20\d\d)(?!\d)")
+_SHORT_DATE = re.compile(r"(?<![\d.])(\d\d\.\d\d\.)(\d\d)(?![\d.])")
+
+
+def _at_dates(steps: list[dict[str, Any]]) -> list[date]:
+    return [datetime.fromisoformat(step["at"]).date() for step in steps if isinstance(step.get("at"), str)]
+
+
+def years_behind(steps: list[dict[str, Any]], today: date) -> int:
+    """How many whole years the scenario's last clock step lies behind ``today`` (0 for one not behind)."""
+    dates = _at_dates(steps)
+    if not dates:
+        return 0
+    last = max(dates)
+    years = today.year - last.year - (1 if (last.month, last.day) > (today.month, today.day) else 0)
+    return max(0, years)
+
+
+def shift_years(steps: list[dict[str, Any]], years: int) -> list[dict[str, Any]]:
+    """The steps with every date and year around the scenario's own moved ``years`` later: ISO dates and
+    times, years in text (a call's title, a case number ``2025.30``), short dates (``12.02.26``) and whole
+    numbers under a key naming a year. What lies outside the scenario's span (an agreement first made in
+    2014) is history and stays as it is; so do 29 February's (there are none in a demo worth the trouble)."""
+    dates = _at_dates(steps)
+    if not years or not dates:
+        return steps
+    low, high = min(dates).year - 1, max(dates).year + 2
+
+    def year(value: int) -> int:
+        return value + years if low <= value <= high else value
+
+    def text(value: str) -> str:
+        value = _YEAR.sub(lambda m: str(year(int(m.group(1)))), value)
+        return _SHORT_DATE.sub(lambda m: m.group(1) + f"{year(2000 + int(m.group(2))) % 100:02d}", value)
+
+    def walk(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, key) for v in value]
+        if isinstance(value, str):
+            return text(value)
+        if isinstance(value, int) and not isinstance(value, bool) and "year" in key.lower():
+            return year(value)
+        return value
+
+    return walk(steps)
 
 
 class ScenarioError(SamflytError):

@@ -131,6 +131,18 @@ def test_the_hospitals_member_reviews_a_municipal_application(round_at_recommend
     page.wait_for_load_state()
     assert page.get_attribute("#f-review-conflict_of_interest", "aria-invalid") == "true"
     assert axe_violations(page, ("nb", "review with an unanswered yes/no")) == []
+    page.click("button[name=lang][value=nn]")  # the same refusal in nynorsk
+    page.wait_for_load_state()
+    shot(page, "02b-knut-nn")
+    page.click("button[name=_action][value=complete]")
+    page.wait_for_load_state()
+    assert page.get_attribute("#f-review-conflict_of_interest", "aria-invalid") == "true"
+    assert "Eg er inhabil i denne saka" in page.locator("#error-summary").inner_text()
+    assert axe_violations(page, ("nn", "review with an unanswered yes/no")) == []
+    page.click("button[name=lang][value=nb]")
+    page.wait_for_load_state()
+    for i in range(len(criteria)):
+        page.fill(f"#f-review-scores-{i}-score", "5")
     page.check("#f-review-conflict_of_interest-no")
     page.get_by_role("button", name="Send inn").click()
     page.wait_for_load_state()

@@ -174,3 +174,17 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(year):
         y.complete("review_application", "app", "ola", {"review": {"conflict_of_interest": False,
                                                                     "scores": [{"criterion": "x", "score": 9}]}})
     assert "review" in refused.value.messages and _unchanged(y, "app") == before
+
+
+def test_the_conference_set_aside_is_made_once_a_year_from_what_is_free(year):
+    """The yearly process's step: once per year and community, never more than is free, nothing when the
+    year has no money yet (a later call, after the allocation, makes it)."""
+    y = year
+    assert y.connector("ledger.conference_set_aside", {"year": 2027}, "admin")["conference"] == 0
+    assert y.ledger(2027)["set_aside"] == 0
+    y.connector("ledger.allocate", {"year": 2027, "amount": 60_000, "reference": "HSØ 2027"}, "admin")
+    assert y.connector("ledger.conference_set_aside", {"year": 2027}, "admin")["conference"] == 60_000
+    y.connector("ledger.allocate", {"year": 2027, "amount": 1_000_000, "reference": "HSØ 2027 II"}, "admin")
+    again = y.connector("ledger.conference_set_aside", {"year": 2027}, "admin")
+    assert again["conference"] == 0 and again["already"] is True
+    assert y.ledger(2027)["set_aside"] == 60_000 and y.ledger(2027)["free"] == 1_000_000

@@ -55,9 +55,9 @@ def test_a_whole_grant_year(year):
     # -- January: money for the year, the conference set-aside, and the call --------------------------
     y.connector("ledger.allocate", {"year": 2025, "amount": 9_000_000, "reference": "Tildelingsbrev HSØ 2025",
                                     "community": VV}, "admin")
-    y.connector("ledger.set_aside", {"year": 2025, "amount": 100_000, "purpose": "Partnerskapskonferansen",
-                                     "community": VV}, "admin")
-    assert y.ledger(2025)["free"] == 8_900_000
+    # the reporting year starts: the yearly process sets the conference money aside, not a person
+    y.start("grant_reporting", "vera", {"year": 2025, "community": VV}, ref="report2025")
+    assert y.ledger(2025)["set_aside"] == 100_000 and y.ledger(2025)["free"] == 8_900_000
     call_id = y.open_round("round", "vera", ["2025-05-01", "2025-10-01"], 8_000_000, VV, cut=20, reviewers=2)
 
     # -- Spring intake (deadline 1 May, a public holiday, so Friday 2 May) ------------------------------
@@ -283,7 +283,6 @@ def test_a_whole_grant_year(year):
     assert y.ledger(2025)["reserved"] == 3_300_000
 
     # -- Status reports due Monday 1 December: reminders, one late report, the escalation --------------
-    y.start("grant_reporting", "vera", {"year": 2025, "community": VV}, ref="report2025")
     y.at("2025-11-17T07:00")  # 10 working days before: the first reminder
     y.at("2025-11-25T10:00")
     spent = {"a1": 350_000, "a5": 250_000}
@@ -359,6 +358,7 @@ def test_a_whole_grant_year(year):
     assert closed["carried_out"] == before["free"] + 50_000
     assert closed["free"] == 0
     assert y.ledger(2026)["carried_in"] == closed["carried_out"]
+    assert y.ledger(2026)["set_aside"] == 100_000  # next year's conference, set aside by the closing process
 
     # -- Final reports for the spring projects (ended 30 June 2026; due 60 days later, moved to Monday) -----
     assert y.data("a1")["final_report_deadline"] == "2026-08-31"

@@ -169,6 +169,30 @@ def set_aside(year: int, amount: int, purpose: str, community: str = "", *, ctx:
     return {"entry_id": entry.id, **balances(session, year, community or "")}
 
 
+#: what the yearly process sets aside each year, and how much at most (domain.md: up to 100 000 kr a year)
+CONFERENCE = "Partnerskapskonferansen"
+CONFERENCE_AMOUNT = 100_000
+
+
+def conference_set_aside(year: int, community: str = "", amount: int = CONFERENCE_AMOUNT, *,
+                         ctx: StepContext) -> dict:
+    """Set aside up to ``amount`` of ``year``'s free money for the partnership conference, once a year: the
+    yearly process does it when the reporting year starts and again for the next year when it closes, so it
+    is never a job someone must remember. A year that already has it (set aside by hand before, or by the
+    other call) keeps what it has; a year with less free money sets aside what there is, and one with none
+    sets aside nothing (the next call, after the allocation, does it)."""
+    session = ctx.session
+    query = _community_filter(select(func.count()).select_from(LedgerEntry).where(
+        LedgerEntry.year == year, LedgerEntry.kind == "set_aside",
+        LedgerEntry.purpose.like(f"{CONFERENCE}%")), community or "")
+    if session.scalar(query):
+        return {**balances(session, year, community or ""), "conference": 0, "already": True}
+    portion = max(0, min(int(amount), balances(session, year, community or "")["free"]))
+    if portion:
+        add_entry(ctx, year, "set_aside", portion, purpose=f"{CONFERENCE} {year}", community=community)
+    return {**balances(session, year, community or ""), "conference": portion, "already": False}
+
+
 def spend_set_aside(year: int, amount: int, purpose: str, community: str = "", *, ctx: StepContext) -> dict:
     """Record spending from a set-aside (it stays set aside; what is left is released at year end)."""
     session = ctx.session
@@ -303,6 +327,7 @@ def ledger_balances(year: int, community: str = "", *, ctx: StepContext) -> dict
 
 def register(registry) -> None:
     for name, func_ in {"ledger.allocate": allocate, "ledger.set_aside": set_aside,
+                        "ledger.conference_set_aside": conference_set_aside,
                         "ledger.spend_set_aside": spend_set_aside, "ledger.reserve": reserve, "ledger.pay": pay,
                         "ledger.release": release, "ledger.carry_over": carry_over, "ledger.settle": settle,
                         "ledger.close_application": close_application,
