@@ -85,3 +85,9 @@ def test_members_stand_aside_in_person_and_the_applicant_does_not_see_the_review
     assert re.search(r"Vurder søknad</a>[^<]*(–|&ndash;) Tatt av", own) is None  # no holder named
     assert ada.get(f"/applications/{application_id}/conflict").status_code == 403
     assert client_for(app, "knut").get("/applications/999999/conflict").status_code == 404
+
+    # a member who declares the conflict in the review itself is on record too
+    y.review("app", "tor", 3, conflict=True)
+    with rt.Session() as s:
+        recorded = {c.username: c.source for c in s.scalars(select(GrantConflict))}
+    assert recorded == {"hanne": "organisation", "mia": "declared", "tor": "declared"}

@@ -403,7 +403,13 @@ def record_reviews(application_id: int, reviews: list, *, ctx: StepContext) -> d
         average = round(100 * sum(int(s["score"]) for s in scores) / len(scores)) if scores else None
         if average is not None:
             averages.append(average)
-        session.add(GrantReview(application_id=row.id, reviewer=review.get("reviewer") or "unknown",
+        reviewer = review.get("reviewer") or "unknown"
+        if conflict and session.scalar(select(GrantConflict.id).where(
+                GrantConflict.application_id == row.id, GrantConflict.username == reviewer)) is None:
+            # declared in the review itself rather than on the case page: on record all the same
+            session.add(GrantConflict(application_id=row.id, username=reviewer, reason=(
+                review.get("comment") or "Meldt i vurderingen")[:2000], source="declared", declared_at=ctx.now()))
+        session.add(GrantReview(application_id=row.id, reviewer=reviewer,
                                 conflict_of_interest=conflict, scores=dumps(scores), average_score_x100=average,
                                 comment=review.get("comment")))
     mean = round(sum(averages) / len(averages)) / 100 if averages else None
