@@ -112,6 +112,17 @@ def restrictions_for(properties: dict[str, str], data: dict[str, Any]) -> dict[s
     return result
 
 
+def audience(restrictions: dict[str, list[Any]]) -> list[tuple[str, str]]:
+    """The restrictions as ``(rule, value)`` pairs, one per value: the rows of ``task_audience`` that let a
+    worklist filter by them in SQL (:mod:`engine.worklist`). A rule present with no values (a task for the
+    people of a field left empty: no one) is one pair with the value ``""``, which matches no one."""
+    pairs = []
+    for rule, values in restrictions.items():
+        values = [v for v in (values if isinstance(values, list) else [values]) if v not in (None, "")]
+        pairs += [(str(rule)[:40], str(v)[:300]) for v in values] or [(str(rule)[:40], "")]
+    return pairs
+
+
 def register_scope_property(property_name: str) -> None:
     """Let ``property_name`` bind tasks to a scope as ``samflyt.scopeField`` does."""
     _NARROWING[property_name] = SCOPES

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -200,6 +201,9 @@ class HumanTask(Base):
     """One row per READY manual task: the worklist, never a scan of serialized workflows."""
 
     __tablename__ = "human_tasks"
+    __table_args__ = (Index("ix_human_tasks_open_due", "status", "due_at", "created_at", "id"),
+                      Index("ix_human_tasks_offer", "status", "narrowed", "candidate_role", "claimed_by"),
+                      Index("ix_human_tasks_completed_by", "completed_by"))
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[str] = mapped_column(String(36), unique=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
@@ -227,6 +231,28 @@ class HumanTask(Base):
     overdue_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     # When the next reminder or overdue notice falls due (None: nothing more to send).
     next_notice_at: Mapped[datetime | None] = mapped_column(TZDateTime, index=True)
+    #: How many kinds of "for whom" rule (organisations, named users) the task has: 0 is open to its role;
+    #: else the person must match that many kinds in ``task_audience`` (see :mod:`engine.worklist`).
+    narrowed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: bound to a scope by its own scope property: only that scope's people (the ``scope`` column) may work it
+    scope_bound: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: ``samflyt.distinctWorkers``: one person works one of the multi-instance siblings
+    distinct_workers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class TaskAudience(Base):
+    """One narrowing rule of an open human task as a row (``rule`` a restriction key of
+    :mod:`engine.authz`, ``value`` one of its values): who a task is for, or who it excludes, in a form the
+    worklist's SQL filters and pages by, instead of reading every row's JSON ``restrictions`` in Python.
+    Written with the task row (:meth:`engine.unit_of_work.Unit._sync_human_tasks`), removed when it closes.
+    """
+
+    __tablename__ = "task_audience"
+    __table_args__ = (Index("ix_task_audience_rule_value", "rule", "value"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), index=True)
+    rule: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(String(300))
 
 
 class TaskNotice(Base):

@@ -38,7 +38,7 @@ from .bpmn_loader import FORM_PROPERTIES
 from .connectors import StepContext
 from .db import for_update
 from .errors import ConflictError, NotFoundError
-from .models import AuditEvent, HumanTask, Message, MessageWait, ProcessInstance, TaskNotice, Timer
+from .models import AuditEvent, HumanTask, Message, MessageWait, ProcessInstance, TaskAudience, TaskNotice, Timer
 from .notice_times import next_notice_at
 from .scripting import current_instance
 from .serialization import dump_state, dumps, load_state
@@ -643,10 +643,13 @@ class Unit:
                 HumanTask.instance_id == li.row.id,
                 or_(HumanTask.status == "open", HumanTask.task_id.in_(list(ready)))))}
         li.open_tasks = []
+        gone: list[str] = []  # task ids whose audience rows go: closed, or open again with new rules
+        audience: list[dict[str, str]] = []
         for task_id, row in known.items():
             if row.status == "open" and task_id not in ready:
                 row.status = "closed"
                 row.completed_at = now
+                gone.append(task_id)
             elif row.status == "open":
                 li.open_tasks.append(row)
                 if row.scope != li.row.scope and authz.SCOPES not in json.loads(row.restrictions or "{}"):
@@ -669,6 +672,13 @@ class Unit:
             if str(props.get(DISTINCT_WORKERS_PROPERTY, "")).lower() == "true":
                 restrictions["distinct_workers"] = [spec.bpmn_id or spec.name]
             row.restrictions = dumps(restrictions)
+            row.narrowed = sum(1 for rule in ("organisations", "users") if rule in restrictions)
+            row.scope_bound = authz.SCOPES in restrictions
+            row.distinct_workers = bool(restrictions.get("distinct_workers"))
+            if row.id is not None:
+                gone.append(task_id)
+            audience += [{"task_id": task_id, "rule": rule, "value": value}
+                         for rule, value in authz.audience(restrictions)]
             # the scope that oversees the task: its own scope property's, else its case's (set by save()
             # above from the data), so an instance's scope binds all its tasks -- not as a restriction,
             # since who may work it (an applicant of an organisation in no scope) is its narrowing's to say
@@ -682,6 +692,10 @@ class Unit:
             row.claimed_by = row.claimed_at = row.completed_at = row.completed_by = None
             self.session.add(row)
             li.open_tasks.append(row)
+        if gone:
+            self.session.execute(delete(TaskAudience).where(TaskAudience.task_id.in_(gone)))
+        if audience:
+            self.session.execute(insert(TaskAudience), audience)
 
     def _due_at(self, li: Loaded, task: Task, props: dict[str, str]) -> datetime | None:
         expression = props.get("samflyt.dueDate")

@@ -14,7 +14,8 @@ The blocked list ("tasks you cannot take") holds only tasks my role and scope wo
 their other narrowing would too, but that an *exclusion* keeps me from (``authz.EXCLUSIONS``: a conflict
 of interest). A task narrowed to someone else -- named users (another applicant's draft), an
 organisation I am not in, a scope I am not in -- is simply not mine and is not listed at all.
-Filtering, sorting and paging happen here so every entry point pages the same way.
+Filtering, sorting, counting and paging happen in SQL, here, so every entry point pages the same way and
+the cost does not grow with the number of instances.
 """
 
 from __future__ import annotations
@@ -24,16 +25,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, false, func, or_, select, tuple_
+from sqlalchemy.orm import Session, aliased
 
 from . import authz, clock
 from .errors import NotAuthorisedError
-from .models import HumanTask, ProcessInstance, ProcessModel, User
+from .models import HumanTask, ProcessInstance, ProcessModel, TaskAudience, User
 
 VIEWS = ("mine", "available", "overdue", "all")
 SORTS = ("due", "created", "title")
 
+
+#: At most this many "tasks you cannot take" are listed with their reasons.
+BLOCKED_LIMIT = 50
 
 #: The highest page number asked for that is taken as such; beyond it the offset would overflow a query.
 MAX_PAGE = 1_000_000
@@ -99,80 +103,124 @@ def offered_elsewhere(task: HumanTask, restrictions: dict[str, Any], username: s
             and (task.instance_id, task.spec_name) in taken)
 
 
+def _admits(user: User):
+    """The task's "for whom" rules let ``user`` work it -- in a form the database answers from indexes:
+    ``narrowed`` says how many kinds of rule (organisations, named users) the task has, and the person must
+    match that many in ``task_audience``; a task bound to a scope by its own property (``scope_bound``) is for
+    that scope's people (its ``scope`` column); and a distinct-worker sibling of one the person holds or did
+    is not offered (``samflyt.distinctWorkers``)."""
+    positive = select(TaskAudience.task_id).where(or_(
+        and_(TaskAudience.rule == "organisations", TaskAudience.value.in_(sorted(user.organisation_names))),
+        and_(TaskAudience.rule == "users", TaskAudience.value == user.username)))
+    both = positive.group_by(TaskAudience.task_id).having(func.count(func.distinct(TaskAudience.rule)) >= 2)
+    sibling = aliased(HumanTask)
+    taken = select(sibling.instance_id, sibling.spec_name).where(
+        sibling.status != "closed", or_(sibling.claimed_by == user.username, sibling.completed_by == user.username))
+    return and_(or_(HumanTask.narrowed == 0,
+                    and_(HumanTask.narrowed == 1, HumanTask.task_id.in_(positive)),
+                    and_(HumanTask.narrowed >= 2, HumanTask.task_id.in_(both))),
+                or_(HumanTask.scope_bound.is_(False), HumanTask.scope.in_(sorted(user.scope_names))),
+                or_(HumanTask.distinct_workers.is_(False),
+                    tuple_(HumanTask.instance_id, HumanTask.spec_name).not_in(taken)))
+
+
+def _excluded(user: User):
+    """An exclusion keeps ``user`` out (``authz.EXCLUSIONS``: a conflict of interest)."""
+    return HumanTask.task_id.in_(select(TaskAudience.task_id).where(or_(
+        and_(TaskAudience.rule == "exclude_organisations", TaskAudience.value.in_(sorted(user.organisation_names))),
+        and_(TaskAudience.rule == authz.EXCLUDED_USERS, TaskAudience.value == user.username))))
+
+
 def worklist(session: Session, user: User, view: str = "available", text: str | None = None, sort: str = "due",
              page: int = 1, per_page: int = 25, process_id: str | None = None) -> Page:
     """One page of a worklist, optionally narrowed to one process and by text.
 
-    "Mine" and "all" are paged by the database (``all`` may be every open task of the scope).
-    "Available" and "overdue" are paged after each row's narrowing rules (organisation, conflict of
-    interest, named users) are evaluated, which are data of the row, not columns; those views hold only
-    the open, unclaimed tasks of the user's roles.
+    Every view is filtered, sorted, counted and paged by the database from indexed columns of the task rows
+    and their narrowing rows (``task_audience``), whatever the number of instances; no instance state is
+    read -- only the columns a list shows. The rules are checked once more on the page's rows
+    (:func:`engine.authz.why_not`), so a rule a package registered that SQL does not know
+    (:func:`engine.authz.register_narrowing`) still holds, at the price of a shorter page.
     """
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}")
     if view == "all" and not may_see_all(user):
         raise NotAuthorisedError(f"{user.username} may not see all open tasks")
     now = clock.now()
-    query = (select(HumanTask, ProcessInstance, ProcessModel.name)
-             .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-             .join(ProcessModel, ProcessModel.process_id == ProcessInstance.process_id, isouter=True)
-             .where(HumanTask.status == "open"))
+    admin = authz.is_admin(user)
+    conditions: list[Any] = [HumanTask.status == "open"]
+    offered = None  # the rows offered to the user to take (available and overdue), before exclusions
     if view == "mine":
-        query = query.where(HumanTask.claimed_by == user.username)
+        conditions.append(HumanTask.claimed_by == user.username)
     elif view in ("available", "overdue"):
-        mine_or_open = or_(HumanTask.claimed_by == user.username, HumanTask.claimed_by.is_(None))
-        query = query.where(mine_or_open if view == "overdue" else HumanTask.claimed_by.is_(None))
-        if not authz.is_admin(user):
-            query = query.where(or_(HumanTask.candidate_role.in_(sorted(user.role_names)),
-                                    HumanTask.candidate_role.is_(None)))
+        offered = HumanTask.claimed_by.is_(None)
+        if not admin:
+            offered = and_(offered, or_(HumanTask.candidate_role.in_(sorted(user.role_names)),
+                                        HumanTask.candidate_role.is_(None)), _admits(user))
         if view == "overdue":
-            query = query.where(HumanTask.due_at < now)
-    if not authz.is_admin(user):
+            conditions.append(HumanTask.due_at < now)
+    if not admin:
         # another scope's cases are not listed, not even as blocked: their titles are its own -- except
-        # a task bound by its case alone (no scope property of its own) that is mine or mine to take,
-        # which the rows' narrowing decides below
+        # a task bound by its case alone (no scope property of its own) that is mine or mine to take
         in_scope = or_(HumanTask.scope.is_(None), HumanTask.scope.in_(sorted(user.scope_names)))
         if view != "all":
-            in_scope = or_(in_scope, ~HumanTask.restrictions.contains(f'"{authz.SCOPES}":'))
-        query = query.where(in_scope)
+            in_scope = or_(in_scope, HumanTask.scope_bound.is_(False))
+        conditions.append(in_scope)
+        if not user.active:
+            conditions.append(false())  # a deactivated account works nothing
+    joined = bool(process_id or text)
     if process_id:
-        query = query.where(ProcessInstance.process_id == process_id)
+        conditions.append(ProcessInstance.process_id == process_id)
     if text:
         like = f"%{text.strip()}%"
-        query = query.where(or_(HumanTask.title.ilike(like), ProcessInstance.title.ilike(like),
-                                ProcessInstance.business_key.ilike(like)))
-    order = {"due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at),
+        conditions.append(or_(HumanTask.title.ilike(like), ProcessInstance.title.ilike(like),
+                              ProcessInstance.business_key.ilike(like)))
+    blocked_conditions = None
+    if offered is not None:
+        if view == "available" and not admin:
+            blocked_conditions = [*conditions, offered, _excluded(user),
+                                  HumanTask.candidate_role.in_(sorted(user.role_names))]
+        takeable = and_(offered, ~_excluded(user)) if not admin else offered
+        conditions.append(or_(HumanTask.claimed_by == user.username, takeable) if view == "overdue" else takeable)
+    order = {"due": (HumanTask.due_at.asc().nulls_last(), HumanTask.created_at),
              "created": (HumanTask.created_at,), "title": (HumanTask.title, HumanTask.created_at)}[sort]
     page = min(max(page, 1), MAX_PAGE)  # an absurd page number is the last page there could be, not an overflow
-    start = (page - 1) * per_page
-    query = query.order_by(*order, HumanTask.id)
-    paged_here = view in ("mine", "all")
-    if paged_here:
-        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-        query = query.offset(start).limit(per_page)
-    items, blocked = [], []
-    taken = taken_siblings(session, user.username) if view in ("available", "overdue") else set()
-    for task, instance, process_name in session.execute(query).all():
+    counted = select(func.count()).select_from(HumanTask)
+    if joined:
+        counted = counted.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+    total = session.scalar(counted.where(*conditions))
+    items = []
+    for task, instance_id, pid, title, key, process_name in session.execute(
+            _listed(conditions).order_by(*order, HumanTask.id).offset((page - 1) * per_page).limit(per_page)).all():
         restrictions = json.loads(task.restrictions or "{}")
-        if offered_elsewhere(task, restrictions, user.username, taken) or authz.scope_reason(user, restrictions):
-            continue
-        reason = None
-        if view in ("available", "overdue") and task.claimed_by is None:
+        if task.claimed_by is None and offered is not None and authz.why_not(user, task, restrictions):
+            continue  # a rule SQL does not know (see the docstring)
+        items.append(_item(task, restrictions, instance_id, pid, title, key, process_name, now))
+    blocked = []
+    if blocked_conditions is not None:  # "tasks you cannot take", and why: a bounded list
+        for task, instance_id, pid, title, key, process_name in session.execute(
+                _listed(blocked_conditions).order_by(*order, HumanTask.id).limit(BLOCKED_LIMIT)).all():
+            restrictions = json.loads(task.restrictions or "{}")
             reason = authz.why_not(user, task, restrictions)
-        if reason is not None and authz.oversight_reason(user, task, restrictions):
-            continue  # another scope's case that is not mine to take: not listed, not even as blocked
-        item = WorkItem(task.task_id, task.spec_name, task.title, task.lane, instance.process_id,
-                        process_name or instance.process_id, instance.id, instance.title, instance.business_key,
-                        _organisation(restrictions), task.due_at, bool(task.due_at and task.due_at < now),
-                        task.claimed_by, task.created_at, reason)
-        if reason is None:
-            items.append(item)
-        elif (view == "available" and task.candidate_role in user.role_names
-              and authz.blocked_by_exclusion(user, task, restrictions)):
-            blocked.append(item)
-    if paged_here:
-        return Page(items, total, page, per_page, blocked)
-    return Page(items[start:start + per_page], len(items), page, per_page, blocked)
+            if reason is None or authz.oversight_reason(user, task, restrictions):
+                continue
+            blocked.append(_item(task, restrictions, instance_id, pid, title, key, process_name, now, reason))
+    return Page(items, total, page, per_page, blocked)
+
+
+def _listed(conditions: list[Any]):
+    """The columns a list shows: the task row, its case's title and key, its process's name."""
+    return (select(HumanTask, ProcessInstance.id, ProcessInstance.process_id, ProcessInstance.title,
+                   ProcessInstance.business_key, ProcessModel.name)
+            .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+            .join(ProcessModel, ProcessModel.process_id == ProcessInstance.process_id, isouter=True)
+            .where(*conditions))
+
+
+def _item(task: HumanTask, restrictions: dict[str, Any], instance_id: int, process_id: str, title: str | None,
+          business_key: str | None, process_name: str | None, now: datetime, reason: Any = None) -> WorkItem:
+    return WorkItem(task.task_id, task.spec_name, task.title, task.lane, process_id, process_name or process_id,
+                    instance_id, title, business_key, _organisation(restrictions), task.due_at,
+                    bool(task.due_at and task.due_at < now), task.claimed_by, task.created_at, reason)
 
 
 def processes_with_open_tasks(session: Session) -> list[tuple[str, str]]:

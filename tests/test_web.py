@@ -21,7 +21,8 @@ from engine.errors import ValidationError
 from tests.grant_driver import GrantYear, application_form, grant_runtime
 from web import create_app
 
-PASSWORDS = {u: f"passord-{u}" for u in ("ada", "per", "bjorn", "mia", "tor", "hege", "admin", "siri")}
+PASSWORDS = {u: f"passord-{u}" for u in ("ada", "per", "bjorn", "mia", "tor", "hege", "admin", "siri", "knut",
+                                         "hanne")}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -396,7 +397,8 @@ ACTIONS = {
 ALLOWED = {
     "ada": {"report deviation"},
     "tor": {"claim review", "complete review"},
-    "knut": set(),  # the hospital co-signed: a conflict of interest for its committee member
+    "knut": {"claim review", "complete review"},  # the hospital co-signed: no personal conflict for its member
+    "hanne": set(),  # a member of Horten kommune, the main applicant: a conflict of interest
     "per": {"reassign review", "read ledger", "see all tasks", "report deviation"},
     "admin": set(ACTIONS),
 }
@@ -563,7 +565,7 @@ def test_the_request_size_follows_the_attachment_limit(site, monkeypatch):
 
 
 def test_a_candidate_opens_the_case_from_available_and_the_engine_decides(site):
-    """Tor may claim the review, so its case opens for him; Knut (conflict of interest) and Hege may not."""
+    """Tor may claim the review, so its case opens for him; Hanne (conflict of interest) and Hege may not."""
     app, y = site
     _to_review(app, y)
     instance_id, review = y.instance_id("app"), y.task("app", "review_application")
@@ -572,10 +574,10 @@ def test_a_candidate_opens_the_case_from_available_and_the_engine_decides(site):
     PASSWORDS["knut"] = "passord-knut"
     assert client_for(app, "tor").get(f"/instances/{instance_id}").status_code == 200
     assert client_for(app, "tor").get(f"/instances/{instance_id}/diagram.bpmn").status_code == 200
-    assert client_for(app, "knut").get(f"/instances/{instance_id}").status_code == 403
+    assert client_for(app, "hanne").get(f"/instances/{instance_id}").status_code == 403
     assert client_for(app, "hege").get(f"/instances/{instance_id}").status_code == 403
     assert y.rt.may_view_instance(instance_id, "tor") and y.rt.may_view_task(review, "tor")
-    assert not y.rt.may_view_instance(instance_id, "knut") and not y.rt.may_view_task(review, "knut")
+    assert not y.rt.may_view_instance(instance_id, "hanne") and not y.rt.may_view_task(review, "hanne")
     assert y.rt.may_view_instance(instance_id, "ada") and y.rt.may_view_instance(instance_id, "per")
     y.rt.claim(review, "mia")
     assert y.rt.may_view_task(review, "tor")  # the task page still says who has it

@@ -43,3 +43,67 @@ def test_available_is_paged_after_the_narrowing_rules(rt, deploy):
         first, second = (worklist(s, ada, "available", sort="created", page=n, per_page=2) for n in (1, 2))
         assert (first.total, len(first.items), len(second.items)) == (3, 2, 1)
         assert {i.organisation for i in first.items + second.items} == {"Horten kommune"}
+
+
+def _statements(rt):
+    """The SQL statements run while the block runs (a list filled by an engine event)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001 - the event's signature
+        seen.append(statement)
+
+    event.listen(rt.engine, "before_cursor_execute", record)
+    return seen, lambda: event.remove(rt.engine, "before_cursor_execute", record)
+
+
+def test_every_view_is_answered_by_a_bounded_number_of_queries_without_instance_state(rt, deploy):
+    """The shape, not the time: each view is counted and paged in SQL with the narrowing rules as rows, the
+    same few statements however many instances there are, and no statement reads an instance's state."""
+    deploy({"a.bpmn": _one_task("proc_a", "Prosess A")})
+    ada, admin = _user(rt, "ada"), _user(rt, "admin")
+    counts = {}
+    for size in (4, 40):
+        while len(rt.instances_summary()) < size:
+            rt.start("proc_a", {"org": "Horten kommune" if len(rt.instances_summary()) % 2 else "Larvik kommune"})
+        with rt.Session() as s:
+            seen, stop = _statements(rt)
+            try:
+                for user, view in ((ada, "available"), (ada, "overdue"), (ada, "mine"), (admin, "all")):
+                    page = worklist(s, user, view, per_page=5)
+                    assert len(page.items) <= 5
+            finally:
+                stop()
+        counts[size] = len(seen)
+        assert not [q for q in seen if "process_instances.state" in q or "process_instances.data" in q], seen
+        lists = [q for q in seen if "FROM human_tasks" in q and "count(" not in q.lower()]
+        assert lists and all("LIMIT" in q.upper() for q in lists), "a list read without a LIMIT"
+    assert counts[4] == counts[40]  # the number of statements does not grow with the instances
+    with rt.Session() as s:
+        available = worklist(s, ada, "available", per_page=5)
+    assert available.total == 20 and len(available.items) == 5  # Ada's half (Horten), counted by the database
+
+
+def test_a_database_from_before_the_audience_rows_upgrades_with_its_open_tasks(rt, deploy, db_engine):
+    """``samflyt init-db`` on a database made before revision 0017: its open tasks get their narrowing rows,
+    so the worklists answer as before and nothing is lost."""
+    from sqlalchemy import text
+
+    from engine import db
+
+    deploy({"a.bpmn": _one_task("proc_a", "Prosess A")})
+    for i in range(4):
+        rt.start("proc_a", {"org": "Horten kommune" if i % 2 == 0 else "Larvik kommune"})
+    with db_engine.begin() as conn:  # the database as revision 0016 left it
+        conn.execute(text("DROP TABLE task_audience"))
+        conn.execute(text("DROP INDEX ix_human_tasks_open_due"))
+        conn.execute(text("DROP INDEX ix_human_tasks_completed_by"))
+        conn.execute(text("DROP INDEX ix_human_tasks_offer"))
+        for column in ("narrowed", "scope_bound", "distinct_workers"):
+            conn.execute(text(f"ALTER TABLE human_tasks DROP COLUMN {column}"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0016' WHERE version_num = '0017'"))
+    db.migrate(db_engine)
+    with rt.Session() as s:
+        available = worklist(s, _user(rt, "ada"), "available")
+    assert available.total == 2 and {i.organisation for i in available.items} == {"Horten kommune"}

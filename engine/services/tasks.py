@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from .. import authz, clock
@@ -24,6 +24,7 @@ from ..models import (
     HumanTask,
     ProcessInstance,
     Role,
+    TaskAudience,
     User,
 )
 from ..payload import check as check_payload
@@ -176,6 +177,10 @@ class Tasks:
                     continue
                 restrictions[authz.EXCLUDED_USERS].append(person.username)
                 row.restrictions = json.dumps(restrictions)
+                s.execute(delete(TaskAudience).where(TaskAudience.task_id == row.task_id,
+                                                     TaskAudience.rule == authz.EXCLUDED_USERS,
+                                                     TaskAudience.value == ""))  # "no one excluded" no longer
+                s.add(TaskAudience(task_id=row.task_id, rule=authz.EXCLUDED_USERS, value=person.username))
                 if row.claimed_by == person.username:
                     row.claimed_by = row.claimed_at = None
             unit.audit("exclude", actor, instance_id, None, person=person.username, reason=reason, tasks=count)
@@ -293,6 +298,8 @@ class Tasks:
                        data=plain(values), as_admin=as_admin)
             if not unit.advance(li, first=task, actor=user.username) and task.state == TaskState.READY:
                 row.status, row.completed_at, row.completed_by = "open", None, None  # its own script failed
+            if row.status == "completed":  # its narrowing rows are no worklist's business any more
+                unit.session.execute(delete(TaskAudience).where(TaskAudience.task_id == row.task_id))
         return li.view()
 
     def task_data(self, task_id: str) -> dict[str, Any]:
