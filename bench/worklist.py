@@ -81,7 +81,8 @@ def build(rt: Runtime, instances: int, share: int) -> None:
 def _sqlite_ids(conn, base, first, count) -> list[int]:
     ids = []
     for i in range(count):
-        ids.append(conn.execute(insert(ProcessInstance), [base | {"title": f"Sak {first + i}"}]).inserted_primary_key[0])
+        result = conn.execute(insert(ProcessInstance), [base | {"title": f"Sak {first + i}"}])
+        ids.append(result.inserted_primary_key[0])
     return ids
 
 

@@ -169,7 +169,7 @@ def test_the_secretariat_walks_a_meeting_from_plan_to_minutes(site, browser):
     summary = sverre.input_value("#f-minutes_summary")
     assert "Forfall: Morten SSU-medlem" in summary and "Andre til stede: Sverre Sekretariat (referent)" in summary
     _check(sverre, "check-minutes", problems)
-    response = sverre.request.get(f"{base}{sverre.input_value('#f-minutes_link')}")
+    response = sverre.request.get(f"{base}{sverre.get_attribute('#f-minutes_link a', 'href')}")
     assert response.status == 200 and response.headers["content-type"] == "application/pdf"
     text = " ".join(PdfReader(io.BytesIO(response.body())).pages[0].extract_text().split())
     assert "Kristin SSU-leder" in text and "Morten SSU-medlem" in text

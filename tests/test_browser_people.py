@@ -95,7 +95,7 @@ def test_an_applicant_starts_from_the_calls_page_and_has_the_first_task(granted,
     page.get_by_role("link", name="Søk på «Rekrutterings- og samhandlingstilskudd 2025»").click()
     page.get_by_role("button", name="Start").click()
     page.wait_for_load_state()
-    assert "/tasks/" in page.url
+    assert "/tasks/" in page.url, page.inner_text("main")
     page.goto(f"{base}/tasks")
     assert page.get_by_role("link", name="Fyll ut søknad").count() == 1
     shot(page, "02-mine-oppgaver-after-start")

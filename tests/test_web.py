@@ -744,7 +744,7 @@ def test_an_applicant_applies_from_the_start_page_with_the_grant_diagrams_proper
     assert f'value="{call_id}"' in linked
     with y.rt.session() as s:
         title = s.get(GrantCall, call_id).title
-    assert f">{title} (" in linked, "the call is chosen by its title"
+    assert f'<option value="{call_id}" selected>{title} (' in linked, "the link chooses the call, by its title"
     for unknown in ("999", "0", "-1", "abc"):  # no such call, or not a number: refused on the field
         refused = ada.post("/start/grant_application", data={"call_id": unknown})
         assert refused.status_code == 422 and 'id="f-call_id-error"' in refused.get_data(as_text=True)

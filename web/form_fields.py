@@ -147,12 +147,14 @@ def _field(name: str, prop: dict[str, Any], ui: dict[str, Any], value: Any, erro
     f = Field(path, prop.get("title") or name, "text", required, ui.get("ui:help") or prop.get("description"), value,
               errors=_as_list(errors))
     widget = ui.get("ui:widget")
-    if prop.get("readOnly") and kind in ("string", "integer", "number"):
+    if prop.get("readOnly") and widget == "textarea":
+        f.kind, f.attrs = "textarea", {"readonly": True}  # a long text the process wrote: kept in its box
+    elif prop.get("readOnly") and kind in ("string", "integer", "number"):
         # what the process knows, shown beside the answers (an application's title and score in a
         # recommendation row) and posted back unchanged, so a row that moves keeps its own
         f.kind, f.attrs = "shown", {"text": _shown(value, "date" if prop.get("format") == "date" else kind),
                                      "subtract": (ui.get("ui:options") or {}).get("subtract"),
-                                     "hidden": widget == "hidden"}
+                                     "hidden": widget == "hidden", "link": widget == "link"}
     elif kind == "object":
         f.kind = "group"
         f.children = _build(prop, ui, value if isinstance(value, dict) else {},
