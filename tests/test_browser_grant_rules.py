@@ -1,6 +1,7 @@
 """Issue 16 as the people meet it, in Debian's Chromium, in bokmål and nynorsk, every page axe-clean:
 
 * an applicant chooses the call by its title, and a call that does not exist is refused at the field;
+* a committee member declares a conflict of interest from the case page (a reason is required);
 * the hospital's committee member, who has no personal conflict in a municipality's application the hospital
   co-signs, claims its review; the call's criteria are the rows to score, and "Jeg er inhabil" must be
   answered;
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHOTS = Path(os.environ.get("SAMFLYT_SHOTS", ROOT / "artifacts" / "screenshots" / "grant-rules"))
 VF = "Helsefellesskapet i Vestfold"
 SIV = "Sykehuset i Vestfold HF"
-USERS = ("ada", "emma", "knut", "per", "siri")
+USERS = ("ada", "emma", "knut", "mia", "per", "siri")
 OPEN_CALL = "Rekrutterings- og samhandlingstilskudd 2026 (Helsefellesskapet i Vestfold)"
 
 
@@ -115,6 +116,21 @@ def test_the_call_is_chosen_by_title_and_an_unknown_one_is_refused(round_at_reco
 
 def test_the_hospitals_member_reviews_a_municipal_application(round_at_recommendation, browser):  # noqa: F811
     base, y = round_at_recommendation
+    # first Mia, who knows the applicant, stands aside from the case page
+    mia = signed_in(browser, base, "mia", "nb")
+    mia.goto(f"{base}/instances/{y.instance_id('safe')}")
+    mia.get_by_role("link", name="Meld inhabilitet").click()
+    mia.wait_for_load_state()
+    mia.get_by_role("button", name="Meld meg inhabil").click()  # no reason given
+    mia.wait_for_load_state()
+    assert mia.get_attribute("#reason", "aria-invalid") == "true"
+    assert mia.evaluate("document.activeElement.id") == "error-summary"
+    assert axe_violations(mia, ("nb", "declare a conflict of interest")) == []
+    mia.fill("#reason", "Prosjektlederen er min svoger.")
+    mia.get_by_role("button", name="Meld meg inhabil").click()
+    mia.wait_for_load_state()
+    assert "Du står utenfor «Trygg hjemkomst»" in mia.inner_text("main")
+    shot(mia, "02a-mia-stood-aside")
     page = signed_in(browser, base, "knut", "nb")
     page.goto(f"{base}/tasks?view=available")
     shot(page, "02-knut-available")
