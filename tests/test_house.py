@@ -114,7 +114,7 @@ def test_demo_runs_from_an_empty_directory_after_a_plain_install(tmp_path):
     env.pop("SAMFLYT_DATABASE_URL", None)
     run = subprocess.run([sys.executable, "-c", "import sys, engine; from engine.cli import main; "
                           "assert engine.__file__.startswith(sys.argv[1]), engine.__file__; sys.argv[1:] = "
-                          "['--json', 'demo']; main()", str(site)],
+                          "['--json', 'demo', '--as-recorded']; main()", str(site)],
                          capture_output=True, text=True, cwd=empty, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert '"grant_application"' in run.stdout and '"committee_meeting"' in run.stdout
@@ -124,6 +124,7 @@ def test_demo_runs_from_an_empty_directory_after_a_plain_install(tmp_path):
                                "sys.argv[1:] = ['--json', 'meetings', '--committee', 'SSU']; main()"],
                               capture_output=True, text=True, cwd=empty, env=env)
     assert meetings.returncode == 0, meetings.stderr[-2000:]
+    # on its recorded dates (--as-recorded; tests/test_demo_dates.py shows how the demo is dated to today):
     # Vestfold's SSU meeting of 25.09.25 numbered as its meeting papers: the standard two first (2025.30, .31),
     # then 2025.32-2025.40; Vest-Viken's SSU meeting of 12.02.26 decides the grant round's recommendation
     listed = json.loads(meetings.stdout)
