@@ -1,6 +1,7 @@
 """Issue 16 as the people meet it, in Debian's Chromium, in bokmål and nynorsk, every page axe-clean:
 
 * an applicant chooses the call by its title, and a call that does not exist is refused at the field;
+* an end date before the start and an amount of 10^30 kr are refused at their fields;
 * a committee member declares a conflict of interest from the case page (a reason is required);
 * the hospital's committee member, who has no personal conflict in a municipality's application the hospital
   co-signs, claims its review; the call's criteria are the rows to score, and "Jeg er inhabil" must be
@@ -167,6 +168,34 @@ def test_the_hospitals_member_reviews_a_municipal_application(round_at_recommend
 
 
 @pytest.mark.parametrize("language", ["nb", "nn"])
+def test_the_applicants_dates_and_amounts_are_held_to_their_rules(round_at_recommendation, browser, language):  # noqa: F811
+    """The application Emma started above: an end before the start and 10^30 kr are refused at their fields."""
+    base, y = round_at_recommendation
+    page = signed_in(browser, base, "emma", language)
+    page.goto(f"{base}/tasks")
+    page.get_by_role("link", name="Fyll ut søknad").first.click()
+    page.wait_for_load_state()
+    page.fill("#f-start_date", "2026-07-01")
+    page.fill("#f-end_date", "2026-06-30")
+    page.fill("#f-budget-0-party", "Horten kommune")
+    page.fill("#f-budget-0-year", "2026")
+    page.fill("#f-budget-0-amount", "1" + "0" * 30)
+    page.click("button[name=_action][value=complete]")
+    page.wait_for_load_state()
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    too_big = {"nb": "Tallet er for stort til å lagres.", "nn": "Talet er for stort til å lagrast."}[language]
+    assert too_big in page.inner_text("#f-budget-0-amount-error")
+    page.fill("#f-budget-0-amount", "100000")
+    page.click("button[name=_action][value=complete]")
+    page.wait_for_load_state()
+    before = {"nb": "Kan ikke være tidligere enn 2026-07-01.", "nn": "Kan ikkje vere tidlegare enn 2026-07-01."}
+    assert before[language] in page.inner_text("#f-end_date-error")
+    assert page.get_attribute("#f-end_date", "aria-invalid") == "true"
+    shot(page, f"03-end-before-start-{language}")
+    assert axe_violations(page, (language, "application with an end before its start")) == []
+
+
+@pytest.mark.parametrize("language", ["nb", "nn"])
 def test_au_sees_titles_scores_and_the_money_left(round_at_recommendation, browser, language):  # noqa: F811
     base, y = round_at_recommendation
     page = signed_in(browser, base, "per", language)
@@ -185,11 +214,12 @@ def test_au_sees_titles_scores_and_the_money_left(round_at_recommendation, brows
     assert axe_violations(page, (language, "recommendation form")) == []
 
 
-def test_the_ledger_exports_to_excel(round_at_recommendation, browser):  # noqa: F811
+@pytest.mark.parametrize("language", ["nb", "nn"])
+def test_the_ledger_exports_to_excel(round_at_recommendation, browser, language):  # noqa: F811
     base, _ = round_at_recommendation
-    page = signed_in(browser, base, "siri", "nb", accept_downloads=True)
+    page = signed_in(browser, base, "siri", language, accept_downloads=True)
     page.goto(f"{base}/grants/ledger")
-    assert axe_violations(page, ("nb", "ledger")) == []
+    assert axe_violations(page, (language, "ledger")) == []
     with page.expect_download() as download:
         page.get_by_role("link", name="Excel (XLSX)").click()
     book = openpyxl.load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))

@@ -39,7 +39,7 @@ def granted(tmp_path_factory, monkeypatch_module):  # noqa: F811 - the fixture i
     db.migrate(engine)
     rt = grant_runtime(engine)
     with rt.session() as s:
-        for user in ("ada", "emma"):
+        for user in ("ada", "emma", "hege"):
             accounts.set_password(s, user, f"passord-{user}")
     y = GrantYear(rt)
     y.at("2025-01-06T09:00")
@@ -83,22 +83,23 @@ def sign_in_from(page, user: str) -> None:
     page.wait_for_load_state()
 
 
-def test_an_applicant_starts_from_the_calls_page_and_has_the_first_task(granted, browser):  # noqa: F811
+@pytest.mark.parametrize(("language", "user"), [("nb", "emma"), ("nn", "hege")])
+def test_an_applicant_starts_from_the_calls_page_and_has_the_first_task(granted, browser, language, user):  # noqa: F811
     base, _ = granted
     page = browser.new_context(locale="nb-NO").new_page()
-    page.goto(f"{base}/calls")
-    shot(page, "01-calls-signed-out")
+    page.goto(f"{base}/calls?lang={language}")
+    shot(page, f"01-calls-signed-out-{language}")
     assert axe_violations(page) == []
     page.get_by_role("link", name="Logg inn").click()
-    sign_in_from(page, "emma")
-    assert page.url == f"{base}/calls"  # back where she was
+    sign_in_from(page, user)
+    assert page.url.split("?")[0] == f"{base}/calls"  # back where she was
     page.get_by_role("link", name="Søk på «Rekrutterings- og samhandlingstilskudd 2025»").click()
     page.get_by_role("button", name="Start").click()
     page.wait_for_load_state()
     assert "/tasks/" in page.url, page.inner_text("main")
     page.goto(f"{base}/tasks")
     assert page.get_by_role("link", name="Fyll ut søknad").count() == 1
-    shot(page, "02-mine-oppgaver-after-start")
+    shot(page, f"02-mine-oppgaver-after-start-{language}")
     assert axe_violations(page) == []
 
 
