@@ -328,11 +328,8 @@ def test_au_sees_why_the_recommendation_was_sent_back(site):  # noqa: F811 - the
     assert f"søknad {app_id} «Trygg hjemkomst» (vurderingene er ikke ferdige)" in page
 
 
-def test_the_recommendation_form_shows_each_application_and_the_money_left(site):  # noqa: F811 - the fixture above
-    """AU decides on what it sees: each row names the project, the applicant, its average score and the amount
-    applied for, and the form says what is available after the cut and what the proposals leave of it. The
-    rows are the intake's own: none can be added or removed, and what is shown goes back unchanged."""
-    app, y = site
+def _to_recommendation(y) -> None:
+    """Ada's application reviewed by two members (4 and 5), the intake closed and assessed: AU recommends."""
     y.complete("fill_application", "app", "ada", application_form(
         "Trygg hjemkomst", "Horten kommune", [SIV], [("Horten kommune", 2025, 200_000)], contact="ada"))
     y.cosign("app", "bjorn")
@@ -343,6 +340,14 @@ def test_the_recommendation_form_shows_each_application_and_the_money_left(site)
     y.at("2025-05-05T08:00")
     y.complete("committee_assessment", "round", "mia", {"assessment_summary": "Vurdert.", "assessment_done": True})
     y.complete("fsu_input", "round", "frida", {"fsu_input": "Støttes."})
+
+
+def test_the_recommendation_form_shows_each_application_and_the_money_left(site):  # noqa: F811 - the fixture above
+    """AU decides on what it sees: each row names the project, the applicant, its average score and the amount
+    applied for, and the form says what is available after the cut and what the proposals leave of it. The
+    rows are the intake's own: none can be added or removed, and what is shown goes back unchanged."""
+    app, y = site
+    _to_recommendation(y)
     available = y.data("round")["summary"]["available"]
     per = client_for(app, "per")
     task_id = y.task("round", "au_recommendation")
@@ -366,16 +371,7 @@ def test_the_recommendation_form_shows_each_application_and_the_money_left(site)
 def test_a_recommendation_sent_back_takes_au_to_the_returned_task(site):  # noqa: F811 - the fixture above
     """Not a green "completed" and an unclaimed copy: AU lands on the returned task, theirs, with the reason."""
     app, y = site
-    y.complete("fill_application", "app", "ada", application_form(
-        "Trygg hjemkomst", "Horten kommune", [SIV], [("Horten kommune", 2025, 200_000)], contact="ada"))
-    y.cosign("app", "bjorn")
-    y.submit("app", "ada")
-    y.check("app", "per")
-    y.review("app", "mia", 4)
-    y.review("app", "tor", 5)
-    y.at("2025-05-05T08:00")
-    y.complete("committee_assessment", "round", "mia", {"assessment_summary": "Vurdert.", "assessment_done": True})
-    y.complete("fsu_input", "round", "frida", {"fsu_input": "Støttes."})
+    _to_recommendation(y)
     per = client_for(app, "per")
     task_id = y.task("round", "au_recommendation")
     page = per.get(f"/tasks/{task_id}").get_data(as_text=True)
