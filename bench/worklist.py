@@ -10,9 +10,11 @@ writes), then ``--instances`` copies of its instance, human-task and narrowing (
 inserted in bulk -- a case's tasks are for one organisation; every ``--share``-th is for the measured person's
 (5 000 of 100 000 by default). Then each view (``mine``, ``available``, ``overdue``, ``all``) and the text
 search are read page 1 (25 rows) ``--repeat`` times through :func:`engine.worklist.worklist`, as the page and
-``samflyt tasks`` do, and p50/p95 are printed beside the baseline measured in the same run: one indexed
-primary-key read of a task row. The goal (issue "Fast at the size of a real region") is p95 <= 20 ms per view
-on PostgreSQL at 100 000 instances; PASS/MISS is printed, nothing is asserted.
+``samflyt tasks`` do (counted up to :data:`engine.worklist.COUNT_LIMIT`), and p50/p95 are printed beside the
+baseline measured in the same run: one indexed primary-key read of a task row. On PostgreSQL the database is
+vacuumed after the bulk load, as autovacuum would have done to a database that grew. The goal (issue "Fast at
+the size of a real region") is p95 <= 20 ms per view on PostgreSQL at 100 000 instances; PASS/MISS is printed,
+nothing is asserted.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert, select, text  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from bench.complete_task import log, postgres_engine, sqlite_engine  # noqa: E402
 from engine.models import HumanTask, ProcessInstance, TaskAudience, User  # noqa: E402
@@ -74,8 +76,10 @@ def build(rt: Runtime, instances: int, share: int) -> None:
             conn.execute(insert(TaskAudience), audience)
         log(f"  {first + count} instances")
     if rt.engine.dialect.name == "postgresql":
-        with rt.engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
+        # a region's database is vacuumed by autovacuum as it grows; a bulk load is not yet, so do it here
+        # (statistics for the planner, the visibility map for index-only scans)
+        with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
 
 
 def _sqlite_ids(conn, base, first, count) -> list[int]:
@@ -132,9 +136,13 @@ def main() -> None:
                 "all (admin)": lambda: worklist(s, boss, "all"),
                 "search 'Sak 99'": lambda: worklist(s, ada, "available", text="Sak 99"),
             }
-            total = worklist(s, ada, "available").total
+            available = s.scalar(select(func.count()).select_from(HumanTask).where(
+                HumanTask.status == "open", HumanTask.claimed_by.is_(None),
+                HumanTask.restrictions == json.dumps({"organisations": ["Horten kommune"]})))
+            first = worklist(s, ada, "available")
             results = {name: measure(fn, args.repeat) for name, fn in views.items()}
-        print(f"worklist at {args.instances} instances, {total} available to the person ({where})")
+        print(f"worklist at {args.instances} instances, {available} available to the person ({where}); "
+              f"the page counts {'more than ' if first.more else ''}{first.total}")
         print(f"baseline: one task row by primary key p50 {one['p50']:.2f} ms")
         print(f"{'view':<18}{'p50 ms':>9}{'p95 ms':>9}{'p95/baseline':>14}  goal p95 <= {GOAL_MS:.0f} ms")
         for name, r in results.items():

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from . import clock, payload
 from .errors import SamflytError
+from .worklist import VIEWS
 
 
 class Context:
@@ -238,13 +239,29 @@ def instance(ctx: Context, instance_id: int) -> None:
 @main.command()
 @click.option("--instance", "instance_id", type=int)
 @click.option("--user", metavar="U", help="Only tasks U may work: claimed by U or open to U's roles.")
+@click.option("--view", type=click.Choice(VIEWS), default="workable", show_default=True,
+              help="With --user: which of U's worklists.")
+@click.option("--page", "page_number", type=click.IntRange(1), default=1, show_default=True,
+              help="With --user: the page to show.")
+@click.option("--per-page", type=click.IntRange(1, 1000), default=50, show_default=True,
+              help="With --user: tasks per page.")
 @pass_ctx
-def tasks(ctx: Context, instance_id: int | None, user: str | None) -> None:
-    """List open human tasks."""
-    views = [t.as_json() for t in ctx.runtime.tasks(instance_id=instance_id, user=user)]
+def tasks(ctx: Context, instance_id: int | None, user: str | None, view: str, page_number: int,
+          per_page: int) -> None:
+    """List open human tasks, oldest first. With --user they are paged by the database, as the worklist
+    pages are."""
+    if user is None:
+        views = [t.as_json() for t in ctx.runtime.tasks(instance_id=instance_id)]
+        footer = ""
+    else:
+        found, page = ctx.runtime.task_page(user, view, page_number, per_page, instance_id=instance_id)
+        views = [t.as_json() for t in found]
+        count = f"more than {page.total}" if page.more else str(page.total)
+        footer = (f"\npage {page.page} of {'more than ' if page.more else ''}{page.pages} ({count} tasks)"
+                  if page.pages > 1 or page.more or page.page > 1 else "")
     ctx.emit(views, "\n".join(
         f"{t['id']}  {t['name']}  {t['title']}  instance={t['instance_id']}  lane={t['lane']}  "
-        f"claimed_by={t['claimed_by']}" for t in views) or "(no open tasks)")
+        f"claimed_by={t['claimed_by']}" for t in views) + footer if views else "(no open tasks)" + footer)
 
 
 @main.command()

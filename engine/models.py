@@ -248,7 +248,7 @@ class TaskAudience(Base):
     """
 
     __tablename__ = "task_audience"
-    __table_args__ = (Index("ix_task_audience_rule_value", "rule", "value"),)
+    __table_args__ = (Index("ix_task_audience_match", "rule", "value", "task_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[str] = mapped_column(String(36), index=True)
     rule: Mapped[str] = mapped_column(String(40))

@@ -116,6 +116,7 @@ class Runtime:
 
     # reading
     tasks = _delegate("reads", Reads.tasks)
+    task_page = _delegate("reads", Reads.task_page)
     instance = _delegate("reads", Reads.instance)
     instances_summary = _delegate("reads", Reads.instances_summary)
     audit = _delegate("reads", Reads.audit)

@@ -30,6 +30,12 @@ class TaskView:
         return cls(row.task_id, row.spec_name, row.title, row.lane, row.instance_id, row.claimed_by,
                    row.due_at, row.status, row.form_key, process_id)
 
+    @classmethod
+    def from_item(cls, item: Any) -> TaskView:
+        """From a worklist's :class:`~engine.worklist.WorkItem` (an open task)."""
+        return cls(item.task_id, item.name, item.title, item.lane, item.instance_id, item.claimed_by,
+                   item.due_at, "open", item.form_key, item.process_id)
+
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "title": self.title, "lane": self.lane,
                 "instance_id": self.instance_id, "claimed_by": self.claimed_by,

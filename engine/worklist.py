@@ -1,9 +1,9 @@
 """Worklists: the open human tasks a person sees, served from the human-task index, never from workflows.
 
-Four views: ``mine`` (claimed by me), ``available`` (my roles, unclaimed, not blocked for me -- those
+Five views: ``mine`` (claimed by me), ``available`` (my roles, unclaimed, not blocked for me -- those
 blocked come back separately with the reason so the page can say why), ``overdue`` (mine or available,
-past the due date) and ``all`` (every open task of the supervisor's scope, and those bound to none;
-supervisors and admins only).
+past the due date), ``workable`` (mine or available: what ``samflyt tasks --user`` lists) and ``all``
+(every open task of the supervisor's scope, and those bound to none; supervisors and admins only).
 
 A task's scope is its own scope property's, else its case's (the row's ``scope`` column, see
 :func:`engine.authz.case_scopes`). Another scope's tasks are listed to no one but admins and those they
@@ -23,21 +23,27 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select, tuple_
+from sqlalchemy import and_, bindparam, func, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session, aliased
 
 from . import authz, clock
 from .errors import NotAuthorisedError
 from .models import HumanTask, ProcessInstance, ProcessModel, TaskAudience, User
 
-VIEWS = ("mine", "available", "overdue", "all")
+VIEWS = ("mine", "available", "overdue", "all", "workable")
 SORTS = ("due", "created", "title")
 
 
 #: At most this many "tasks you cannot take" are listed with their reasons.
 BLOCKED_LIMIT = 50
+
+#: Matching rows are counted exactly up to this many (or up to the end of the page asked for, if further);
+#: beyond it a worklist says "more than". Counting every one of a region's 100 000 open tasks would cost a
+#: read of them all on every page view, and no one pages through a thousand tasks to find their own.
+COUNT_LIMIT = 500
 
 #: The highest page number asked for that is taken as such; beyond it the offset would overflow a query.
 MAX_PAGE = 1_000_000
@@ -60,6 +66,7 @@ class WorkItem:
     claimed_by: str | None
     created_at: datetime
     blocked_reason: str | None = None
+    form_key: str | None = None
 
 
 @dataclass
@@ -69,9 +76,12 @@ class Page:
     page: int
     per_page: int
     blocked: list[WorkItem] = field(default_factory=list)
+    #: more rows match than ``total``, which then is the number counted (see :data:`COUNT_LIMIT`)
+    more: bool = False
 
     @property
     def pages(self) -> int:
+        """Pages counted; with :attr:`more` there are pages after these."""
         return max(1, -(-self.total // self.per_page))
 
 
@@ -87,53 +97,111 @@ def _organisation(restrictions: dict[str, Any]) -> str | None:
     return None
 
 
-def taken_siblings(session: Session, username: str) -> set[tuple[int, str]]:
-    """``(instance_id, element)`` of the multi-instance tasks ``username`` holds or did one of, for
-    ``samflyt.distinctWorkers``: the other reviews of an application a member has reviewed are not theirs
-    to take, so no worklist offers them (the claim would be refused)."""
-    rows = session.execute(select(HumanTask.instance_id, HumanTask.spec_name).where(
-        HumanTask.status != "closed", or_(HumanTask.claimed_by == username, HumanTask.completed_by == username)))
-    return {(instance_id, name) for instance_id, name in rows}
+# The user's values are bound parameters, so each shape of statement is built and compiled once per
+# process (see :func:`_statements`) and a worklist read costs its queries, not their construction.
+_USER = bindparam("username")
+_ROLES = bindparam("roles", expanding=True)
+_ORGS = bindparam("organisations", expanding=True)
+_SCOPES = bindparam("scopes", expanding=True)
+_NOW = bindparam("now")
+_LIKE = bindparam("like")
+_PROCESS = bindparam("process_id")
 
 
-def offered_elsewhere(task: HumanTask, restrictions: dict[str, Any], username: str,
-                      taken: set[tuple[int, str]]) -> bool:
-    """True for an unclaimed sibling of a distinct-worker task that ``username`` already has one of."""
-    return (task.claimed_by is None and bool(restrictions.get("distinct_workers"))
-            and (task.instance_id, task.spec_name) in taken)
-
-
-def _admits(user: User):
-    """The task's "for whom" rules let ``user`` work it -- in a form the database answers from indexes:
+def _admits():
+    """The task's "for whom" rules let the user work it -- in a form the database answers from indexes:
     ``narrowed`` says how many kinds of rule (organisations, named users) the task has, and the person must
     match that many in ``task_audience``; a task bound to a scope by its own property (``scope_bound``) is for
     that scope's people (its ``scope`` column); and a distinct-worker sibling of one the person holds or did
     is not offered (``samflyt.distinctWorkers``)."""
-    positive = select(TaskAudience.task_id).where(or_(
-        and_(TaskAudience.rule == "organisations", TaskAudience.value.in_(sorted(user.organisation_names))),
-        and_(TaskAudience.rule == "users", TaskAudience.value == user.username)))
-    both = positive.group_by(TaskAudience.task_id).having(func.count(func.distinct(TaskAudience.rule)) >= 2)
+    matched = _audience(("organisations", _ORGS), ("users", _USER))
+    positive = select(matched.c.task_id)
+    both = positive.group_by(matched.c.task_id).having(func.count(func.distinct(matched.c.rule)) >= 2)
     sibling = aliased(HumanTask)
     taken = select(sibling.instance_id, sibling.spec_name).where(
-        sibling.status != "closed", or_(sibling.claimed_by == user.username, sibling.completed_by == user.username))
+        sibling.status != "closed", or_(sibling.claimed_by == _USER, sibling.completed_by == _USER))
     return and_(or_(HumanTask.narrowed == 0,
                     and_(HumanTask.narrowed == 1, HumanTask.task_id.in_(positive)),
                     and_(HumanTask.narrowed >= 2, HumanTask.task_id.in_(both))),
-                or_(HumanTask.scope_bound.is_(False), HumanTask.scope.in_(sorted(user.scope_names))),
+                or_(HumanTask.scope_bound.is_(False), HumanTask.scope.in_(_SCOPES)),
                 or_(HumanTask.distinct_workers.is_(False),
                     tuple_(HumanTask.instance_id, HumanTask.spec_name).not_in(taken)))
 
 
-def _excluded(user: User):
-    """An exclusion keeps ``user`` out (``authz.EXCLUSIONS``: a conflict of interest)."""
-    return HumanTask.task_id.in_(select(TaskAudience.task_id).where(or_(
-        and_(TaskAudience.rule == "exclude_organisations", TaskAudience.value.in_(sorted(user.organisation_names))),
-        and_(TaskAudience.rule == authz.EXCLUDED_USERS, TaskAudience.value == user.username))))
+def _excluded():
+    """An exclusion keeps the user out (``authz.EXCLUSIONS``: a conflict of interest)."""
+    excluding = _audience(("exclude_organisations", _ORGS), (authz.EXCLUDED_USERS, _USER))
+    return HumanTask.task_id.in_(select(excluding.c.task_id))
+
+
+def _audience(*rules: tuple[str, Any]):
+    """The ``(task_id, rule)`` rows of ``task_audience`` whose rule has one of the given values: one
+    index-only range read of ``ix_task_audience_match`` per rule, never a visit to the table."""
+    return union_all(*(select(TaskAudience.task_id, TaskAudience.rule).where(
+        TaskAudience.rule == rule, TaskAudience.value.in_(values) if values.expanding else TaskAudience.value == values)
+        for rule, values in rules)).subquery()
+
+
+@dataclass(frozen=True)
+class _Statements:
+    count: Any  # counts the matching rows, up to the bound ``limit``
+    page: Any  # one page of them (``offset``, ``per_page``)
+    blocked: Any | None  # the "tasks you cannot take" (``limit``), for the available view
+
+
+@lru_cache(maxsize=128)
+def _statements(view: str, admin: bool, sort: str, by_process: bool, by_text: bool,
+                by_instance: bool) -> _Statements:
+    """The statements of one shape of worklist, built once: every value a user or a request brings is a
+    bound parameter."""
+    conditions: list[Any] = [HumanTask.status == "open"]
+    offered = None  # the rows offered to the user to take (available and overdue), before exclusions
+    if view == "mine":
+        conditions.append(HumanTask.claimed_by == _USER)
+    elif view in ("available", "overdue", "workable"):
+        offered = HumanTask.claimed_by.is_(None)
+        if not admin:
+            offered = and_(offered, or_(HumanTask.candidate_role.in_(_ROLES), HumanTask.candidate_role.is_(None)),
+                           _admits())
+        if view == "overdue":
+            conditions.append(HumanTask.due_at < _NOW)
+    if not admin:
+        # another scope's cases are not listed, not even as blocked: their titles are its own -- except
+        # a task bound by its case alone (no scope property of its own) that is mine or mine to take
+        in_scope = or_(HumanTask.scope.is_(None), HumanTask.scope.in_(_SCOPES))
+        if view != "all":
+            in_scope = or_(in_scope, HumanTask.scope_bound.is_(False))
+        conditions.append(in_scope)
+    if by_process:
+        conditions.append(ProcessInstance.process_id == _PROCESS)
+    if by_instance:
+        conditions.append(HumanTask.instance_id == bindparam("instance_id"))
+    if by_text:
+        conditions.append(or_(HumanTask.title.ilike(_LIKE), ProcessInstance.title.ilike(_LIKE),
+                              ProcessInstance.business_key.ilike(_LIKE)))
+    blocked = None
+    if offered is not None:
+        if view == "available" and not admin:
+            blocked = [*conditions, offered, _excluded(), HumanTask.candidate_role.in_(_ROLES)]
+        takeable = and_(offered, ~_excluded()) if not admin else offered
+        conditions.append(takeable if view == "available" else or_(HumanTask.claimed_by == _USER, takeable))
+    order = {"due": (HumanTask.due_at.asc().nulls_last(), HumanTask.created_at),
+             "created": (HumanTask.created_at,), "title": (HumanTask.title, HumanTask.created_at)}[sort]
+    counted = select(HumanTask.id)
+    if by_process or by_text:
+        counted = counted.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+    count = select(func.count()).select_from(counted.where(*conditions).limit(bindparam("limit")).subquery())
+    page = _listed(conditions).order_by(*order, HumanTask.id).offset(bindparam("offset")).limit(
+        bindparam("per_page"))
+    if blocked is not None:
+        blocked = _listed(blocked).order_by(*order, HumanTask.id).limit(bindparam("limit"))
+    return _Statements(count, page, blocked)
 
 
 def worklist(session: Session, user: User, view: str = "available", text: str | None = None, sort: str = "due",
-             page: int = 1, per_page: int = 25, process_id: str | None = None) -> Page:
-    """One page of a worklist, optionally narrowed to one process and by text.
+             page: int = 1, per_page: int = 25, process_id: str | None = None,
+             instance_id: int | None = None) -> Page:
+    """One page of a worklist, optionally narrowed to one process, to one instance and by text.
 
     Every view is filtered, sorted, counted and paged by the database from indexed columns of the task rows
     and their narrowing rows (``task_audience``), whatever the number of instances; no instance state is
@@ -143,68 +211,44 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
     """
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}")
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}")
     if view == "all" and not may_see_all(user):
         raise NotAuthorisedError(f"{user.username} may not see all open tasks")
-    now = clock.now()
-    admin = authz.is_admin(user)
-    conditions: list[Any] = [HumanTask.status == "open"]
-    offered = None  # the rows offered to the user to take (available and overdue), before exclusions
-    if view == "mine":
-        conditions.append(HumanTask.claimed_by == user.username)
-    elif view in ("available", "overdue"):
-        offered = HumanTask.claimed_by.is_(None)
-        if not admin:
-            offered = and_(offered, or_(HumanTask.candidate_role.in_(sorted(user.role_names)),
-                                        HumanTask.candidate_role.is_(None)), _admits(user))
-        if view == "overdue":
-            conditions.append(HumanTask.due_at < now)
-    if not admin:
-        # another scope's cases are not listed, not even as blocked: their titles are its own -- except
-        # a task bound by its case alone (no scope property of its own) that is mine or mine to take
-        in_scope = or_(HumanTask.scope.is_(None), HumanTask.scope.in_(sorted(user.scope_names)))
-        if view != "all":
-            in_scope = or_(in_scope, HumanTask.scope_bound.is_(False))
-        conditions.append(in_scope)
-        if not user.active:
-            conditions.append(false())  # a deactivated account works nothing
-    joined = bool(process_id or text)
-    if process_id:
-        conditions.append(ProcessInstance.process_id == process_id)
-    if text:
-        like = f"%{text.strip()}%"
-        conditions.append(or_(HumanTask.title.ilike(like), ProcessInstance.title.ilike(like),
-                              ProcessInstance.business_key.ilike(like)))
-    blocked_conditions = None
-    if offered is not None:
-        if view == "available" and not admin:
-            blocked_conditions = [*conditions, offered, _excluded(user),
-                                  HumanTask.candidate_role.in_(sorted(user.role_names))]
-        takeable = and_(offered, ~_excluded(user)) if not admin else offered
-        conditions.append(or_(HumanTask.claimed_by == user.username, takeable) if view == "overdue" else takeable)
-    order = {"due": (HumanTask.due_at.asc().nulls_last(), HumanTask.created_at),
-             "created": (HumanTask.created_at,), "title": (HumanTask.title, HumanTask.created_at)}[sort]
     page = min(max(page, 1), MAX_PAGE)  # an absurd page number is the last page there could be, not an overflow
-    counted = select(func.count()).select_from(HumanTask)
-    if joined:
-        counted = counted.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-    total = session.scalar(counted.where(*conditions))
+    admin = authz.is_admin(user)
+    if not admin and not user.active:
+        return Page([], 0, page, per_page)  # a deactivated account works nothing
+    now = clock.now()
+    text = (text or "").strip()
+    statements = _statements(view, admin, sort, bool(process_id), bool(text), instance_id is not None)
+    params: dict[str, Any] = {"username": user.username, "roles": sorted(user.role_names),
+                              "organisations": sorted(user.organisation_names), "scopes": sorted(user.scope_names),
+                              "now": now, "process_id": process_id, "like": f"%{text}%", "instance_id": instance_id}
+    # counted exactly up to COUNT_LIMIT (and always past the page asked for): beyond it "more than" is
+    # what a person needs, and a count of every row would cost what the whole region's open tasks cost
+    limit = max(COUNT_LIMIT, page * per_page)
+    total = session.scalar(statements.count, params | {"limit": limit + 1})
+    more = total > limit
+    total = min(total, limit)
+    offered = view in ("available", "overdue", "workable")
     items = []
     for task, instance_id, pid, title, key, process_name in session.execute(
-            _listed(conditions).order_by(*order, HumanTask.id).offset((page - 1) * per_page).limit(per_page)).all():
+            statements.page, params | {"offset": (page - 1) * per_page, "per_page": per_page}).all():
         restrictions = json.loads(task.restrictions or "{}")
-        if task.claimed_by is None and offered is not None and authz.why_not(user, task, restrictions):
+        if task.claimed_by is None and offered and authz.why_not(user, task, restrictions):
             continue  # a rule SQL does not know (see the docstring)
         items.append(_item(task, restrictions, instance_id, pid, title, key, process_name, now))
     blocked = []
-    if blocked_conditions is not None:  # "tasks you cannot take", and why: a bounded list
+    if statements.blocked is not None:  # "tasks you cannot take", and why: a bounded list
         for task, instance_id, pid, title, key, process_name in session.execute(
-                _listed(blocked_conditions).order_by(*order, HumanTask.id).limit(BLOCKED_LIMIT)).all():
+                statements.blocked, params | {"limit": BLOCKED_LIMIT}).all():
             restrictions = json.loads(task.restrictions or "{}")
             reason = authz.why_not(user, task, restrictions)
             if reason is None or authz.oversight_reason(user, task, restrictions):
                 continue
             blocked.append(_item(task, restrictions, instance_id, pid, title, key, process_name, now, reason))
-    return Page(items, total, page, per_page, blocked)
+    return Page(items, total, page, per_page, blocked, more)
 
 
 def _listed(conditions: list[Any]):
@@ -220,7 +264,7 @@ def _item(task: HumanTask, restrictions: dict[str, Any], instance_id: int, proce
           business_key: str | None, process_name: str | None, now: datetime, reason: Any = None) -> WorkItem:
     return WorkItem(task.task_id, task.spec_name, task.title, task.lane, process_id, process_name or process_id,
                     instance_id, title, business_key, _organisation(restrictions), task.due_at,
-                    bool(task.due_at and task.due_at < now), task.claimed_by, task.created_at, reason)
+                    bool(task.due_at and task.due_at < now), task.claimed_by, task.created_at, reason, task.form_key)
 
 
 def processes_with_open_tasks(session: Session) -> list[tuple[str, str]]:

@@ -76,6 +76,13 @@ def test_cli_drives_an_outside_bpmn_from_start_to_end(cli, tmp_path):
         [("prepare", "Forbered sak", "AU", instance_id)]
     assert set(tasks[0]) >= {"id", "name", "title", "lane", "instance_id", "claimed_by", "due_at"}
     assert cli.json("tasks", "--user", "ada") == []
+    assert "(no open tasks)" in cli("tasks", "--user", "ada").stdout
+    second = cli.json("start", "outside_case", "--key", "SAK-8", "--as", "per")["id"]
+    paged = cli("tasks", "--user", "per", "--per-page", "1", "--page", "2").stdout
+    assert f"instance={second}" in paged and f"instance={instance_id} " not in paged
+    assert paged.splitlines()[-1] == "page 2 of 2 (2 tasks)"
+    assert [t["instance_id"] for t in cli.json("tasks", "--user", "per", "--per-page", "1")] == [instance_id]
+    cli("cancel", str(second), "--as", "per")
     task_id = tasks[0]["id"]
 
     denied = cli("claim", task_id, "--as", "ada", ok=False)

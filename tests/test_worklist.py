@@ -70,7 +70,8 @@ def test_every_view_is_answered_by_a_bounded_number_of_queries_without_instance_
         with rt.Session() as s:
             seen, stop = _statements(rt)
             try:
-                for user, view in ((ada, "available"), (ada, "overdue"), (ada, "mine"), (admin, "all")):
+                for user, view in ((ada, "available"), (ada, "overdue"), (ada, "mine"), (ada, "workable"),
+                                   (admin, "all")):
                     page = worklist(s, user, view, per_page=5)
                     assert len(page.items) <= 5
             finally:
@@ -83,6 +84,46 @@ def test_every_view_is_answered_by_a_bounded_number_of_queries_without_instance_
     with rt.Session() as s:
         available = worklist(s, ada, "available", per_page=5)
     assert available.total == 20 and len(available.items) == 5  # Ada's half (Horten), counted by the database
+
+
+def test_the_count_stops_at_its_limit_and_says_there_are_more(rt, deploy, monkeypatch):
+    """Rows are counted up to ``COUNT_LIMIT``, or to the end of the page asked for: a count never reads every
+    open task of a region, and the page still knows there is a next one."""
+    import engine.worklist
+
+    monkeypatch.setattr(engine.worklist, "COUNT_LIMIT", 3)
+    deploy({"a.bpmn": _one_task("proc_a", "Prosess A")})
+    started = [rt.start("proc_a", {"org": "Horten kommune"}) for _ in range(7)]
+    admin = _user(rt, "admin")
+    with rt.Session() as s:
+        first = worklist(s, admin, "all", sort="created", per_page=2)
+        assert (first.total, first.more, first.pages, len(first.items)) == (3, True, 2, 2)
+        third = worklist(s, admin, "all", sort="created", page=3, per_page=2)  # counted past the page asked for
+        assert (third.total, third.more, [i.instance_id for i in third.items]) == (6, True, started[4:6])
+        last = worklist(s, admin, "all", sort="created", page=4, per_page=2)
+        assert (last.total, last.more, last.pages, [i.instance_id for i in last.items]) == (7, False, 4, started[6:])
+        seen, stop = _statements(rt)
+        try:
+            worklist(s, admin, "all", per_page=2)
+        finally:
+            stop()
+    counts = [q for q in seen if "count(" in q.lower()]
+    assert len(counts) == 1 and "LIMIT" in counts[0].upper()
+
+
+def test_workable_is_mine_and_available_and_pages_the_cli(rt, deploy, tmp_path):
+    """``samflyt tasks --user`` lists what the person may work -- claimed by them or open to them -- paged by
+    the database, oldest first."""
+    deploy({"a.bpmn": _one_task("proc_a", "Prosess A")})
+    horten = [rt.start("proc_a", {"org": "Horten kommune" if i % 2 == 0 else "Larvik kommune"})
+              for i in range(6)][::2]
+    mine = rt.tasks(horten[2])[0]
+    rt.claim(mine.id, "ada")
+    assert [t.instance_id for t in rt.tasks(user="ada")] == horten  # one claimed, two available, none of Larvik's
+    views, page = rt.task_page("ada", page=2, per_page=2)
+    assert ([t.instance_id for t in views], page.total, page.pages) == ([horten[2]], 3, 2)
+    assert [t.instance_id for t in rt.task_page("ada", "mine")[0]] == [horten[2]]
+    assert [t.form_key for t in views] == [mine.form_key] and views[0].claimed_by == "ada"
 
 
 def test_a_database_from_before_the_audience_rows_upgrades_with_its_open_tasks(rt, deploy, db_engine):
@@ -102,7 +143,7 @@ def test_a_database_from_before_the_audience_rows_upgrades_with_its_open_tasks(r
         conn.execute(text("DROP INDEX ix_human_tasks_offer"))
         for column in ("narrowed", "scope_bound", "distinct_workers"):
             conn.execute(text(f"ALTER TABLE human_tasks DROP COLUMN {column}"))
-        conn.execute(text("UPDATE alembic_version SET version_num = '0016' WHERE version_num = '0017'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0016' WHERE version_num = '0018'"))
     db.migrate(db_engine)
     with rt.Session() as s:
         available = worklist(s, _user(rt, "ada"), "available")

@@ -26,7 +26,7 @@ from ..models import (
 )
 from ..texts import _
 from ..views import InstanceView, TaskView, timer_view
-from ..worklist import offered_elsewhere, taken_siblings
+from ..worklist import Page, worklist
 from .core import Core
 
 #: A task property: the roles (comma-separated) who may see who worked the task (see
@@ -41,29 +41,33 @@ class Reads:
         self.core = core
 
     def tasks(self, instance_id: int | None = None, user: str | None = None) -> list[TaskView]:
-        """Open human tasks, from the index; with ``user``: those claimed by or open to that user."""
+        """Open human tasks, from the index; with ``user``: those claimed by or open to that user (every page
+        of their ``workable`` worklist, see :meth:`task_page` for one)."""
+        if user is not None:
+            out: list[TaskView] = []
+            number = 1
+            while True:
+                views, page = self.task_page(user, instance_id=instance_id, page=number, per_page=500)
+                out += views
+                if number >= page.pages and not page.more:
+                    return out
+                number += 1
         with self.core.Session() as s:
             query = (select(HumanTask, ProcessInstance.process_id)
                      .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
                      .where(HumanTask.status == "open").order_by(HumanTask.created_at, HumanTask.id))
             if instance_id is not None:
                 query = query.where(HumanTask.instance_id == instance_id)
-            if user is None:
-                return [TaskView.from_row(row, pid) for row, pid in s.execute(query)]
+            return [TaskView.from_row(row, pid) for row, pid in s.execute(query)]
+
+    def task_page(self, user: str, view: str = "workable", page: int = 1, per_page: int = 50,
+                  instance_id: int | None = None) -> tuple[list[TaskView], Page]:
+        """One page of ``user``'s worklist ``view``, oldest first, paged by the database
+        (:func:`engine.worklist.worklist`): the tasks and the page (total, pages, whether there are more)."""
+        with self.core.Session() as s:
             who = self.core.user(s, user)
-            if not authz.is_admin(who):
-                roles = who.role_names
-                query = query.where(HumanTask.candidate_role.is_(None) | HumanTask.candidate_role.in_(roles)
-                                    | (HumanTask.claimed_by == who.username))
-            out = []
-            taken = taken_siblings(s, who.username)
-            for row, pid in s.execute(query):
-                restrictions = json.loads(row.restrictions)
-                if row.claimed_by == who.username or (
-                        row.claimed_by is None and authz.why_not(who, row, restrictions) is None
-                        and not offered_elsewhere(row, restrictions, who.username, taken)):
-                    out.append(TaskView.from_row(row, pid))
-            return out
+            found = worklist(s, who, view, sort="created", page=page, per_page=per_page, instance_id=instance_id)
+            return [TaskView.from_item(item) for item in found.items], found
 
     def instance(self, instance_id: int) -> InstanceView:
         with self.core.Session() as s:
