@@ -173,8 +173,16 @@ class BundleFile(Base):
     content: Mapped[str] = mapped_column(Text)
 
 
+def _searched(name: str, column: str) -> Index:
+    """An index for the worklist's search box (``ILIKE '%text%'``): a trigram index on PostgreSQL (migration
+    0018; a plain one where ``pg_trgm`` cannot be had), a plain one on SQLite."""
+    return Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+
+
 class ProcessInstance(Base):
     __tablename__ = "process_instances"
+    __table_args__ = (_searched("ix_process_instances_title_search", "title"),
+                      _searched("ix_process_instances_key_search", "business_key"))
     id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
     process_id: Mapped[str] = mapped_column(String(200), index=True)
@@ -203,7 +211,8 @@ class HumanTask(Base):
     __tablename__ = "human_tasks"
     __table_args__ = (Index("ix_human_tasks_open_due", "status", "due_at", "created_at", "id"),
                       Index("ix_human_tasks_offer", "status", "narrowed", "candidate_role", "claimed_by"),
-                      Index("ix_human_tasks_completed_by", "completed_by"))
+                      Index("ix_human_tasks_completed_by", "completed_by"),
+                      _searched("ix_human_tasks_title_search", "title"))
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[str] = mapped_column(String(36), unique=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)

@@ -26,7 +26,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, tuple_, union_all
+from sqlalchemy import and_, any_, bindparam, func, or_, select, true, tuple_, union, union_all
+from sqlalchemy import text as text_clause
 from sqlalchemy.orm import Session, aliased
 
 from . import authz, clock
@@ -42,8 +43,9 @@ BLOCKED_LIMIT = 50
 
 #: Matching rows are counted exactly up to this many (or up to the end of the page asked for, if further);
 #: beyond it a worklist says "more than". Counting every one of a region's 100 000 open tasks would cost a
-#: read of them all on every page view, and no one pages through a thousand tasks to find their own.
-COUNT_LIMIT = 500
+#: read of them all on every page view, and no one pages through hundreds of tasks to find their own: they
+#: search or filter.
+COUNT_LIMIT = 200
 
 #: The highest page number asked for that is taken as such; beyond it the offset would overflow a query.
 MAX_PAGE = 1_000_000
@@ -108,22 +110,31 @@ _LIKE = bindparam("like")
 _PROCESS = bindparam("process_id")
 
 
-def _admits():
-    """The task's "for whom" rules let the user work it -- in a form the database answers from indexes:
-    ``narrowed`` says how many kinds of rule (organisations, named users) the task has, and the person must
-    match that many in ``task_audience``; a task bound to a scope by its own property (``scope_bound``) is for
+def _admitting_branches() -> list[Any]:
+    """The task's "for whom" rules let the user work it, as disjoint branches the database answers each from
+    its own index: ``narrowed`` says how many kinds of rule (organisations, named users) the task has -- none
+    (open to the role: ``ix_human_tasks_offer``), one (the person matches it in ``task_audience``), or more
+    (the person matches every kind). Kept apart rather than or-ed, so the planner may drive a branch from the
+    person's few audience rows when they are few, and from the open rows in due order when they are many."""
+    mine = or_(and_(TaskAudience.rule == "organisations", TaskAudience.value.in_(_ORGS)),
+               and_(TaskAudience.rule == "users", TaskAudience.value == _USER))
+    positive = select(TaskAudience.id).where(TaskAudience.task_id == HumanTask.task_id, mine).exists()
+    matched = _audience(("organisations", _ORGS), ("users", _USER))
+    both = select(matched.c.task_id).group_by(matched.c.task_id).having(
+        func.count(func.distinct(matched.c.rule)) >= 2)
+    return [HumanTask.narrowed == 0,
+            and_(HumanTask.narrowed == 1, positive),
+            and_(HumanTask.narrowed >= 2, HumanTask.task_id.in_(both))]
+
+
+def _admits_beyond_audience():
+    """The rest of the "for whom" rules: a task bound to a scope by its own property (``scope_bound``) is for
     that scope's people (its ``scope`` column); and a distinct-worker sibling of one the person holds or did
     is not offered (``samflyt.distinctWorkers``)."""
-    matched = _audience(("organisations", _ORGS), ("users", _USER))
-    positive = select(matched.c.task_id)
-    both = positive.group_by(matched.c.task_id).having(func.count(func.distinct(matched.c.rule)) >= 2)
     sibling = aliased(HumanTask)
     taken = select(sibling.instance_id, sibling.spec_name).where(
         sibling.status != "closed", or_(sibling.claimed_by == _USER, sibling.completed_by == _USER))
-    return and_(or_(HumanTask.narrowed == 0,
-                    and_(HumanTask.narrowed == 1, HumanTask.task_id.in_(positive)),
-                    and_(HumanTask.narrowed >= 2, HumanTask.task_id.in_(both))),
-                or_(HumanTask.scope_bound.is_(False), HumanTask.scope.in_(_SCOPES)),
+    return and_(or_(HumanTask.scope_bound.is_(False), HumanTask.scope.in_(_SCOPES)),
                 or_(HumanTask.distinct_workers.is_(False),
                     tuple_(HumanTask.instance_id, HumanTask.spec_name).not_in(taken)))
 
@@ -151,50 +162,78 @@ class _Statements:
 
 @lru_cache(maxsize=128)
 def _statements(view: str, admin: bool, sort: str, by_process: bool, by_text: bool,
-                by_instance: bool) -> _Statements:
+                by_instance: bool, postgres: bool) -> _Statements:
     """The statements of one shape of worklist, built once: every value a user or a request brings is a
-    bound parameter."""
-    conditions: list[Any] = [HumanTask.status == "open"]
-    offered = None  # the rows offered to the user to take (available and overdue), before exclusions
+    bound parameter.
+
+    The rows a view lists are the union of disjoint branches (mine; offered to take, by kind of narrowing),
+    each filtered by its own index; the count adds the branches up to its limit, and the page takes each
+    branch's first rows in the list's order and merges them."""
+    common: list[Any] = [HumanTask.status == "open"]
+    branches: list[Any] = [true()]
+    blocked = None
     if view == "mine":
-        conditions.append(HumanTask.claimed_by == _USER)
+        common.append(HumanTask.claimed_by == _USER)
     elif view in ("available", "overdue", "workable"):
-        offered = HumanTask.claimed_by.is_(None)
-        if not admin:
-            offered = and_(offered, or_(HumanTask.candidate_role.in_(_ROLES), HumanTask.candidate_role.is_(None)),
-                           _admits())
         if view == "overdue":
-            conditions.append(HumanTask.due_at < _NOW)
+            common.append(HumanTask.due_at < _NOW)
+        offered = HumanTask.claimed_by.is_(None)
+        if admin:
+            branches = [offered]
+        else:
+            offered = and_(offered, or_(HumanTask.candidate_role.in_(_ROLES), HumanTask.candidate_role.is_(None)),
+                           _admits_beyond_audience())
+            branches = [and_(offered, narrowing, ~_excluded()) for narrowing in _admitting_branches()]
+            if view == "available":
+                blocked = [offered, or_(*_admitting_branches()), _excluded(), HumanTask.candidate_role.in_(_ROLES)]
+        if view != "available":
+            branches.append(HumanTask.claimed_by == _USER)
     if not admin:
         # another scope's cases are not listed, not even as blocked: their titles are its own -- except
         # a task bound by its case alone (no scope property of its own) that is mine or mine to take
         in_scope = or_(HumanTask.scope.is_(None), HumanTask.scope.in_(_SCOPES))
         if view != "all":
             in_scope = or_(in_scope, HumanTask.scope_bound.is_(False))
-        conditions.append(in_scope)
+        common.append(in_scope)
     if by_process:
-        conditions.append(ProcessInstance.process_id == _PROCESS)
+        common.append(HumanTask.instance_id.in_(select(ProcessInstance.id).where(
+            ProcessInstance.process_id == _PROCESS)))
     if by_instance:
-        conditions.append(HumanTask.instance_id == bindparam("instance_id"))
+        common.append(HumanTask.instance_id == bindparam("instance_id"))
     if by_text:
-        conditions.append(or_(HumanTask.title.ilike(_LIKE), ProcessInstance.title.ilike(_LIKE),
-                              ProcessInstance.business_key.ilike(_LIKE)))
-    blocked = None
-    if offered is not None:
-        if view == "available" and not admin:
-            blocked = [*conditions, offered, _excluded(), HumanTask.candidate_role.in_(_ROLES)]
-        takeable = and_(offered, ~_excluded()) if not admin else offered
-        conditions.append(takeable if view == "available" else or_(HumanTask.claimed_by == _USER, takeable))
+        # the task's title, or its case's title or key: as branches of their own too, so each is answered
+        # by its trigram index (migration 0018) -- a task matching both is counted and listed once
+        cases = select(ProcessInstance.id).where(
+            or_(ProcessInstance.title.ilike(_LIKE, escape="\\"),
+                ProcessInstance.business_key.ilike(_LIKE, escape="\\")))
+        # PostgreSQL: the matching cases first, then their tasks by index (``= ANY(ARRAY(...))``), where an
+        # ``IN`` would be planned as a scan of every open task joined to them
+        of_cases = (HumanTask.instance_id == any_(func.array(cases.scalar_subquery())) if postgres
+                    else HumanTask.instance_id.in_(cases))
+        matches = (HumanTask.title.ilike(_LIKE, escape="\\"), of_cases)
+        branches = [and_(branch, match) for branch in branches for match in matches]
+        if blocked is not None:
+            blocked.append(or_(*matches))
     order = {"due": (HumanTask.due_at.asc().nulls_last(), HumanTask.created_at),
              "created": (HumanTask.created_at,), "title": (HumanTask.title, HumanTask.created_at)}[sort]
-    counted = select(HumanTask.id)
-    if by_process or by_text:
-        counted = counted.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-    count = select(func.count()).select_from(counted.where(*conditions).limit(bindparam("limit")).subquery())
-    page = _listed(conditions).order_by(*order, HumanTask.id).offset(bindparam("offset")).limit(
-        bindparam("per_page"))
+    order = (*order, HumanTask.id)
+    if len(branches) == 1:
+        count = select(func.count()).select_from(
+            select(HumanTask.id).where(*common, branches[0]).limit(bindparam("limit")).subquery())
+        page = _listed([*common, branches[0]]).order_by(*order).offset(bindparam("offset")).limit(
+            bindparam("per_page"))
+    else:
+        counted = (union if by_text else union_all)(*(select(HumanTask.id).where(*common, branch)
+                                                      for branch in branches))
+        count = select(func.count()).select_from(counted.limit(bindparam("limit")).subquery())
+        # each branch's first rows up to the end of the page, in the list's order; then the page of their union
+        firsts = union_all(*(select(_first.c.id).select_from(_first) for _first in (
+            select(HumanTask.id).where(*common, branch).order_by(*order).limit(bindparam("window")).subquery()
+            for branch in branches))).subquery()
+        page = _listed([HumanTask.id.in_(select(firsts.c.id))]).order_by(*order).offset(
+            bindparam("offset")).limit(bindparam("per_page"))
     if blocked is not None:
-        blocked = _listed(blocked).order_by(*order, HumanTask.id).limit(bindparam("limit"))
+        blocked = _listed([*common, *blocked]).order_by(*order).limit(bindparam("limit"))
     return _Statements(count, page, blocked)
 
 
@@ -221,10 +260,16 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
         return Page([], 0, page, per_page)  # a deactivated account works nothing
     now = clock.now()
     text = (text or "").strip()
-    statements = _statements(view, admin, sort, bool(process_id), bool(text), instance_id is not None)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statements = _statements(view, admin, sort, bool(process_id), bool(text), instance_id is not None, postgres)
+    if postgres:
+        # plan for this person's values every time: a plan made once for any values (PostgreSQL's "generic"
+        # plan for a prepared statement) cannot know that a person's audience rows are few, or many
+        session.execute(text_clause("SET LOCAL plan_cache_mode = force_custom_plan"))
     params: dict[str, Any] = {"username": user.username, "roles": sorted(user.role_names),
                               "organisations": sorted(user.organisation_names), "scopes": sorted(user.scope_names),
-                              "now": now, "process_id": process_id, "like": f"%{text}%", "instance_id": instance_id}
+                              "now": now, "process_id": process_id, "like": f"%{_literal(text)}%",
+                              "instance_id": instance_id}
     # counted exactly up to COUNT_LIMIT (and always past the page asked for): beyond it "more than" is
     # what a person needs, and a count of every row would cost what the whole region's open tasks cost
     limit = max(COUNT_LIMIT, page * per_page)
@@ -234,7 +279,8 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
     offered = view in ("available", "overdue", "workable")
     items = []
     for task, instance_id, pid, title, key, process_name in session.execute(
-            statements.page, params | {"offset": (page - 1) * per_page, "per_page": per_page}).all():
+            statements.page, params | {"offset": (page - 1) * per_page, "per_page": per_page,
+                                       "window": page * per_page}).all():
         restrictions = json.loads(task.restrictions or "{}")
         if task.claimed_by is None and offered and authz.why_not(user, task, restrictions):
             continue  # a rule SQL does not know (see the docstring)
@@ -249,6 +295,11 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
                 continue
             blocked.append(_item(task, restrictions, instance_id, pid, title, key, process_name, now, reason))
     return Page(items, total, page, per_page, blocked, more)
+
+
+def _literal(text: str) -> str:
+    """``text`` for a LIKE pattern that finds it as typed: ``%`` and ``_`` are characters, not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _listed(conditions: list[Any]):

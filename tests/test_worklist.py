@@ -126,6 +126,27 @@ def test_workable_is_mine_and_available_and_pages_the_cli(rt, deploy, tmp_path):
     assert [t.form_key for t in views] == [mine.form_key] and views[0].claimed_by == "ada"
 
 
+def test_the_search_box_finds_a_task_by_its_title_or_its_cases_title_or_key_and_lists_it_once(rt, deploy):
+    """The text is looked for in the task's title and in its case's title and key (each answered by its own
+    index); a task that matches more than one way is counted and listed once, and the narrowing still holds."""
+    deploy({"a.bpmn": _one_task("proc_a", "Prosess A")})
+    arbeid = rt.start("proc_a", {"org": "Horten kommune"}, title="Arbeid med demens")  # title and case match
+    keyed = rt.start("proc_a", {"org": "Horten kommune"}, business_key="SAK-ARBEID-7", title="Frisklivssentral")
+    rt.start("proc_a", {"org": "Horten kommune"}, title="Frisklivssentral")
+    larvik = rt.start("proc_a", {"org": "Larvik kommune"}, title="Demensteam")
+    ada, admin = _user(rt, "ada"), _user(rt, "admin")
+    with rt.Session() as s:
+        by_case = worklist(s, ada, "available", text="demens")
+        assert (by_case.total, [i.instance_id for i in by_case.items]) == (1, [arbeid])  # not Larvik's
+        by_key = worklist(s, ada, "available", text="sak-arbeid")
+        assert [i.instance_id for i in by_key.items] == [keyed]
+        everywhere = worklist(s, ada, "available", text="ARBEID", sort="created")  # every task is "Arbeid"
+        assert everywhere.total == 3 and len({i.task_id for i in everywhere.items}) == 3
+        assert [i.instance_id for i in worklist(s, admin, "all", text="Demens", sort="created").items] == \
+            [arbeid, larvik]
+        assert worklist(s, ada, "workable", text="%").total == 0  # the text is a text, not a pattern
+
+
 def test_a_database_from_before_the_audience_rows_upgrades_with_its_open_tasks(rt, deploy, db_engine):
     """``samflyt init-db`` on a database made before revision 0017: its open tasks get their narrowing rows,
     so the worklists answer as before and nothing is lost."""
@@ -141,6 +162,9 @@ def test_a_database_from_before_the_audience_rows_upgrades_with_its_open_tasks(r
         conn.execute(text("DROP INDEX ix_human_tasks_open_due"))
         conn.execute(text("DROP INDEX ix_human_tasks_completed_by"))
         conn.execute(text("DROP INDEX ix_human_tasks_offer"))
+        for index in ("ix_process_instances_title_search", "ix_process_instances_key_search",
+                      "ix_human_tasks_title_search"):  # revision 0018's
+            conn.execute(text(f"DROP INDEX {index}"))
         for column in ("narrowed", "scope_bound", "distinct_workers"):
             conn.execute(text(f"ALTER TABLE human_tasks DROP COLUMN {column}"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0016' WHERE version_num = '0018'"))
