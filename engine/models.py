@@ -212,10 +212,14 @@ class HumanTask(Base):
     __table_args__ = (Index("ix_human_tasks_open_due", "status", "due_at", "created_at", "id"),
                       Index("ix_human_tasks_offer", "status", "narrowed", "candidate_role", "claimed_by"),
                       Index("ix_human_tasks_completed_by", "completed_by"),
+                      Index("ix_human_tasks_open_process", "status", "process_id"),
                       _searched("ix_human_tasks_title_search", "title"))
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[str] = mapped_column(String(36), unique=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    #: its instance's process (never changes: a migration moves an instance between versions of one process),
+    #: kept here so "which processes have open tasks" and the per-process worklist need no join
+    process_id: Mapped[str | None] = mapped_column(String(200))
     spec_name: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(500))
     lane: Mapped[str | None] = mapped_column(String(100))

@@ -662,7 +662,7 @@ class Unit:
             props = task_properties(task)
             if row is not None:  # reopened: a fresh round of the task, so its notices start over
                 self.session.execute(delete(TaskNotice).where(TaskNotice.human_task_id == row.id))
-            row = row or HumanTask(task_id=task_id, instance_id=li.row.id)
+            row = row or HumanTask(task_id=task_id, instance_id=li.row.id, process_id=li.row.process_id)
             row.spec_name = spec.bpmn_id or spec.name
             row.title = spec.bpmn_name or spec.bpmn_id or spec.name
             row.lane = spec.lane

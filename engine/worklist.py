@@ -116,14 +116,18 @@ def _admitting_branches() -> list[Any]:
     (open to the role: ``ix_human_tasks_offer``), one (the person matches it in ``task_audience``), or more
     (the person matches every kind). Kept apart rather than or-ed, so the planner may drive a branch from the
     person's few audience rows when they are few, and from the open rows in due order when they are many."""
-    mine = or_(and_(TaskAudience.rule == "organisations", TaskAudience.value.in_(_ORGS)),
-               and_(TaskAudience.rule == "users", TaskAudience.value == _USER))
-    positive = select(TaskAudience.id).where(TaskAudience.task_id == HumanTask.task_id, mine).exists()
+    def matches(rule: str, value: Any):  # one kind of rule: an index-only read of ix_task_audience_match
+        return select(TaskAudience.task_id).where(
+            TaskAudience.task_id == HumanTask.task_id, TaskAudience.rule == rule,
+            TaskAudience.value.in_(value) if value.expanding else TaskAudience.value == value).exists()
+
     matched = _audience(("organisations", _ORGS), ("users", _USER))
     both = select(matched.c.task_id).group_by(matched.c.task_id).having(
         func.count(func.distinct(matched.c.rule)) >= 2)
+    # a task narrowed by one kind of rule has rows of that kind only: the two branches of it are disjoint
     return [HumanTask.narrowed == 0,
-            and_(HumanTask.narrowed == 1, positive),
+            and_(HumanTask.narrowed == 1, matches("organisations", _ORGS)),
+            and_(HumanTask.narrowed == 1, matches("users", _USER)),
             and_(HumanTask.narrowed >= 2, HumanTask.task_id.in_(both))]
 
 
@@ -196,8 +200,7 @@ def _statements(view: str, admin: bool, sort: str, by_process: bool, by_text: bo
             in_scope = or_(in_scope, HumanTask.scope_bound.is_(False))
         common.append(in_scope)
     if by_process:
-        common.append(HumanTask.instance_id.in_(select(ProcessInstance.id).where(
-            ProcessInstance.process_id == _PROCESS)))
+        common.append(HumanTask.process_id == _PROCESS)
     if by_instance:
         common.append(HumanTask.instance_id == bindparam("instance_id"))
     if by_text:
@@ -319,9 +322,9 @@ def _item(task: HumanTask, restrictions: dict[str, Any], instance_id: int, proce
 
 
 def processes_with_open_tasks(session: Session) -> list[tuple[str, str]]:
-    """``(process_id, name)`` of the models that have open human tasks: the choices of a worklist filter."""
-    query = (select(ProcessInstance.process_id, ProcessModel.name).distinct()
-             .join(HumanTask, HumanTask.instance_id == ProcessInstance.id)
-             .join(ProcessModel, ProcessModel.process_id == ProcessInstance.process_id, isouter=True)
-             .where(HumanTask.status == "open").order_by(ProcessInstance.process_id))
+    """``(process_id, name)`` of the models that have open human tasks: the choices of a worklist filter --
+    one probe of ``ix_human_tasks_open_process`` per model, however many tasks are open."""
+    has_open = select(HumanTask.id).where(HumanTask.status == "open",
+                                          HumanTask.process_id == ProcessModel.process_id).exists()
+    query = select(ProcessModel.process_id, ProcessModel.name).where(has_open).order_by(ProcessModel.process_id)
     return [(pid, name or pid) for pid, name in session.execute(query)]

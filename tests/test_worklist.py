@@ -163,12 +163,15 @@ def test_a_database_from_before_the_audience_rows_upgrades_with_its_open_tasks(r
         conn.execute(text("DROP INDEX ix_human_tasks_completed_by"))
         conn.execute(text("DROP INDEX ix_human_tasks_offer"))
         for index in ("ix_process_instances_title_search", "ix_process_instances_key_search",
-                      "ix_human_tasks_title_search"):  # revision 0018's
+                      "ix_human_tasks_title_search", "ix_human_tasks_open_process"):  # revision 0018's
             conn.execute(text(f"DROP INDEX {index}"))
-        for column in ("narrowed", "scope_bound", "distinct_workers"):
+        for column in ("narrowed", "scope_bound", "distinct_workers", "process_id"):
             conn.execute(text(f"ALTER TABLE human_tasks DROP COLUMN {column}"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0016' WHERE version_num = '0018'"))
     db.migrate(db_engine)
     with rt.Session() as s:
         available = worklist(s, _user(rt, "ada"), "available")
     assert available.total == 2 and {i.organisation for i in available.items} == {"Horten kommune"}
+    with rt.Session() as s:  # each task row has its instance's process again: the filter still offers it
+        assert processes_with_open_tasks(s) == [("proc_a", "Prosess A")]
+        assert worklist(s, _user(rt, "admin"), "all", process_id="proc_a").total == 4
