@@ -131,22 +131,41 @@ def _admitting_branches() -> list[Any]:
             and_(HumanTask.narrowed >= 2, HumanTask.task_id.in_(both))]
 
 
-def _admits_beyond_audience():
-    """The rest of the "for whom" rules: a task bound to a scope by its own property (``scope_bound``) is for
-    that scope's people (its ``scope`` column); and a distinct-worker sibling of one the person holds or did
-    is not offered (``samflyt.distinctWorkers``)."""
+def _taken():
+    """``(instance_id, element)`` of the tasks the user holds or did (not closed): for
+    ``samflyt.distinctWorkers``, the other reviews of an application a member has reviewed are not theirs."""
     sibling = aliased(HumanTask)
-    taken = select(sibling.instance_id, sibling.spec_name).where(
+    return select(sibling.instance_id, sibling.spec_name).where(
         sibling.status != "closed", or_(sibling.claimed_by == _USER, sibling.completed_by == _USER))
-    return and_(or_(HumanTask.scope_bound.is_(False), HumanTask.scope.in_(_SCOPES)),
-                or_(HumanTask.distinct_workers.is_(False),
-                    tuple_(HumanTask.instance_id, HumanTask.spec_name).not_in(taken)))
+
+
+def _admits_beyond_audience(holding: bool):
+    """The rest of the "for whom" rules: a task bound to a scope by its own property (``scope_bound``) is for
+    that scope's people (its ``scope`` column); and -- for someone ``holding`` tasks -- a distinct-worker
+    sibling of one the person holds or did is not offered (``samflyt.distinctWorkers``)."""
+    in_scope = or_(HumanTask.scope_bound.is_(False), HumanTask.scope.in_(_SCOPES))
+    if not holding:
+        return in_scope
+    return and_(in_scope, or_(HumanTask.distinct_workers.is_(False),
+                              tuple_(HumanTask.instance_id, HumanTask.spec_name).not_in(_taken())))
+
+
+def _exclusions():
+    excluding = _audience(("exclude_organisations", _ORGS), (authz.EXCLUDED_USERS, _USER))
+    return select(excluding.c.task_id)
 
 
 def _excluded():
     """An exclusion keeps the user out (``authz.EXCLUSIONS``: a conflict of interest)."""
-    excluding = _audience(("exclude_organisations", _ORGS), (authz.EXCLUDED_USERS, _USER))
-    return HumanTask.task_id.in_(select(excluding.c.task_id))
+    return HumanTask.task_id.in_(_exclusions())
+
+
+@lru_cache(maxsize=1)
+def _circumstances():
+    """Whether any open task excludes the user, and whether they hold or did any task: two index probes
+    that spare most people's worklist statements the rules that could not apply to them (and the time it
+    takes to plan those)."""
+    return select(_exclusions().exists(), _taken().exists())
 
 
 def _audience(*rules: tuple[str, Any]):
@@ -166,7 +185,7 @@ class _Statements:
 
 @lru_cache(maxsize=128)
 def _statements(view: str, admin: bool, sort: str, by_process: bool, by_text: bool,
-                by_instance: bool, postgres: bool) -> _Statements:
+                by_instance: bool, postgres: bool, excluding: bool = True, holding: bool = True) -> _Statements:
     """The statements of one shape of worklist, built once: every value a user or a request brings is a
     bound parameter.
 
@@ -186,9 +205,10 @@ def _statements(view: str, admin: bool, sort: str, by_process: bool, by_text: bo
             branches = [offered]
         else:
             offered = and_(offered, or_(HumanTask.candidate_role.in_(_ROLES), HumanTask.candidate_role.is_(None)),
-                           _admits_beyond_audience())
-            branches = [and_(offered, narrowing, ~_excluded()) for narrowing in _admitting_branches()]
-            if view == "available":
+                           _admits_beyond_audience(holding))
+            branches = [and_(offered, narrowing, ~_excluded()) if excluding else and_(offered, narrowing)
+                        for narrowing in _admitting_branches()]
+            if view == "available" and excluding:
                 blocked = [offered, or_(*_admitting_branches()), _excluded(), HumanTask.candidate_role.in_(_ROLES)]
         if view != "available":
             branches.append(HumanTask.claimed_by == _USER)
@@ -264,15 +284,19 @@ def worklist(session: Session, user: User, view: str = "available", text: str | 
     now = clock.now()
     text = (text or "").strip()
     postgres = session.get_bind().dialect.name == "postgresql"
-    statements = _statements(view, admin, sort, bool(process_id), bool(text), instance_id is not None, postgres)
-    if postgres:
-        # plan for this person's values every time: a plan made once for any values (PostgreSQL's "generic"
-        # plan for a prepared statement) cannot know that a person's audience rows are few, or many
-        session.execute(text_clause("SET LOCAL plan_cache_mode = force_custom_plan"))
     params: dict[str, Any] = {"username": user.username, "roles": sorted(user.role_names),
                               "organisations": sorted(user.organisation_names), "scopes": sorted(user.scope_names),
                               "now": now, "process_id": process_id, "like": f"%{_literal(text)}%",
                               "instance_id": instance_id}
+    excluding = holding = True
+    if not admin and view != "mine":
+        excluding, holding = session.execute(_circumstances(), params).one()
+    statements = _statements(view, admin, sort, bool(process_id), bool(text), instance_id is not None, postgres,
+                             bool(excluding), bool(holding))
+    if postgres:
+        # plan for this person's values every time: a plan made once for any values (PostgreSQL's "generic"
+        # plan for a prepared statement) cannot know that a person's audience rows are few, or many
+        session.execute(text_clause("SET LOCAL plan_cache_mode = force_custom_plan"))
     # counted exactly up to COUNT_LIMIT (and always past the page asked for): beyond it "more than" is
     # what a person needs, and a count of every row would cost what the whole region's open tasks cost
     limit = max(COUNT_LIMIT, page * per_page)

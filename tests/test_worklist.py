@@ -78,7 +78,8 @@ def test_every_view_is_answered_by_a_bounded_number_of_queries_without_instance_
                 stop()
         counts[size] = len(seen)
         assert not [q for q in seen if "process_instances.state" in q or "process_instances.data" in q], seen
-        lists = [q for q in seen if "FROM human_tasks" in q and "count(" not in q.lower()]
+        lists = [q for q in seen if "FROM human_tasks" in q and "count(" not in q.lower()
+                 and not q.startswith("SELECT EXISTS")]  # an existence probe reads one row at most
         assert lists and all("LIMIT" in q.upper() for q in lists), "a list read without a LIMIT"
     assert counts[4] == counts[40]  # the number of statements does not grow with the instances
     with rt.Session() as s:
