@@ -932,3 +932,19 @@ def test_the_diagram_speaks_the_readers_language(site):
     assert 'name="Applicant"' in english and 'name="Fill in application"' in english
     nynorsk = ada.get(f"{url}?lang=nn").get_data(as_text=True)
     assert 'name="Søkjar"' in nynorsk and "<bpmndi:BPMNDiagram" in nynorsk  # the layout is kept
+
+
+def test_the_worklist_says_more_than_when_its_count_stops(site, monkeypatch):
+    """A worklist counts up to ``COUNT_LIMIT`` (or the page asked for): past it the page says "more than" and
+    still offers the next page, which counts further."""
+    import engine.worklist
+
+    app, y = site
+    y.start("grant_application", "ada", {"call_id": y.data("round")["call_id"]}, ref="second")
+    monkeypatch.setattr(engine.worklist, "COUNT_LIMIT", 1)
+    app.config["WORKLIST_PAGE_SIZE"] = 1
+    admin = client_for(app, "admin")
+    first = admin.get("/tasks?view=all").get_data(as_text=True)
+    assert "Mer enn 1 oppgaver" in first and "Side 1 av mer enn 1" in first and ">Neste<" in first
+    second = admin.get("/tasks?view=all&page=2").get_data(as_text=True)
+    assert "2 oppgaver" in second and "Mer enn" not in second and "Side 2 av 2" in second
