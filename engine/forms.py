@@ -447,50 +447,6 @@ def _put(tree: dict[Any, Any], path: list[Any], text: Text) -> None:
         messages.append(text)
 
 
-def rows_from_data(schema: dict[str, Any], ui: dict[str, Any] | None, values: dict[str, Any],
-                    root: dict[str, Any]) -> dict[str, Any]:
-    """``values`` with the rows a process names ready to be answered: a list of objects whose UI schema says
-    ``"ui:options": {"rowsFrom": "criteria", "rowLabel": "criterion"}`` and that has no rows yet starts with
-    one row per item of the data field ``criteria`` (``{"criterion": item}``) -- a reviewer scores the call's
-    own criteria instead of typing them."""
-    out = dict(values)
-    for name, prop in (schema.get("properties") or {}).items():
-        sub_ui = (ui or {}).get(name) or {}
-        if not isinstance(prop, dict):
-            continue
-        if prop.get("type") == "object":
-            inner = out.get(name) if isinstance(out.get(name), dict) else {}
-            filled = rows_from_data(prop, sub_ui, inner, root)
-            if filled != inner:
-                out[name] = filled
-        options = sub_ui.get("ui:options") or {}
-        source = root.get(options.get("rowsFrom") or "") if options.get("rowLabel") else None
-        if prop.get("type") == "array" and not out.get(name) and isinstance(source, list):
-            out[name] = [{options["rowLabel"]: item} for item in source]
-    return out
-
-
-def _keep_read_only(schema: dict[str, Any], posted: dict[str, Any], current: Any) -> dict[str, Any]:
-    """``posted`` (a copy) with each ``readOnly`` field of ``schema`` -- and of its nested objects -- set to
-    its value in ``current`` (dropped where ``current`` has none).
-
-    Rows are left as posted: a row's read-only fields are often its identity (the application a proposed
-    amount is for, the case a conclusion is for), and a client may send the rows in its own order or only
-    some of them; a connector that acts on a row checks that identity against its own records."""
-    current = current if isinstance(current, dict) else {}
-    for name, prop in (schema.get("properties") or {}).items():
-        if not isinstance(prop, dict):
-            continue
-        if prop.get("readOnly"):
-            if name in current:
-                posted[name] = copy.deepcopy(current[name])
-            else:
-                posted.pop(name, None)
-        elif prop.get("type") == "object" and isinstance(posted.get(name), dict):
-            posted[name] = _keep_read_only(prop, posted[name], current.get(name))
-    return posted
-
-
 @dataclass
 class Form:
     """A task form: its JSON Schema and optional UI schema, and the validator that reads the schema."""
@@ -528,19 +484,6 @@ class Form:
             ui_target["ui:enumNames"] = [str(o.get("label", o.get("value"))) if isinstance(o, dict) else str(o)
                                          for o in options]
         return build_form(self.key, schema, ui)
-
-    def prefilled(self, data: dict[str, Any]) -> dict[str, Any]:
-        """What the form starts from for a task whose data is ``data``: the data, with the rows a process
-        names (``rowsFrom``) ready to be answered -- as the page shows it."""
-        return rows_from_data(self.json_schema, self.ui_schema, data, data)
-
-    def keep_read_only(self, posted: Any, data: dict[str, Any]) -> Any:
-        """``posted`` with every ``readOnly`` field holding the task's own value (from :meth:`prefilled` of
-        ``data``), whatever was sent: a field the page shows but does not let a person change cannot be
-        changed by a crafted post either. Fields and nested objects; rows are their connector's to check."""
-        if not isinstance(posted, dict):
-            return posted
-        return _keep_read_only(self.json_schema, copy.deepcopy(posted), self.prefilled(data))
 
     def validate(self, data: Any) -> dict[str, Any]:
         """Return the coerced data, every top-level field present (``None`` when left empty), or raise

@@ -471,34 +471,3 @@ def test_admin_completes_a_lane_task_and_is_audited_as_admin(rt, deploy):
     assert complete[0]["task_id"] == task.id
     assert complete[0]["details"]["as_admin"] is True
     assert complete[0]["details"]["data"] == {"decision": "reject"}
-
-
-READ_ONLY_FORM = {
-    "type": "object",
-    "required": ["answers"],
-    "properties": {
-        "limit": {"type": "integer", "title": "Ramme", "readOnly": True},
-        "note": {"type": "string", "readOnly": True},
-        "pick": {"type": "integer", "maximum": 100},
-        "answers": {"type": "array", "items": {"type": "object", "properties": {
-            "case_id": {"type": "string", "readOnly": True}, "answer": {"type": "string"}}}},
-    },
-}
-
-
-def test_a_read_only_field_keeps_the_tasks_own_value_whatever_is_posted(rt, deploy):
-    """A field the page shows but does not let a person change cannot be changed by a crafted post either:
-    the engine puts the task's own value back before it validates (dropped where the task has none). Rows
-    are left as posted: their read-only fields are their identity, checked by the connector that acts."""
-    deploy({"ro.bpmn": definitions(process(
-        "roproc", start(), user_task("answer", "Svar", form="forms/ro.json"), end(),
-        chain("start", "answer", "end"))), "forms/ro.json": json.dumps(READ_ONLY_FORM)})
-    iid = rt.start("roproc", data={"limit": 50, "answers": [{"case_id": "26/1"}, {"case_id": "26/2"}]},
-                   actor="ada")
-    task = _task(rt, iid, "answer")
-    rt.complete(task.id, "ada", {
-        "limit": 1_000_000, "note": "forged", "pick": 7,
-        "answers": [{"case_id": "26/2", "answer": "nei"}, {"case_id": "26/1", "answer": "ja"}]})
-    data = rt.instance(iid).data
-    assert data["limit"] == 50 and data.get("note") is None and data["pick"] == 7
-    assert [(row["case_id"], row["answer"]) for row in data["answers"]] == [("26/2", "nei"), ("26/1", "ja")]

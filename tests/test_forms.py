@@ -193,24 +193,3 @@ def test_a_schema_the_library_cannot_read_is_a_definition_error():
         build_form("bad.json", {"type": "object", "properties": {"a": {"type": "string", "pattern": "(["}}})
     with pytest.raises(FormDefinitionError, match="minimum"):
         build_form("bad.json", {"type": "object", "properties": {"a": {"type": "integer", "minimum": "ti"}}})
-
-
-def test_read_only_fields_keep_the_tasks_values_and_rows_from_prefills_rows():
-    """A crafted post cannot change a read-only field, nested ones included; the rows a process names
-    (``rowsFrom``) are what the form starts from, as the page shows them."""
-    schema = {"type": "object", "properties": {
-        "frame": {"type": "integer", "readOnly": True},
-        "review": {"type": "object", "properties": {"problems": {"type": "string", "readOnly": True},
-                                                     "comment": {"type": "string"}}},
-        "scores": {"type": "array", "items": {"type": "object", "properties": {
-            "criterion": {"type": "string", "readOnly": True}, "score": {"type": "integer"}}}}}}
-    ui = {"scores": {"ui:options": {"rowsFrom": "criteria", "rowLabel": "criterion"}}}
-    form = build_form("review.json", schema, ui)
-    task_data = {"frame": 900_000, "review": {"problems": "Mangler budsjett"}, "criteria": ["Relevans", "Nytte"]}
-    assert form.prefilled(task_data)["scores"] == [{"criterion": "Relevans"}, {"criterion": "Nytte"}]
-    posted = {"frame": 10**9, "review": {"problems": "", "comment": "Bra"},
-              "scores": [{"criterion": "Relevans", "score": "4"}]}
-    kept = form.validate(form.keep_read_only(posted, task_data))
-    assert kept["frame"] == 900_000 and kept["review"] == {"problems": "Mangler budsjett", "comment": "Bra"}
-    assert kept["scores"] == [{"criterion": "Relevans", "score": 4}]
-    assert posted["frame"] == 10**9  # the caller's dict is not changed

@@ -19,8 +19,6 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from engine.forms import rows_from_data
-
 _INT = re.compile(r"^-?\d+$")
 
 
@@ -73,7 +71,7 @@ def build_fields(schema: dict[str, Any], ui: dict[str, Any] | None, values: dict
 
     ``texts`` (a form's ``<form>.<language>.json``) replaces labels, help texts and option labels.
     """
-    fields = _build(schema, ui, rows_from_data(schema, ui, values or {}, values or {}), errors, prefix, extra_rows)
+    fields = _build(schema, ui, _rows_from_data(schema, ui, values or {}, values or {}), errors, prefix, extra_rows)
     for f in fields:  # a total shown with what the answers leave of it (``ui:options.subtract``)
         if f.kind == "shown" and f.attrs.get("subtract") and isinstance(f.value, int):
             rows_name, _dot, column = str(f.attrs["subtract"]).partition(".")
@@ -84,6 +82,29 @@ def build_fields(schema: dict[str, Any], ui: dict[str, Any] | None, values: dict
     if texts:
         _translate(fields, texts.get("fields", {}))
     return fields
+
+
+def _rows_from_data(schema: dict[str, Any], ui: dict[str, Any] | None, values: dict[str, Any],
+                    root: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the rows a process names ready to be answered: a list of objects whose UI schema says
+    ``"ui:options": {"rowsFrom": "criteria", "rowLabel": "criterion"}`` and that has no rows yet starts with
+    one row per item of the data field ``criteria`` (``{"criterion": item}``) -- a reviewer scores the call's
+    own criteria instead of typing them."""
+    out = dict(values)
+    for name, prop in (schema.get("properties") or {}).items():
+        sub_ui = (ui or {}).get(name) or {}
+        if not isinstance(prop, dict):
+            continue
+        if prop.get("type") == "object":
+            inner = out.get(name) if isinstance(out.get(name), dict) else {}
+            filled = _rows_from_data(prop, sub_ui, inner, root)
+            if filled != inner:
+                out[name] = filled
+        options = sub_ui.get("ui:options") or {}
+        source = root.get(options.get("rowsFrom") or "") if options.get("rowLabel") else None
+        if prop.get("type") == "array" and not out.get(name) and isinstance(source, list):
+            out[name] = [{options["rowLabel"]: item} for item in source]
+    return out
 
 
 def _translate(fields: list[Field], texts: dict[str, Any]) -> None:

@@ -265,12 +265,11 @@ class Tasks:
                             instance=li.row.id, status=li.row.status)
                 raise Refused(InstanceStateError(why))
             form = li.version.form(row.form_key, row.ui_form_key)
-            if form is not None:
+            if form is not None and form.takes_options_from_data:
                 ready = li.workflow.get_task_from_id(UUID(task_id))
-                own = ready.data if ready is not None else {}
-                if form.takes_options_from_data:
-                    form = form.for_data(own)
-                values = form.validate(form.keep_read_only(data, own))
+                form = form.for_data(ready.data if ready is not None else {})
+            if form is not None:
+                values = form.validate(data)
             elif isinstance(data, dict):
                 values = data
             else:
